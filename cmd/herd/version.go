@@ -1,0 +1,12 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/herdmon/herd/internal/buildinfo"
+)
+
+func runVersion(args []string) int {
+	fmt.Printf("herd %s (commit %s, InfluxDB API %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.InfluxDBVersion)
+	return 0
+}

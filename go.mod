@@ -1,0 +1,3 @@
+module github.com/herdmon/herd
+
+go 1.26.8
