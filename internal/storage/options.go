@@ -1,0 +1,41 @@
+package storage
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures an Engine. The zero value of every field means its
+// default (see DefaultOptions), so a server runs with no configuration.
+type Options struct {
+	// Dir holds everything the engine keeps: WAL, meta, index, blocks.
+	Dir string
+	// FsyncDelay > 0 lets acknowledged writes wait up to this long for an
+	// fsync (fewer SD-card writes; a power cut may lose that window, a
+	// kill -9 loses nothing). 0 fsyncs before every acknowledgement.
+	FsyncDelay time.Duration
+	// HeadMaxBytes bounds the memory that recent, not yet flushed data
+	// may use before it is flushed to block files.
+	HeadMaxBytes int64
+	// HeadMaxAge flushes the head at least this often, which bounds WAL
+	// replay time after a crash.
+	HeadMaxAge time.Duration
+	// MaxSeriesPerDatabase refuses new series beyond it (0: default).
+	MaxSeriesPerDatabase int
+	// RetentionCheckInterval is how often expired shards are dropped.
+	RetentionCheckInterval time.Duration
+	// Logger receives warnings (repairs, quarantines); nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions are sized for a Raspberry Pi 3 (1 GB) receiving
+// Telegraf's default inputs from 100 hosts every 10 s (about 2,500
+// values/s): 64 MiB of head holds roughly an hour of that before a flush.
+func DefaultOptions() Options {
+	return Options{
+		HeadMaxBytes:           64 << 20,
+		HeadMaxAge:             time.Hour,
+		MaxSeriesPerDatabase:   1_000_000,
+		RetentionCheckInterval: 30 * time.Minute,
+	}
+}
