@@ -1,0 +1,258 @@
+// Package config holds the server's configuration: defaults that work
+// with no file at all, then a strict TOML file, then HERD_* environment
+// variables, then command-line flags, each overriding the one before.
+// Errors name the file, line and key so a user can fix them at once.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ServerConfig is the configuration of `herd server`. Every field is a
+// TOML key, an environment variable (HERD_ + the key upper-cased with
+// dashes as underscores) and a flag (--key).
+type ServerConfig struct {
+	// HTTPAddr is where the InfluxDB-compatible API listens.
+	HTTPAddr string `toml:"http-addr"`
+	// DataDir holds everything the server keeps.
+	DataDir string `toml:"data-dir"`
+	// MaxBodySize bounds a write body after decompression (InfluxDB's
+	// max-body-size); 0 disables the limit.
+	MaxBodySize Size `toml:"max-body-size"`
+	// FsyncDelay > 0 lets acknowledged writes wait up to this long for an
+	// fsync (fewer SD-card writes; a power cut may lose that window).
+	FsyncDelay Duration `toml:"fsync-delay"`
+	// HeadMaxBytes bounds the memory of recent, not yet flushed data.
+	HeadMaxBytes Size `toml:"head-max-bytes"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log-level"`
+	// NoLocalAgent stops the server from collecting its own host's
+	// metrics.
+	NoLocalAgent bool `toml:"no-local-agent"`
+}
+
+// Defaults, chosen so that a server runs with no configuration at all.
+const (
+	DefaultHTTPAddr = ":8086"       // InfluxDB's port: Telegraf and Grafana configs work unchanged
+	DefaultDataDir  = "./herd-data" // what `make run` uses; deployments pass /var/lib/herd
+	DefaultLogLevel = "info"
+	// DefaultMaxBodySize is InfluxDB's default max-body-size (25 MB).
+	DefaultMaxBodySize Size = 25_000_000
+	// DefaultHeadMaxBytes matches storage.DefaultOptions: about an hour
+	// of 100 Telegraf hosts on a 1 GB Raspberry Pi.
+	DefaultHeadMaxBytes Size = 64 << 20
+)
+
+// NewServerConfig returns the defaults.
+func NewServerConfig() ServerConfig {
+	return ServerConfig{
+		HTTPAddr:     DefaultHTTPAddr,
+		DataDir:      DefaultDataDir,
+		MaxBodySize:  DefaultMaxBodySize,
+		HeadMaxBytes: DefaultHeadMaxBytes,
+		LogLevel:     DefaultLogLevel,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *ServerConfig) Validate() error {
+	if c.HTTPAddr == "" {
+		return errors.New("http-addr: must not be empty")
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("http-addr: %q is not HOST:PORT: %w", c.HTTPAddr, err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("http-addr: %q has an invalid port", c.HTTPAddr)
+	}
+	if c.DataDir == "" {
+		return errors.New("data-dir: must not be empty")
+	}
+	if c.MaxBodySize < 0 {
+		return fmt.Errorf("max-body-size: must not be negative, got %d", c.MaxBodySize)
+	}
+	if c.FsyncDelay < 0 {
+		return fmt.Errorf("fsync-delay: must not be negative, got %s", time.Duration(c.FsyncDelay))
+	}
+	if c.FsyncDelay > Duration(time.Minute) {
+		return fmt.Errorf("fsync-delay: %s is longer than the 1m0s maximum (acknowledged writes would wait that long)", time.Duration(c.FsyncDelay))
+	}
+	if c.HeadMaxBytes != 0 && c.HeadMaxBytes < 1<<20 {
+		return fmt.Errorf("head-max-bytes: %d is below the 1MiB minimum", c.HeadMaxBytes)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		return fmt.Errorf("log-level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return nil
+}
+
+// LoadFile overlays the TOML file at path onto c. Unknown keys are
+// errors, reported with the file, line and key.
+func (c *ServerConfig) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	return c.loadTOML(path, string(data))
+}
+
+func (c *ServerConfig) loadTOML(path, data string) error {
+	md, err := toml.Decode(data, c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return fmt.Errorf("%s:%d: key %q: %s", path, pe.Position.Line, pe.LastKey, pe.Message)
+			}
+			return fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
+		}
+		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			return fmt.Errorf("%s:%s: key %q: %s", path, m[1], m[2], m[3])
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0]
+		return fmt.Errorf("%s:%d: unknown key %q", path, keyLine(data, k), k.String())
+	}
+	return nil
+}
+
+// decodeErrRE takes apart the TOML library's type errors, which carry
+// their position only in their text.
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// keyLine finds the line that defines key, for error messages: the TOML
+// library keeps key positions private.
+func keyLine(data string, key toml.Key) int {
+	table := strings.Join(key[:len(key)-1], ".")
+	last := key[len(key)-1]
+	cur := ""
+	for i, line := range strings.Split(data, "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") {
+			cur = strings.Trim(l, "[] \t")
+			if len(key) == 1 && cur == last {
+				return i + 1 // an unknown table
+			}
+			continue
+		}
+		if cur != table {
+			continue
+		}
+		name, _, ok := strings.Cut(l, "=")
+		if ok && strings.Trim(strings.TrimSpace(name), `"'`) == last {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// envPrefix starts every environment variable the server reads.
+const envPrefix = "HERD_"
+
+// LoadEnv overlays HERD_* variables onto c. lookup is os.LookupEnv in
+// production and a map in tests.
+func (c *ServerConfig) LoadEnv(lookup func(string) (string, bool)) error {
+	fs := c.flagSet(nil)
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil {
+			return
+		}
+		name := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := lookup(name)
+		if !ok {
+			return
+		}
+		if e := f.Value.Set(v); e != nil {
+			err = fmt.Errorf("environment %s=%q: %v", name, v, e)
+		}
+	})
+	return err
+}
+
+// flagSet binds every setting to a flag writing straight into c. When
+// configPath is not nil, --config is registered too.
+func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("herd server", flag.ContinueOnError)
+	if configPath != nil {
+		fs.StringVar(configPath, "config", "", "TOML configuration `file` (env HERD_CONFIG)")
+	}
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "`HOST:PORT` of the InfluxDB-compatible HTTP API")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "`DIR` holding everything the server keeps")
+	fs.Var(&c.MaxBodySize, "max-body-size", "largest write body after decompression, e.g. 25MB (0: no limit)")
+	fs.Var(&c.FsyncDelay, "fsync-delay", "let acknowledged writes wait up to this long for an fsync, e.g. 100ms (0: fsync before every reply)")
+	fs.Var(&c.HeadMaxBytes, "head-max-bytes", "memory for recent data before it is flushed to blocks, e.g. 64MiB")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.NoLocalAgent, "no-local-agent", c.NoLocalAgent, "do not collect this host's own metrics")
+	return fs
+}
+
+// UsageError is a bad command line or configuration: exit code 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// LoadServer builds the configuration from defaults, the file named by
+// --config (or HERD_CONFIG), HERD_* variables and flags, in that order of
+// precedence (flags win), and validates it. Every error it returns is a
+// *UsageError; flag.ErrHelp is returned wrapped when -h was asked for.
+func LoadServer(args []string, lookup func(string) (string, bool)) (ServerConfig, error) {
+	// The flags are parsed twice: once to find --config, then again over
+	// the file and environment values so that flags win.
+	probe := NewServerConfig()
+	var configPath string
+	fs := probe.flagSet(&configPath)
+	fs.SetOutput(discard{})
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			c := NewServerConfig()
+			full := c.flagSet(new(string))
+			full.SetOutput(os.Stderr)
+			full.Usage()
+		}
+		return probe, &UsageError{err}
+	}
+	if fs.NArg() > 0 {
+		return probe, &UsageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if configPath == "" {
+		configPath, _ = lookup(envPrefix + "CONFIG")
+	}
+
+	c := NewServerConfig()
+	if configPath != "" {
+		if err := c.LoadFile(configPath); err != nil {
+			return c, &UsageError{err}
+		}
+	}
+	if err := c.LoadEnv(lookup); err != nil {
+		return c, &UsageError{err}
+	}
+	final := c.flagSet(new(string))
+	final.SetOutput(discard{})
+	if err := final.Parse(args); err != nil {
+		return c, &UsageError{err}
+	}
+	if err := c.Validate(); err != nil {
+		return c, &UsageError{err}
+	}
+	return c, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
