@@ -1,22 +1,26 @@
 // Package encoding holds herd's column codecs: each Append* function encodes
 // a whole column of one type into bytes and each Decode* function reads it
 // back. Every encoded column begins with a one-byte scheme tag, so the
-// encoder can pick the smallest scheme per column and the format can grow
-// new schemes without breaking old blocks.
+// encoder can pick the smallest scheme per column (it encodes the candidates
+// and keeps the shortest) and the format can grow new schemes without
+// breaking old blocks. The byte layouts are in docs/format/encoding.md.
 //
 // Decoders treat their input as hostile: corrupt input yields an error
-// wrapping ErrCorrupt, never a panic, and the memory a decoder allocates is
-// bounded by a small multiple of len(src) and by MaxValues.
+// wrapping ErrCorrupt, never a panic, and a decoder allocates at most a
+// small multiple of len(src) bytes, except that run-length schemes may
+// legitimately expand a few bytes into up to MaxValues values.
+//
+// Decoded strings share one backing allocation per column: keeping any one
+// of them alive keeps the column's bytes alive.
 //
 // The package is a leaf: it imports only the standard library and
-// github.com/klauspost/compress.
+// github.com/klauspost/compress, so block, WAL and tools can all use it.
 package encoding
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 )
 
 // ErrCorrupt is wrapped by every decoding error caused by bad input.
@@ -24,216 +28,88 @@ var ErrCorrupt = errors.New("corrupt column")
 
 // MaxValues is the most values one encoded column may hold. Decoders reject
 // larger counts so that a hostile header cannot make them allocate without
-// bound; block writers split longer series into several columns.
+// bound (1<<20 int64s is 8 MiB, affordable on a 1 GB Raspberry Pi); block
+// writers split longer series into several columns.
 const MaxValues = 1 << 20
 
-// Scheme tags. The first byte of every encoded column.
+// Scheme tags: the first byte of every encoded column. Each column type has
+// its own range so a hex dump says what a column is. Timestamps, integers,
+// unsigned integers and the scaled integers inside the float decimal scheme
+// share the integer schemes.
 const (
-	schemeVarint byte = 0x01
+	intRaw   byte = 0x10 // count, 8 bytes per value
+	intRun   byte = 0x11 // count, first, constant delta
+	intDelta byte = 0x12 // count, first, divisor, simple8b(zigzag(delta/divisor))
+	intDoD   byte = 0x13 // count, first, divisor, first delta, simple8b(zigzag(delta-of-delta))
+	intFOR   byte = 0x14 // count, min, divisor, simple8b((v-min)/divisor)
+
+	floatRaw     byte = 0x20 // count, 8 bytes per value
+	floatConst   byte = 0x21 // count, 8 bytes
+	floatGorilla byte = 0x22 // count, XOR bit stream
+	floatDecimal byte = 0x23 // exponent k, integer column of v*10^k
+
+	boolPacked byte = 0x30 // count, one bit per value
+	boolConst  byte = 0x31 // count, one byte
+
+	strRaw  byte = 0x40 // count, lengths, bytes
+	strDict byte = 0x41 // count, distinct strings, bit-packed indices
+	strZstd byte = 0x42 // raw length, zstd frame holding a strRaw or strDict column
 )
 
+// corruptf returns an error wrapping ErrCorrupt.
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
-// header reads the scheme tag and the value count and bounds the count by
-// MaxValues and by what the remaining bytes could hold at minBytes each.
-func header(src []byte, what string) (tag byte, n int, rest []byte, err error) {
-	if len(src) == 0 {
-		return 0, 0, nil, corruptf("%s: empty input", what)
-	}
-	tag = src[0]
-	c, k := binary.Uvarint(src[1:])
+// appendHeader writes the scheme tag and the value count.
+func appendHeader(dst []byte, tag byte, n int) []byte {
+	dst = append(dst, tag)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+// readCount reads a value count and checks it against MaxValues.
+func readCount(src []byte, what string) (int, []byte, error) {
+	c, k := binary.Uvarint(src)
 	if k <= 0 {
-		return 0, 0, nil, corruptf("%s: bad value count", what)
+		return 0, nil, corruptf("%s: bad value count", what)
 	}
 	if c > MaxValues {
-		return 0, 0, nil, corruptf("%s: %d values exceeds limit %d", what, c, MaxValues)
+		return 0, nil, corruptf("%s: %d values exceeds limit %d", what, c, MaxValues)
 	}
-	return tag, int(c), src[1+k:], nil
+	return int(c), src[k:], nil
 }
 
-func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+// readUvarint reads one uvarint or reports which field was bad.
+func readUvarint(src []byte, what, field string) (uint64, []byte, error) {
+	v, k := binary.Uvarint(src)
+	if k <= 0 {
+		return 0, nil, corruptf("%s: bad %s", what, field)
+	}
+	return v, src[k:], nil
+}
+
+// readVarint reads one zig-zag varint or reports which field was bad.
+func readVarint(src []byte, what, field string) (int64, []byte, error) {
+	v, k := binary.Varint(src)
+	if k <= 0 {
+		return 0, nil, corruptf("%s: bad %s", what, field)
+	}
+	return v, src[k:], nil
+}
+
+// zigzag maps signed to unsigned so small magnitudes get small codes.
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
+// unzigzag inverts zigzag.
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
-// AppendTimestamps encodes ts (nanoseconds, any order) and appends it to dst.
-func AppendTimestamps(dst []byte, ts []int64) []byte { return AppendIntegers(dst, ts) }
-
-// DecodeTimestamps appends the timestamps encoded in src to dst.
-func DecodeTimestamps(dst []int64, src []byte) ([]int64, error) { return DecodeIntegers(dst, src) }
-
-// AppendIntegers encodes vs and appends it to dst.
-func AppendIntegers(dst []byte, vs []int64) []byte {
-	dst = append(dst, schemeVarint)
-	dst = binary.AppendUvarint(dst, uint64(len(vs)))
-	var prev int64
-	for _, v := range vs {
-		dst = binary.AppendUvarint(dst, zigzag(v-prev))
-		prev = v
+// growFor reserves room for n more values in dst, trusting n only as far as
+// the caller has bounded it.
+func growFor[T any](dst []T, n int) []T {
+	if cap(dst)-len(dst) < n {
+		nd := make([]T, len(dst), len(dst)+n)
+		copy(nd, dst)
+		dst = nd
 	}
 	return dst
-}
-
-// DecodeIntegers appends the integers encoded in src to dst.
-func DecodeIntegers(dst []int64, src []byte) ([]int64, error) {
-	tag, n, rest, err := header(src, "integers")
-	if err != nil {
-		return dst, err
-	}
-	if tag != schemeVarint {
-		return dst, corruptf("integers: unknown scheme 0x%02x", tag)
-	}
-	if n > len(rest) {
-		return dst, corruptf("integers: %d values in %d bytes", n, len(rest))
-	}
-	var prev int64
-	for i := 0; i < n; i++ {
-		u, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return dst, corruptf("integers: bad varint at value %d", i)
-		}
-		rest = rest[k:]
-		prev += unzigzag(u)
-		dst = append(dst, prev)
-	}
-	if len(rest) != 0 {
-		return dst, corruptf("integers: %d trailing bytes", len(rest))
-	}
-	return dst, nil
-}
-
-// AppendUnsigneds encodes vs and appends it to dst.
-func AppendUnsigneds(dst []byte, vs []uint64) []byte {
-	dst = append(dst, schemeVarint)
-	dst = binary.AppendUvarint(dst, uint64(len(vs)))
-	for _, v := range vs {
-		dst = binary.AppendUvarint(dst, v)
-	}
-	return dst
-}
-
-// DecodeUnsigneds appends the unsigned integers encoded in src to dst.
-func DecodeUnsigneds(dst []uint64, src []byte) ([]uint64, error) {
-	tag, n, rest, err := header(src, "unsigneds")
-	if err != nil {
-		return dst, err
-	}
-	if tag != schemeVarint {
-		return dst, corruptf("unsigneds: unknown scheme 0x%02x", tag)
-	}
-	if n > len(rest) {
-		return dst, corruptf("unsigneds: %d values in %d bytes", n, len(rest))
-	}
-	for i := 0; i < n; i++ {
-		u, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return dst, corruptf("unsigneds: bad varint at value %d", i)
-		}
-		rest = rest[k:]
-		dst = append(dst, u)
-	}
-	if len(rest) != 0 {
-		return dst, corruptf("unsigneds: %d trailing bytes", len(rest))
-	}
-	return dst, nil
-}
-
-// AppendFloats encodes vs bit-exactly and appends it to dst.
-func AppendFloats(dst []byte, vs []float64) []byte {
-	dst = append(dst, schemeVarint)
-	dst = binary.AppendUvarint(dst, uint64(len(vs)))
-	for _, v := range vs {
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
-	}
-	return dst
-}
-
-// DecodeFloats appends the floats encoded in src to dst.
-func DecodeFloats(dst []float64, src []byte) ([]float64, error) {
-	tag, n, rest, err := header(src, "floats")
-	if err != nil {
-		return dst, err
-	}
-	if tag != schemeVarint {
-		return dst, corruptf("floats: unknown scheme 0x%02x", tag)
-	}
-	if len(rest) != 8*n {
-		return dst, corruptf("floats: %d values in %d bytes", n, len(rest))
-	}
-	for i := 0; i < n; i++ {
-		dst = append(dst, math.Float64frombits(binary.LittleEndian.Uint64(rest[8*i:])))
-	}
-	return dst, nil
-}
-
-// AppendBooleans encodes vs and appends it to dst.
-func AppendBooleans(dst []byte, vs []bool) []byte {
-	dst = append(dst, schemeVarint)
-	dst = binary.AppendUvarint(dst, uint64(len(vs)))
-	for _, v := range vs {
-		if v {
-			dst = append(dst, 1)
-		} else {
-			dst = append(dst, 0)
-		}
-	}
-	return dst
-}
-
-// DecodeBooleans appends the booleans encoded in src to dst.
-func DecodeBooleans(dst []bool, src []byte) ([]bool, error) {
-	tag, n, rest, err := header(src, "booleans")
-	if err != nil {
-		return dst, err
-	}
-	if tag != schemeVarint {
-		return dst, corruptf("booleans: unknown scheme 0x%02x", tag)
-	}
-	if len(rest) != n {
-		return dst, corruptf("booleans: %d values in %d bytes", n, len(rest))
-	}
-	for _, b := range rest {
-		if b > 1 {
-			return dst, corruptf("booleans: bad byte 0x%02x", b)
-		}
-		dst = append(dst, b == 1)
-	}
-	return dst, nil
-}
-
-// AppendStrings encodes vs and appends it to dst.
-func AppendStrings(dst []byte, vs []string) []byte {
-	dst = append(dst, schemeVarint)
-	dst = binary.AppendUvarint(dst, uint64(len(vs)))
-	for _, v := range vs {
-		dst = binary.AppendUvarint(dst, uint64(len(v)))
-		dst = append(dst, v...)
-	}
-	return dst
-}
-
-// DecodeStrings appends the strings encoded in src to dst.
-func DecodeStrings(dst []string, src []byte) ([]string, error) {
-	tag, n, rest, err := header(src, "strings")
-	if err != nil {
-		return dst, err
-	}
-	if tag != schemeVarint {
-		return dst, corruptf("strings: unknown scheme 0x%02x", tag)
-	}
-	if n > len(rest) {
-		return dst, corruptf("strings: %d values in %d bytes", n, len(rest))
-	}
-	for i := 0; i < n; i++ {
-		l, k := binary.Uvarint(rest)
-		if k <= 0 || l > uint64(len(rest)-k) {
-			return dst, corruptf("strings: bad length at value %d", i)
-		}
-		dst = append(dst, string(rest[k:k+int(l)]))
-		rest = rest[k+int(l):]
-	}
-	if len(rest) != 0 {
-		return dst, corruptf("strings: %d trailing bytes", len(rest))
-	}
-	return dst, nil
 }

@@ -1,0 +1,300 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"math"
+	"sync"
+	"unsafe"
+)
+
+// Integer columns (also timestamps and unsigned integers, reinterpreted as
+// int64 with wrapping arithmetic, so every bit pattern round-trips). The
+// encoder writes each candidate scheme after the previous one in dst and
+// keeps the shortest:
+//   - intRun: a constant delta (constants, perfectly regular timestamps);
+//   - intDelta: deltas divided by their GCD (counters, memory in pages);
+//   - intDoD: deltas-of-deltas (timestamps with jitter, steady counters);
+//   - intFOR: values minus the minimum, divided by their GCD (noisy gauges);
+//   - intRaw: 8 bytes each, the ceiling.
+
+// AppendTimestamps encodes ts (Unix nanoseconds, any order) and appends it
+// to dst. A perfectly regular series costs a few bytes whatever its length.
+func AppendTimestamps(dst []byte, ts []int64) []byte { return appendInts(dst, ts, false) }
+
+// DecodeTimestamps appends the timestamps encoded in src to dst.
+func DecodeTimestamps(dst []int64, src []byte) ([]int64, error) {
+	return decodeInts(dst, src, "timestamps")
+}
+
+// AppendIntegers encodes vs and appends it to dst.
+func AppendIntegers(dst []byte, vs []int64) []byte { return appendInts(dst, vs, true) }
+
+// DecodeIntegers appends the integers encoded in src to dst.
+func DecodeIntegers(dst []int64, src []byte) ([]int64, error) {
+	return decodeInts(dst, src, "integers")
+}
+
+// AppendUnsigneds encodes vs and appends it to dst.
+func AppendUnsigneds(dst []byte, vs []uint64) []byte {
+	return appendInts(dst, unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(vs))), len(vs)), true)
+}
+
+// DecodeUnsigneds appends the unsigned integers encoded in src to dst.
+func DecodeUnsigneds(dst []uint64, src []byte) ([]uint64, error) {
+	ints, err := decodeInts(reinterpret[uint64, int64](dst), src, "unsigneds")
+	return reinterpret[int64, uint64](ints), err
+}
+
+// reinterpret views a slice of one 8-byte scalar type as another, keeping
+// length and capacity, so decoders can fill caller buffers without copies.
+func reinterpret[From, To int64 | uint64 | float64](s []From) []To {
+	if cap(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*To)(unsafe.Pointer(unsafe.SliceData(s))), cap(s))[:len(s)]
+}
+
+// scratchPool holds transformed values for the encoder between passes.
+var scratchPool = sync.Pool{New: func() any { return new([]uint64) }}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func abs64(v int64) uint64 {
+	if v < 0 {
+		return -uint64(v)
+	}
+	return uint64(v)
+}
+
+// appendInts encodes vs with the shortest integer scheme. tryFOR adds the
+// frame-of-reference candidate, which never wins for timestamps.
+func appendInts(dst []byte, vs []int64, tryFOR bool) []byte {
+	n := len(vs)
+	if n == 0 {
+		return appendHeader(dst, intRaw, 0)
+	}
+	start := len(dst)
+	first := vs[0]
+	var delta int64
+	if n > 1 {
+		delta = vs[1] - vs[0]
+	}
+	regular := true
+	var g uint64 // GCD of all delta magnitudes
+	for i := 1; i < n; i++ {
+		d := vs[i] - vs[i-1]
+		if d != delta {
+			regular = false
+		}
+		if g != 1 {
+			g = gcd(g, abs64(d))
+		}
+	}
+	if regular {
+		dst = appendHeader(dst, intRun, n)
+		dst = binary.AppendVarint(dst, first)
+		return binary.AppendVarint(dst, delta)
+	}
+	if g > math.MaxInt64 {
+		g = 1 // only 1<<63 itself; int64 division cannot use it
+	}
+	sp := scratchPool.Get().(*[]uint64)
+	defer scratchPool.Put(sp)
+	u := (*sp)[:0]
+
+	// Deltas.
+	for i := 1; i < n; i++ {
+		u = append(u, zigzag((vs[i]-vs[i-1])/int64(g)))
+	}
+	dst = appendHeader(dst, intDelta, n)
+	dst = binary.AppendVarint(dst, first)
+	dst = binary.AppendUvarint(dst, g)
+	dst = appendSimple8b(dst, u)
+	best := len(dst) - start
+
+	// Deltas of deltas (needs a first delta, so three values or more).
+	if n > 2 {
+		u = u[:0]
+		prev := (vs[1] - vs[0]) / int64(g)
+		for i := 2; i < n; i++ {
+			sd := (vs[i] - vs[i-1]) / int64(g)
+			u = append(u, zigzag(sd-prev))
+			prev = sd
+		}
+		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte {
+			dst = appendHeader(dst, intDoD, n)
+			dst = binary.AppendVarint(dst, first)
+			dst = binary.AppendUvarint(dst, g)
+			dst = binary.AppendVarint(dst, (vs[1]-vs[0])/int64(g))
+			return appendSimple8b(dst, u)
+		})
+	}
+
+	// Frame of reference.
+	if tryFOR {
+		lo := vs[0]
+		for _, v := range vs {
+			lo = min(lo, v)
+		}
+		var fg uint64
+		for _, v := range vs {
+			if fg == 1 {
+				break
+			}
+			fg = gcd(fg, uint64(v)-uint64(lo))
+		}
+		u = u[:0]
+		for _, v := range vs {
+			u = append(u, (uint64(v)-uint64(lo))/fg)
+		}
+		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte {
+			dst = appendHeader(dst, intFOR, n)
+			dst = binary.AppendVarint(dst, lo)
+			dst = binary.AppendUvarint(dst, fg)
+			return appendSimple8b(dst, u)
+		})
+	}
+	*sp = u
+
+	if raw := 1 + uvarintLen(uint64(n)) + 8*n; raw < best {
+		dst = appendHeader(dst[:start], intRaw, n)
+		for _, v := range vs {
+			dst = binary.LittleEndian.AppendUint64(dst, uint64(v))
+		}
+	}
+	return dst
+}
+
+// keepShorter appends a candidate encoding after the current best one (at
+// dst[start:start+best]) and keeps whichever is shorter at start.
+func keepShorter(dst []byte, start, best int, enc func([]byte) []byte) ([]byte, int) {
+	end := start + best
+	dst = enc(dst)
+	if size := len(dst) - end; size < best {
+		copy(dst[start:], dst[end:])
+		return dst[:start+size], size
+	}
+	return dst[:end], best
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// decodeInts decodes any integer scheme.
+func decodeInts(dst []int64, src []byte, what string) ([]int64, error) {
+	if len(src) == 0 {
+		return dst, corruptf("%s: empty input", what)
+	}
+	tag := src[0]
+	n, rest, err := readCount(src[1:], what)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	switch tag {
+	case intRaw:
+		if len(rest) != 8*n {
+			return dst, corruptf("%s: %d raw values in %d bytes", what, n, len(rest))
+		}
+		dst = growFor(dst, n)
+		for i := 0; i < n; i++ {
+			dst = append(dst, int64(binary.LittleEndian.Uint64(rest[8*i:])))
+		}
+		return dst, nil
+
+	case intRun:
+		first, rest, err := readVarint(rest, what, "first value")
+		if err != nil {
+			return dst, err
+		}
+		delta, rest, err := readVarint(rest, what, "delta")
+		if err != nil {
+			return dst, err
+		}
+		if len(rest) != 0 {
+			return dst, corruptf("%s: %d trailing bytes", what, len(rest))
+		}
+		dst = growFor(dst, n)
+		v := first
+		for i := 0; i < n; i++ {
+			dst = append(dst, v)
+			v += delta
+		}
+		return dst, nil
+
+	case intDelta, intDoD, intFOR:
+		minN := 1
+		if tag == intDoD {
+			minN = 2
+		}
+		if n < minN {
+			return dst, corruptf("%s: scheme 0x%02x needs %d values, has %d", what, tag, minN, n)
+		}
+		first, rest, err := readVarint(rest, what, "first value")
+		if err != nil {
+			return dst, err
+		}
+		g, rest, err := readUvarint(rest, what, "divisor")
+		if err != nil {
+			return dst, err
+		}
+		if g == 0 || (tag != intFOR && g > math.MaxInt64) {
+			return dst, corruptf("%s: bad divisor %d", what, g)
+		}
+		var firstDelta int64
+		if tag == intDoD {
+			if firstDelta, rest, err = readVarint(rest, what, "first delta"); err != nil {
+				return dst, err
+			}
+		}
+		packed := n
+		switch tag {
+		case intDelta:
+			dst = append(dst, first)
+			packed = n - 1
+		case intDoD:
+			dst = append(dst, first, 0)
+			packed = n - 2
+		}
+		// Non-run words hold at most 60 values; runs grow dst as they go.
+		dst = growFor(dst, min(packed, 60*(len(rest)/8)))
+		dst, rest, err = decodeSimple8b(dst, rest, packed, what)
+		if err != nil {
+			return dst[:start], err
+		}
+		if len(rest) != 0 {
+			return dst[:start], corruptf("%s: %d trailing bytes", what, len(rest))
+		}
+		out := dst[start:]
+		switch tag {
+		case intDelta:
+			for i := 1; i < len(out); i++ {
+				out[i] = out[i-1] + unzigzag(uint64(out[i]))*int64(g)
+			}
+		case intDoD:
+			sd := firstDelta
+			out[1] = out[0] + sd*int64(g)
+			for i := 2; i < len(out); i++ {
+				sd += unzigzag(uint64(out[i]))
+				out[i] = out[i-1] + sd*int64(g)
+			}
+		case intFOR:
+			for i := range out {
+				out[i] = int64(uint64(first) + uint64(out[i])*g)
+			}
+		}
+		return dst, nil
+	}
+	return dst, corruptf("%s: unknown scheme 0x%02x", what, tag)
+}
