@@ -1,61 +1,488 @@
 // Package storage is herd's time-series engine: databases, retention
 // policies, time partitions (shards), the write-ahead log, the in-memory
 // head and immutable block files, and the read API the query engine uses.
+//
+// Write path: WriteBatch validates a batch and applies it to the shards'
+// heads under applyMu (so every replica applying the same batches in the
+// same order reaches the same state), queues its WAL entry in the same
+// order, and waits for the committer goroutine, which writes everything
+// queued so far as one compressed WAL record with one fsync (group
+// commit). Heads are flushed to level-0 block files when they hold
+// HeadMaxBytes or are HeadMaxAge old; blocks are merged four at a time
+// into the next level.
 package storage
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/index"
+	"github.com/herdmon/herd/internal/storage/wal"
 )
 
 // Engine is the storage of one server. It is safe for concurrent use.
 type Engine struct {
-	opts Options
+	opts   Options
+	logger *slog.Logger
+	wal    *wal.WAL
+
+	// mu guards meta and dbs (the structure, not the data).
+	mu   sync.RWMutex
+	meta *metaState
+	dbs  map[string]*database
+
+	// applyMu serializes applying batches to heads and queueing their
+	// WAL entries, so the WAL order is the apply order.
+	applyMu sync.Mutex
+
+	commits   chan *commitReq
+	headBytes atomic.Int64
+	headSince atomic.Int64 // unix ns of the first write into the current heads
+	flushNow  chan struct{}
+	flushMu   sync.Mutex // one flush at a time
+	closing   chan struct{}
+	wg        sync.WaitGroup // background loop
+	commitWG  sync.WaitGroup // committer
+	closed    atomic.Bool
+
+	stats Stats
 }
 
-var errNotBuilt = errors.New("storage engine: not built yet")
+// Stats are cumulative counters of the engine, for /debug/vars.
+type Stats struct {
+	PointsWritten atomic.Int64
+	ValuesWritten atomic.Int64
+	WriteBatches  atomic.Int64
+	Flushes       atomic.Int64
+	Compactions   atomic.Int64
+	ShardsDropped atomic.Int64
+}
+
+type database struct {
+	name  string
+	dir   string
+	index *index.Index
+	// shards by retention policy, sorted by start time.
+	shards map[string][]*shard
+}
 
 // Open opens (creating if needed) the engine in opts.Dir, replaying the
 // WAL so that every acknowledged write is visible.
-func Open(opts Options) (*Engine, error) { return nil, errNotBuilt }
+func Open(opts Options) (*Engine, error) {
+	def := DefaultOptions()
+	if opts.HeadMaxBytes <= 0 {
+		opts.HeadMaxBytes = def.HeadMaxBytes
+	}
+	if opts.HeadMaxAge <= 0 {
+		opts.HeadMaxAge = def.HeadMaxAge
+	}
+	if opts.MaxSeriesPerDatabase <= 0 {
+		opts.MaxSeriesPerDatabase = def.MaxSeriesPerDatabase
+	}
+	if opts.RetentionCheckInterval <= 0 {
+		opts.RetentionCheckInterval = def.RetentionCheckInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("storage: data directory required")
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o755); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	e := &Engine{opts: opts, logger: opts.Logger, dbs: map[string]*database{},
+		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{})}
+	m, err := loadMeta(e.metaPath())
+	if err != nil {
+		return nil, err
+	}
+	e.meta = m
+	for _, d := range m.Databases {
+		db, err := e.openDatabase(d.Name)
+		if err != nil {
+			e.closeDatabases()
+			return nil, err
+		}
+		e.dbs[d.Name] = db
+	}
+	w, err := wal.Open(wal.Options{Dir: filepath.Join(opts.Dir, "wal"), FsyncDelay: opts.FsyncDelay, Logger: opts.Logger})
+	if err != nil {
+		e.closeDatabases()
+		return nil, fmt.Errorf("storage: open wal: %w", err)
+	}
+	e.wal = w
+	if err := e.replay(); err != nil {
+		w.Close()
+		e.closeDatabases()
+		return nil, err
+	}
+	e.commitWG.Add(1)
+	go e.commitLoop()
+	e.wg.Add(1)
+	go e.backgroundLoop()
+	return e, nil
+}
 
-// Close flushes nothing it does not have to and releases files; the WAL
-// makes a later Open complete.
-func (e *Engine) Close() error { return errNotBuilt }
+func (e *Engine) metaPath() string { return filepath.Join(e.opts.Dir, "meta.json") }
 
-// WriteBatch validates and applies a parsed batch and returns once it is
-// durable. The database must exist (*models.DatabaseNotFoundError); an
-// empty RetentionPolicy means the database's default
-// (*models.RetentionPolicyNotFoundError when unknown). Points that
-// conflict with a field's stored type or fall outside the retention
-// window are dropped and reported with *models.PartialWriteError; the
-// rest are written.
-func (e *Engine) WriteBatch(b *models.Batch) error { return errNotBuilt }
+func (e *Engine) dbDir(name string) string {
+	return filepath.Join(e.opts.Dir, "data", dirSafe(name))
+}
+
+// dirSafe turns a database or policy name into a file name: names may
+// hold any character, so anything but [A-Za-z0-9_.-] is hex-escaped.
+func dirSafe(name string) string {
+	var b []byte
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || (c == '.' && i > 0) {
+			b = append(b, c)
+		} else {
+			b = append(b, fmt.Sprintf("%%%02x", c)...)
+		}
+	}
+	if len(b) == 0 {
+		return "%"
+	}
+	return string(b)
+}
+
+func (e *Engine) openDatabase(name string) (*database, error) {
+	dir := e.dbDir(name)
+	ix, err := index.Open(filepath.Join(dir, "index"), index.Options{MaxSeries: e.opts.MaxSeriesPerDatabase, Logger: e.logger})
+	if err != nil {
+		return nil, fmt.Errorf("storage: open index of %q: %w", name, err)
+	}
+	db := &database{name: name, dir: dir, index: ix, shards: map[string][]*shard{}}
+	rps, _ := os.ReadDir(dir)
+	for _, rpEnt := range rps {
+		if !rpEnt.IsDir() || rpEnt.Name() == "index" {
+			continue
+		}
+		rpName := unDirSafe(rpEnt.Name())
+		shardEnts, _ := os.ReadDir(filepath.Join(dir, rpEnt.Name()))
+		for _, se := range shardEnts {
+			start, end, ok := parseShardDirName(se.Name())
+			if !ok {
+				continue
+			}
+			s, err := openShard(filepath.Join(dir, rpEnt.Name(), se.Name()), start, end, e.logger)
+			if err != nil {
+				ix.Close()
+				return nil, fmt.Errorf("storage: %w", err)
+			}
+			db.shards[rpName] = append(db.shards[rpName], s)
+		}
+		sort.Slice(db.shards[rpName], func(i, j int) bool { return db.shards[rpName][i].start < db.shards[rpName][j].start })
+	}
+	return db, nil
+}
+
+func unDirSafe(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+3], "%02x", &c); err == nil {
+				b = append(b, c)
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func (e *Engine) closeDatabases() {
+	for _, db := range e.dbs {
+		db.close()
+	}
+}
+
+func (db *database) close() {
+	for _, list := range db.shards {
+		for _, s := range list {
+			s.closeBlocks()
+		}
+	}
+	db.index.Close()
+}
+
+func (s *shard) closeBlocks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.blocks {
+		b.r.Close()
+	}
+	s.blocks = nil
+}
+
+// Close flushes the heads to block files (so the next start replays
+// nothing) and releases every file.
+func (e *Engine) Close() error {
+	if !e.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(e.closing)
+	e.wg.Wait() // background loop stopped; no more flushes from it
+	ferr := e.Flush()
+	close(e.commits)
+	e.commitWG.Wait()
+	werr := e.wal.Close()
+	e.mu.Lock()
+	e.closeDatabases()
+	e.mu.Unlock()
+	return errors.Join(ferr, werr)
+}
 
 // CreateDatabase creates a database with the autogen policy (infinite
 // duration, 7-day shards); creating an existing one is not an error.
-func (e *Engine) CreateDatabase(name string) error { return errNotBuilt }
+func (e *Engine) CreateDatabase(name string) error {
+	if name == "" {
+		return ErrDatabaseNameRequired
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.meta.database(name) != nil {
+		return nil
+	}
+	db, err := e.openDatabase(name)
+	if err != nil {
+		return err
+	}
+	e.meta.Databases = append(e.meta.Databases, &dbMeta{Name: name, DefaultPolicy: "autogen",
+		Policies: []*rpMeta{{Name: "autogen", ShardDuration: defaultShardDuration(0), Replication: 1}}})
+	if err := saveMeta(e.metaPath(), e.meta); err != nil {
+		e.meta.Databases = e.meta.Databases[:len(e.meta.Databases)-1]
+		db.close()
+		return fmt.Errorf("save meta: %w", err)
+	}
+	e.dbs[name] = db
+	return nil
+}
 
 // DropDatabase removes a database and all its data; dropping a missing
 // one is not an error (as in InfluxDB).
-func (e *Engine) DropDatabase(name string) error { return errNotBuilt }
+func (e *Engine) DropDatabase(name string) error {
+	// The drop goes through the WAL so that replaying older batches after
+	// a crash cannot bring the dropped data back into a new database of
+	// the same name.
+	if err := e.commitMarker(dropDBEntry(name)); err != nil {
+		return err
+	}
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dropDatabaseLocked(name)
+}
+
+func (e *Engine) dropDatabaseLocked(name string) error {
+	d := e.meta.database(name)
+	if d == nil {
+		return nil
+	}
+	kept := e.meta.Databases[:0]
+	for _, x := range e.meta.Databases {
+		if x.Name != name {
+			kept = append(kept, x)
+		}
+	}
+	e.meta.Databases = kept
+	if err := saveMeta(e.metaPath(), e.meta); err != nil {
+		return fmt.Errorf("save meta: %w", err)
+	}
+	if db := e.dbs[name]; db != nil {
+		e.releaseHeads(db, "")
+		db.close()
+		delete(e.dbs, name)
+		if err := os.RemoveAll(db.dir); err != nil {
+			return fmt.Errorf("remove %s: %w", db.dir, err)
+		}
+	}
+	return nil
+}
+
+// releaseHeads subtracts the memory of a database's heads (all policies,
+// or one) from the flush trigger before they are thrown away.
+func (e *Engine) releaseHeads(db *database, rp string) {
+	for name, list := range db.shards {
+		if rp != "" && name != rp {
+			continue
+		}
+		for _, s := range list {
+			s.mu.Lock()
+			e.headBytes.Add(-s.head.bytes)
+			for _, f := range s.frozen {
+				e.headBytes.Add(-f.bytes)
+			}
+			s.head = newHead()
+			s.mu.Unlock()
+		}
+	}
+}
 
 // Databases lists database names, sorted.
-func (e *Engine) Databases() []string { return nil }
+func (e *Engine) Databases() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.meta.names()
+}
 
 // CreateRetentionPolicy adds a policy to db.
 func (e *Engine) CreateRetentionPolicy(db string, rp models.RetentionPolicy, makeDefault bool) error {
-	return errNotBuilt
+	if rp.Name == "" {
+		return ErrRetentionPolicyNameRequired
+	}
+	if rp.Duration != 0 && rp.Duration < minRetention {
+		return ErrRetentionPolicyDurationLow
+	}
+	if rp.Replication == 0 {
+		rp.Replication = 1
+	}
+	if rp.Replication < 1 {
+		return ErrReplicationFactorTooLow
+	}
+	if rp.ShardDuration == 0 {
+		rp.ShardDuration = defaultShardDuration(rp.Duration)
+	}
+	if rp.Duration != 0 && rp.ShardDuration > rp.Duration {
+		return ErrIncompatibleDurations
+	}
+	if rp.ShardDuration < time.Hour {
+		rp.ShardDuration = time.Hour // InfluxDB's minimum shard group duration
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.meta.database(db)
+	if d == nil {
+		return &models.DatabaseNotFoundError{Name: db}
+	}
+	if have := d.policy(rp.Name); have != nil {
+		if have.Duration == rp.Duration && have.ShardDuration == rp.ShardDuration && have.Replication == rp.Replication &&
+			(!makeDefault || d.DefaultPolicy == rp.Name) {
+			return nil
+		}
+		return ErrRetentionPolicyConflict
+	}
+	d.Policies = append(d.Policies, &rpMeta{Name: rp.Name, Duration: rp.Duration, ShardDuration: rp.ShardDuration, Replication: rp.Replication})
+	if makeDefault {
+		d.DefaultPolicy = rp.Name
+	}
+	return saveMeta(e.metaPath(), e.meta)
 }
 
 // UpdateRetentionPolicy changes a policy (ALTER RETENTION POLICY).
 func (e *Engine) UpdateRetentionPolicy(db, name string, u models.RetentionPolicyUpdate, makeDefault bool) error {
-	return errNotBuilt
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.meta.database(db)
+	if d == nil {
+		return &models.DatabaseNotFoundError{Name: db}
+	}
+	rp := d.policy(name)
+	if rp == nil {
+		return &models.RetentionPolicyNotFoundError{Database: db, Name: name}
+	}
+	next := *rp
+	if u.Duration != nil {
+		next.Duration = *u.Duration
+	}
+	if u.ShardDuration != nil {
+		next.ShardDuration = max(*u.ShardDuration, time.Hour)
+	}
+	if u.Replication != nil {
+		next.Replication = *u.Replication
+	}
+	if next.Duration != 0 && next.Duration < minRetention {
+		return ErrRetentionPolicyDurationLow
+	}
+	if next.Replication < 1 {
+		return ErrReplicationFactorTooLow
+	}
+	if next.Duration != 0 && next.ShardDuration > next.Duration {
+		return ErrIncompatibleDurations
+	}
+	*rp = next
+	if makeDefault {
+		d.DefaultPolicy = name
+	}
+	return saveMeta(e.metaPath(), e.meta)
 }
 
 // DropRetentionPolicy removes a policy and its data.
-func (e *Engine) DropRetentionPolicy(db, name string) error { return errNotBuilt }
+func (e *Engine) DropRetentionPolicy(db, name string) error {
+	if err := e.commitMarker(dropRPEntry(db, name)); err != nil {
+		return err
+	}
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.meta.database(db)
+	if d == nil {
+		return &models.DatabaseNotFoundError{Name: db}
+	}
+	if d.policy(name) == nil {
+		return nil // InfluxDB: dropping a missing policy succeeds
+	}
+	kept := d.Policies[:0]
+	for _, rp := range d.Policies {
+		if rp.Name != name {
+			kept = append(kept, rp)
+		}
+	}
+	d.Policies = kept
+	if d.DefaultPolicy == name {
+		d.DefaultPolicy = ""
+	}
+	if err := saveMeta(e.metaPath(), e.meta); err != nil {
+		return err
+	}
+	if dbh := e.dbs[db]; dbh != nil {
+		e.releaseHeads(dbh, name)
+		for _, s := range dbh.shards[name] {
+			s.closeBlocks()
+		}
+		delete(dbh.shards, name)
+		return os.RemoveAll(filepath.Join(dbh.dir, dirSafe(name)))
+	}
+	return nil
+}
 
 // RetentionPolicies lists db's policies in creation order.
-func (e *Engine) RetentionPolicies(db string) ([]models.RetentionPolicy, error) { return nil, errNotBuilt }
+func (e *Engine) RetentionPolicies(db string) ([]models.RetentionPolicy, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	d := e.meta.database(db)
+	if d == nil {
+		return nil, &models.DatabaseNotFoundError{Name: db}
+	}
+	out := make([]models.RetentionPolicy, 0, len(d.Policies))
+	for _, rp := range d.Policies {
+		out = append(out, rp.info(rp.Name == d.DefaultPolicy))
+	}
+	return out, nil
+}
+
+// abandon stops the engine's goroutines and closes its files without
+// flushing, leaving the disk as a crash would (tests only).
+func (e *Engine) abandon() {
+	e.closed.Store(true)
+	close(e.closing)
+	e.wg.Wait()
+	close(e.commits)
+	e.commitWG.Wait()
+	e.wal.Close()
+	e.closeDatabases()
+}

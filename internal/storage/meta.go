@@ -1,0 +1,150 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/herdmon/herd/internal/models"
+)
+
+// InfluxDB's meta errors, word for word: clients and scripts match them.
+var (
+	ErrRetentionPolicyExists       = errors.New("retention policy already exists")
+	ErrRetentionPolicyConflict     = errors.New("retention policy conflicts with an existing policy")
+	ErrRetentionPolicyDurationLow  = errors.New("retention policy duration must be at least 1h0m0s")
+	ErrIncompatibleDurations       = errors.New("retention policy duration must be greater than the shard duration")
+	ErrReplicationFactorTooLow     = errors.New("replication factor must be greater than 0")
+	ErrDatabaseNameRequired        = errors.New("database name required")
+	ErrRetentionPolicyNameRequired = errors.New("retention policy name required")
+)
+
+// minRetention is InfluxDB's lower bound for a finite retention policy.
+const minRetention = time.Hour
+
+// metaState is what meta.json holds: the databases and their policies.
+// It is small and rewritten whole (temp file, fsync, rename, dir fsync)
+// on every change, which DDL statements make rare.
+type metaState struct {
+	Databases []*dbMeta `json:"databases"`
+}
+
+type dbMeta struct {
+	Name          string    `json:"name"`
+	DefaultPolicy string    `json:"default_policy"`
+	Policies      []*rpMeta `json:"policies"`
+}
+
+type rpMeta struct {
+	Name          string        `json:"name"`
+	Duration      time.Duration `json:"duration"`
+	ShardDuration time.Duration `json:"shard_duration"`
+	Replication   int           `json:"replication"`
+}
+
+func (d *dbMeta) policy(name string) *rpMeta {
+	for _, rp := range d.Policies {
+		if rp.Name == name {
+			return rp
+		}
+	}
+	return nil
+}
+
+func (m *metaState) database(name string) *dbMeta {
+	for _, d := range m.Databases {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+func (m *metaState) names() []string {
+	out := make([]string, 0, len(m.Databases))
+	for _, d := range m.Databases {
+		out = append(out, d.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func loadMeta(path string) (*metaState, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &metaState{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read meta: %w", err)
+	}
+	var m metaState
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("parse %s: %w (the file is written atomically; restore it from a backup or remove it to start empty)", path, err)
+	}
+	return &m, nil
+}
+
+func saveMeta(path string, m *metaState) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b)
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either
+// the old or the new content: temp file, fsync, rename, fsync directory.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (rp *rpMeta) info(isDefault bool) models.RetentionPolicy {
+	return models.RetentionPolicy{Name: rp.Name, Duration: rp.Duration, ShardDuration: rp.ShardDuration,
+		Replication: rp.Replication, Default: isDefault}
+}
+
+// defaultShardDuration is InfluxDB's rule for a policy's shard group
+// duration: short policies get short partitions so that expiry drops
+// data close to its deadline.
+func defaultShardDuration(d time.Duration) time.Duration {
+	switch {
+	case d == 0 || d > 180*24*time.Hour:
+		return 7 * 24 * time.Hour
+	case d >= 2*24*time.Hour:
+		return 24 * time.Hour
+	default:
+		return time.Hour
+	}
+}

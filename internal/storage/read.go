@@ -1,0 +1,234 @@
+package storage
+
+import (
+	"sort"
+
+	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/block"
+	"github.com/herdmon/herd/internal/storage/index"
+)
+
+// ReadRequest selects data: some series of one retention policy, some
+// fields, a time range.
+type ReadRequest struct {
+	Database        string
+	RetentionPolicy string   // "": the database's default policy
+	SeriesIDs       []uint64 // from the database's Index
+	Fields          []string // nil: every field
+	MinTime         int64    // inclusive
+	MaxTime         int64    // inclusive
+}
+
+// ReadFunc receives the data of one series field piece by piece. For
+// each (series, field) the pieces come in ascending time order without
+// repeated times; series come in the order of ReadRequest.SeriesIDs and
+// fields in name order. col is valid only during the call.
+type ReadFunc func(seriesID uint64, field string, col *block.Column) error
+
+// Index returns the series index of a database, for resolving
+// measurements and tag filters to series ids.
+func (e *Engine) Index(db string) (*index.Index, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	d := e.dbs[db]
+	if d == nil {
+		return nil, &models.DatabaseNotFoundError{Name: db}
+	}
+	return d.index, nil
+}
+
+// FieldTypes returns the fields of a measurement and their types, over
+// every shard of every policy of db.
+func (e *Engine) FieldTypes(db, measurement string) (map[string]models.FieldType, error) {
+	e.mu.RLock()
+	d := e.dbs[db]
+	if d == nil {
+		e.mu.RUnlock()
+		return nil, &models.DatabaseNotFoundError{Name: db}
+	}
+	var shards []*shard
+	for _, list := range d.shards {
+		shards = append(shards, list...)
+	}
+	e.mu.RUnlock()
+	out := map[string]models.FieldType{}
+	for _, s := range shards {
+		s.mu.RLock()
+		for f, t := range s.fields[measurement] {
+			if _, ok := out[f]; !ok {
+				out[f] = t
+			}
+		}
+		s.mu.RUnlock()
+	}
+	return out, nil
+}
+
+// piece is one source of a series field in a shard: a block chunk or a
+// head column, with its time range and age (higher is newer).
+type piece struct {
+	minT, maxT int64
+	age        int
+	chunk      block.ChunkMeta
+	bf         *blockFile
+	mem        *block.Column // head data, already copied
+}
+
+// Read streams the selected data to fn. Block chunks outside the time
+// range are skipped by their min/max time without being read; memory is
+// bounded by a few chunks, except where writes overlap in time (then the
+// overlapping pieces are merged in memory).
+func (e *Engine) Read(req ReadRequest, fn ReadFunc) error {
+	e.mu.RLock()
+	dm := e.meta.database(req.Database)
+	d := e.dbs[req.Database]
+	if dm == nil || d == nil {
+		e.mu.RUnlock()
+		return &models.DatabaseNotFoundError{Name: req.Database}
+	}
+	rpName := req.RetentionPolicy
+	if rpName == "" {
+		rpName = dm.DefaultPolicy
+	}
+	if dm.policy(rpName) == nil {
+		e.mu.RUnlock()
+		return &models.RetentionPolicyNotFoundError{Database: req.Database, Name: rpName}
+	}
+	var shards []*shard
+	for _, s := range d.shards[rpName] {
+		if s.end > req.MinTime && s.start <= req.MaxTime {
+			shards = append(shards, s)
+		}
+	}
+	e.mu.RUnlock()
+
+	var wanted map[string]bool
+	if req.Fields != nil {
+		wanted = make(map[string]bool, len(req.Fields))
+		for _, f := range req.Fields {
+			wanted[f] = true
+		}
+	}
+	var m merger
+	for _, id := range req.SeriesIDs {
+		// Per shard (in time order): the pieces of every field.
+		perShard := make([]map[string][]piece, len(shards))
+		var held []*blockFile
+		names := map[string]bool{}
+		for si, s := range shards {
+			fields := map[string][]piece{}
+			s.mu.RLock()
+			for age, bf := range s.blocks {
+				for _, fi := range bf.r.Fields(id) {
+					if wanted != nil && !wanted[fi.Name] {
+						continue
+					}
+					acquired := false
+					for _, cm := range fi.Chunks {
+						if cm.MaxTime < req.MinTime || cm.MinTime > req.MaxTime {
+							continue
+						}
+						if !acquired {
+							bf.acquire()
+							held = append(held, bf)
+							acquired = true
+						}
+						fields[fi.Name] = append(fields[fi.Name], piece{minT: cm.MinTime, maxT: cm.MaxTime, age: age, chunk: cm, bf: bf})
+					}
+				}
+			}
+			heads := append(append([]*head(nil), s.frozen...), s.head)
+			for hi, h := range heads {
+				ms := h.series[id]
+				if ms == nil {
+					continue
+				}
+				for _, c := range ms.cols {
+					if wanted != nil && !wanted[c.name] {
+						continue
+					}
+					col := &block.Column{}
+					c.fill(col, req.MinTime, req.MaxTime)
+					if col.Len() == 0 {
+						continue
+					}
+					fields[c.name] = append(fields[c.name], piece{minT: col.Times[0], maxT: col.Times[col.Len()-1],
+						age: len(s.blocks) + hi, mem: col})
+				}
+			}
+			s.mu.RUnlock()
+			for n := range fields {
+				names[n] = true
+			}
+			perShard[si] = fields
+		}
+		sorted := make([]string, 0, len(names))
+		for n := range names {
+			sorted = append(sorted, n)
+		}
+		sort.Strings(sorted)
+		err := func() error {
+			for _, name := range sorted {
+				for _, fields := range perShard {
+					if err := emitPieces(&m, id, name, fields[name], req.MinTime, req.MaxTime, fn); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}()
+		for _, bf := range held {
+			bf.release()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emitPieces sends one shard's pieces of a series field in time order:
+// pieces are grouped where their time ranges overlap, and each group is
+// merged (newest wins a repeated time) and sent.
+func emitPieces(m *merger, id uint64, name string, pieces []piece, minT, maxT int64, fn ReadFunc) error {
+	if len(pieces) == 0 {
+		return nil
+	}
+	sort.SliceStable(pieces, func(i, j int) bool { return pieces[i].minT < pieces[j].minT })
+	for i := 0; i < len(pieces); {
+		j, end := i+1, pieces[i].maxT
+		for j < len(pieces) && pieces[j].minT <= end {
+			end = max(end, pieces[j].maxT)
+			j++
+		}
+		group := pieces[i:j]
+		sort.SliceStable(group, func(a, b int) bool { return group[a].age < group[b].age })
+		var typ models.FieldType
+		m.reset(0)
+		for _, p := range group {
+			var col *block.Column
+			if p.mem != nil {
+				col = p.mem
+			} else {
+				col = m.next()
+				if err := p.bf.r.ReadChunk(p.chunk, col); err != nil {
+					return err
+				}
+				m.used-- // next() counted it; add() below counts it once
+			}
+			if typ == 0 {
+				typ = col.Type
+			}
+			m.add(col)
+		}
+		m.typ = typ
+		out := m.merge(minT, maxT)
+		if out.Len() > 0 {
+			if err := fn(id, name, out); err != nil {
+				return err
+			}
+		}
+		i = j
+	}
+	return nil
+}

@@ -1,0 +1,424 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/block"
+)
+
+// A shard is one time partition of one retention policy: [start, end).
+// Expiry drops whole shards, so no file is ever rewritten to delete data.
+//
+// Lock order: Engine.applyMu, then shard.mu. Readers take only shard.mu
+// (read) and never hold it while calling back into user code.
+type shard struct {
+	dir        string
+	start, end int64
+	logger     *slog.Logger
+
+	mu     sync.RWMutex
+	head   *head
+	frozen []*head      // heads being written to blocks, oldest first
+	blocks []*blockFile // sorted by seq, oldest first
+	fields map[string]map[string]models.FieldType
+	// fieldsDirty means fields changed since fields.json was written.
+	fieldsDirty bool
+	nextSeq     uint64
+
+	// compacting serializes compactions of this shard.
+	compacting sync.Mutex
+}
+
+// blockFile is an open block file shared by concurrent readers; the file
+// is closed (and deleted, once obsolete) when its last reader is done.
+type blockFile struct {
+	r        *block.Reader
+	level    int
+	minSeq   uint64
+	seq      uint64
+	refs     atomic.Int64
+	obsolete atomic.Bool
+}
+
+func (b *blockFile) acquire() { b.refs.Add(1) }
+
+func (b *blockFile) release() {
+	if b.refs.Add(-1) == 0 && b.obsolete.Load() {
+		path := b.r.Path()
+		b.r.Close()
+		os.Remove(path)
+	}
+}
+
+// retire marks a replaced block: it goes away with its last reader.
+func (b *blockFile) retire() {
+	b.obsolete.Store(true)
+	b.release() // the shard's own reference
+}
+
+// A block's name holds its level and the range of flush sequence numbers
+// whose data it holds: L<level>-<minSeq>-<seq>.blk. A flush makes a
+// level-0 block with minSeq == seq; a compaction covers its inputs' union.
+func blockName(level int, minSeq, seq uint64) string {
+	return fmt.Sprintf("L%d-%016d-%016d.blk", level, minSeq, seq)
+}
+
+func parseBlockName(name string) (level int, minSeq, seq uint64, ok bool) {
+	if !strings.HasPrefix(name, "L") || !strings.HasSuffix(name, ".blk") {
+		return 0, 0, 0, false
+	}
+	parts := strings.Split(strings.TrimSuffix(name[1:], ".blk"), "-")
+	if len(parts) != 3 {
+		return 0, 0, 0, false
+	}
+	lv, err1 := strconv.Atoi(parts[0])
+	mn, err2 := strconv.ParseUint(parts[1], 10, 64)
+	sq, err3 := strconv.ParseUint(parts[2], 10, 64)
+	return lv, mn, sq, err1 == nil && err2 == nil && err3 == nil && mn <= sq
+}
+
+func shardDirName(start, end int64) string { return fmt.Sprintf("%d_%d", start, end) }
+
+func parseShardDirName(name string) (start, end int64, ok bool) {
+	a, b, found := strings.Cut(name, "_")
+	if !found {
+		return 0, 0, false
+	}
+	s, err1 := strconv.ParseInt(a, 10, 64)
+	e, err2 := strconv.ParseInt(b, 10, 64)
+	return s, e, err1 == nil && err2 == nil && s < e
+}
+
+// openShard opens a shard directory: its blocks (quarantining corrupt
+// ones) and its field types.
+func openShard(dir string, start, end int64, logger *slog.Logger) (*shard, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &shard{dir: dir, start: start, end: end, logger: logger, head: newHead(),
+		fields: make(map[string]map[string]models.FieldType)}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, ent := range entries {
+		name := ent.Name()
+		path := filepath.Join(dir, name)
+		if strings.HasSuffix(name, ".tmp") {
+			os.Remove(path) // an unfinished flush or compaction
+			continue
+		}
+		level, minSeq, seq, ok := parseBlockName(name)
+		if !ok {
+			continue
+		}
+		r, err := block.Open(path)
+		if err != nil {
+			s.quarantine(path, err)
+			continue
+		}
+		bf := &blockFile{r: r, level: level, minSeq: minSeq, seq: seq}
+		bf.refs.Store(1)
+		s.blocks = append(s.blocks, bf)
+		s.nextSeq = max(s.nextSeq, seq+1)
+	}
+	sort.Slice(s.blocks, func(i, j int) bool { return s.blocks[i].seq < s.blocks[j].seq })
+	s.dropCovered()
+	if b, err := os.ReadFile(filepath.Join(dir, "fields.json")); err == nil {
+		if err := json.Unmarshal(b, &s.fields); err != nil {
+			return nil, fmt.Errorf("parse %s/fields.json: %w", dir, err)
+		}
+	}
+	// Field types also live in the blocks; fields.json is a cache that a
+	// crash may leave behind them.
+	return s, nil
+}
+
+// dropCovered removes blocks whose data a compaction already merged into
+// another block: a crash between writing the compacted block and
+// deleting its inputs leaves both.
+func (s *shard) dropCovered() {
+	kept := s.blocks[:0]
+	for _, b := range s.blocks {
+		covered := false
+		for _, o := range s.blocks {
+			if o != b && o.minSeq <= b.minSeq && b.seq <= o.seq && (o.seq-o.minSeq > b.seq-b.minSeq) {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			path := b.r.Path()
+			b.r.Close()
+			os.Remove(path)
+			s.logger.Info("removed block already merged by an interrupted compaction", "path", path)
+			continue
+		}
+		kept = append(kept, b)
+	}
+	s.blocks = kept
+}
+
+// quarantine renames a corrupt block so it is never served, and logs it.
+func (s *shard) quarantine(path string, cause error) {
+	bad := path + ".bad"
+	if err := os.Rename(path, bad); err != nil {
+		s.logger.Error("corrupt block file could not be quarantined", "path", path, "err", cause, "rename_err", err)
+		return
+	}
+	s.logger.Error("corrupt block file quarantined; its data is not served", "path", bad, "err", cause)
+}
+
+// fieldType returns the stored type of a measurement's field in this
+// shard, and records typ when the field is new. The caller holds s.mu.
+func (s *shard) checkFieldType(measurement, field string, typ models.FieldType) models.FieldType {
+	m := s.fields[measurement]
+	if m == nil {
+		m = make(map[string]models.FieldType)
+		s.fields[strings.Clone(measurement)] = m
+	}
+	if have, ok := m[field]; ok {
+		return have
+	}
+	m[strings.Clone(field)] = typ
+	s.fieldsDirty = true
+	return typ
+}
+
+func (s *shard) saveFields() error {
+	s.mu.RLock()
+	if !s.fieldsDirty {
+		s.mu.RUnlock()
+		return nil
+	}
+	b, err := json.Marshal(s.fields)
+	s.fieldsDirty = false
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir, "fields.json"), b)
+}
+
+// freeze moves the active head aside for flushing. Caller holds s.mu.
+func (s *shard) freeze() *head {
+	if len(s.head.series) == 0 {
+		return nil
+	}
+	h := s.head
+	s.frozen = append(s.frozen, h)
+	s.head = newHead()
+	return h
+}
+
+// flush writes a frozen head to a new level-0 block.
+func (s *shard) flush(h *head) error {
+	s.mu.Lock()
+	seq := s.nextSeq
+	s.nextSeq++
+	s.mu.Unlock()
+	path := filepath.Join(s.dir, blockName(0, seq, seq))
+	w, err := block.Create(path)
+	if err != nil {
+		return fmt.Errorf("flush shard %s: %w", s.dir, err)
+	}
+	var col block.Column
+	for _, id := range h.sortedIDs() {
+		for _, c := range h.series[id].sortedColumns() {
+			c.fill(&col, minTime, maxTime)
+			if col.Len() == 0 {
+				continue
+			}
+			if err := w.WriteColumn(id, c.name, &col); err != nil {
+				w.Abort()
+				return fmt.Errorf("flush shard %s: %w", s.dir, err)
+			}
+		}
+	}
+	if err := w.Finish(); err != nil {
+		return fmt.Errorf("flush shard %s: %w", s.dir, err)
+	}
+	r, err := block.Open(path)
+	if err != nil {
+		return fmt.Errorf("reopen flushed block %s: %w", path, err)
+	}
+	bf := &blockFile{r: r, level: 0, minSeq: seq, seq: seq}
+	bf.refs.Store(1)
+	s.mu.Lock()
+	s.blocks = append(s.blocks, bf)
+	sort.Slice(s.blocks, func(i, j int) bool { return s.blocks[i].seq < s.blocks[j].seq })
+	for i, f := range s.frozen {
+		if f == h {
+			s.frozen = append(s.frozen[:i], s.frozen[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+const (
+	minTime = -1 << 63
+	maxTime = 1<<63 - 1
+)
+
+// compactionFanIn is how many blocks of one level are merged into one
+// block of the next level. Each value is rewritten once per level, so
+// with hourly flushes a 7-day shard (168 flushes) rewrites its data
+// about log4(168) ≈ 4 times: few, large, sequential writes for SD cards.
+const compactionFanIn = 4
+
+// compactionCandidates picks the blocks to merge next: the lowest level
+// holding at least compactionFanIn blocks. With all=true (a shard no
+// longer written to), every block is merged into one.
+func (s *shard) compactionCandidates(all bool) []*blockFile {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if all {
+		if len(s.blocks) < 2 {
+			return nil
+		}
+		return append([]*blockFile(nil), s.blocks...)
+	}
+	byLevel := map[int][]*blockFile{}
+	for _, b := range s.blocks {
+		byLevel[b.level] = append(byLevel[b.level], b)
+	}
+	levels := make([]int, 0, len(byLevel))
+	for l := range byLevel {
+		levels = append(levels, l)
+	}
+	sort.Ints(levels)
+	for _, l := range levels {
+		if len(byLevel[l]) >= compactionFanIn {
+			return byLevel[l]
+		}
+	}
+	return nil
+}
+
+// compact merges blocks into one block one level above the highest
+// input, named with the highest input seq so that age order holds.
+func (s *shard) compact(inputs []*blockFile) error {
+	level, minSeq, seq := 0, uint64(maxTime), uint64(0)
+	for _, b := range inputs {
+		level = max(level, b.level)
+		minSeq = min(minSeq, b.minSeq)
+		seq = max(seq, b.seq)
+		b.acquire()
+	}
+	defer func() {
+		for _, b := range inputs {
+			b.release()
+		}
+	}()
+	path := filepath.Join(s.dir, blockName(level+1, minSeq, seq))
+	w, err := block.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := mergeBlocks(w, inputs); err != nil {
+		w.Abort()
+		if ce := (*block.CorruptError)(nil); errors.As(err, &ce) {
+			s.logger.Error("compaction found a corrupt block; skipped", "shard", s.dir, "err", err)
+		}
+		return fmt.Errorf("compact %s: %w", s.dir, err)
+	}
+	if err := w.Finish(); err != nil {
+		return fmt.Errorf("compact %s: %w", s.dir, err)
+	}
+	r, err := block.Open(path)
+	if err != nil {
+		return fmt.Errorf("reopen compacted block %s: %w", path, err)
+	}
+	out := &blockFile{r: r, level: level + 1, minSeq: minSeq, seq: seq}
+	out.refs.Store(1)
+	s.mu.Lock()
+	kept := s.blocks[:0:0]
+	for _, b := range s.blocks {
+		if !containsBlock(inputs, b) {
+			kept = append(kept, b)
+		}
+	}
+	s.blocks = append(kept, out)
+	sort.Slice(s.blocks, func(i, j int) bool { return s.blocks[i].seq < s.blocks[j].seq })
+	s.mu.Unlock()
+	for _, b := range inputs {
+		b.retire()
+	}
+	return syncDir(s.dir)
+}
+
+func containsBlock(list []*blockFile, b *blockFile) bool {
+	for _, x := range list {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeBlocks writes the union of the inputs (oldest first), one series
+// field at a time so memory stays bounded by the largest single column.
+func mergeBlocks(w *block.Writer, inputs []*blockFile) error {
+	idSet := map[uint64]struct{}{}
+	for _, b := range inputs {
+		for _, id := range b.r.SeriesIDs() {
+			idSet[id] = struct{}{}
+		}
+	}
+	ids := make([]uint64, 0, len(idSet))
+	for id := range idSet {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var m merger
+	for _, id := range ids {
+		names := map[string]models.FieldType{}
+		for _, b := range inputs {
+			for _, fi := range b.r.Fields(id) {
+				names[fi.Name] = fi.Type // later (newer) blocks win a type clash
+			}
+		}
+		sorted := make([]string, 0, len(names))
+		for n := range names {
+			sorted = append(sorted, n)
+		}
+		sort.Strings(sorted)
+		for _, name := range sorted {
+			m.reset(names[name])
+			for _, b := range inputs {
+				for _, fi := range b.r.Fields(id) {
+					if fi.Name != name || fi.Type != names[name] {
+						continue
+					}
+					for _, cm := range fi.Chunks {
+						col := m.next()
+						if err := b.r.ReadChunk(cm, col); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			out := m.merge(minTime, maxTime)
+			if out.Len() == 0 {
+				continue
+			}
+			if err := w.WriteColumn(id, name, out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/herdmon/herd/internal/models"
+)
+
+// A WAL record is one commit group: the entries that shared one fsync,
+// in the order they were applied, compressed with zstd as a whole. A
+// batch entry has already been resolved (retention policy named, server
+// timestamps assigned, rejected points removed), so replaying it gives
+// exactly the state the writers saw. Drop entries keep a replay from
+// bringing back data dropped after it was written.
+//
+//	record  := version(1) entry*
+//	entry   := kindBatch(1) batch | kindDropDB(2) str(db) | kindDropRP(3) str(db) str(rp)
+//	batch   := str(db) str(rp) uvarint(npoints) point*
+//	point   := str(seriesKey) varint(time) uvarint(nfields) field*
+//	field   := str(key) type(1) value
+//	value   := float: 8 bytes little endian | integer: varint | unsigned: uvarint
+//	         | boolean: 1 byte | string: str
+//	str     := uvarint(len) bytes
+//
+// The engine compresses the whole record before handing it to the WAL.
+const walRecordVersion = 1
+
+// Entry kinds of a WAL record.
+const (
+	kindBatch  = 1
+	kindDropDB = 2
+	kindDropRP = 3
+)
+
+// maxWALString bounds any length read from a record, so a corrupt record
+// cannot make the decoder allocate more than the record itself holds.
+const maxWALString = 1 << 26
+
+func appendStr(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// appendWALPoint appends one point of a batch entry; key is its series
+// key.
+func appendWALPoint(dst []byte, key []byte, p *models.Point) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = binary.AppendVarint(dst, p.Time)
+	dst = binary.AppendUvarint(dst, uint64(len(p.Fields)))
+	for j := range p.Fields {
+		f := &p.Fields[j]
+		dst = appendStr(dst, f.Key)
+		dst = append(dst, byte(f.Type))
+		switch f.Type {
+		case models.Float:
+			dst = binary.LittleEndian.AppendUint64(dst, f.Num)
+		case models.Integer:
+			dst = binary.AppendVarint(dst, int64(f.Num))
+		case models.Unsigned:
+			dst = binary.AppendUvarint(dst, f.Num)
+		case models.Boolean:
+			dst = append(dst, byte(f.Num))
+		case models.String:
+			dst = appendStr(dst, f.Str)
+		}
+	}
+	return dst
+}
+
+// appendWALBatchHeader starts a batch entry of n points.
+func appendWALBatchHeader(dst []byte, db, rp string, n int) []byte {
+	dst = append(dst, kindBatch)
+	dst = appendStr(dst, db)
+	dst = appendStr(dst, rp)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+func dropDBEntry(db string) []byte { return appendStr([]byte{kindDropDB}, db) }
+
+func dropRPEntry(db, rp string) []byte { return appendStr(appendStr([]byte{kindDropRP}, db), rp) }
+
+var errBadWALRecord = errors.New("bad wal record")
+
+type walReader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *walReader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s at byte %d", errBadWALRecord, what, r.off)
+	}
+}
+
+func (r *walReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("bad uvarint")
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *walReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *walReader) byte1() byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.off >= len(r.b) {
+		r.fail("truncated")
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+func (r *walReader) str() string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > maxWALString || n > uint64(len(r.b)-r.off) {
+		r.fail("string length out of range")
+		return ""
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return s
+}
+
+// walEntry is one decoded entry of a record.
+type walEntry struct {
+	kind   byte
+	db, rp string
+	keys   []string
+	points []models.Point
+}
+
+// decodeWALRecord decodes an uncompressed record. It never panics and
+// never allocates more than a small multiple of len(b).
+func decodeWALRecord(b []byte) ([]walEntry, error) {
+	if len(b) == 0 || b[0] != walRecordVersion {
+		return nil, fmt.Errorf("%w: unknown version", errBadWALRecord)
+	}
+	r := &walReader{b: b, off: 1}
+	var out []walEntry
+	for r.err == nil && r.off < len(b) {
+		wb := walEntry{kind: r.byte1()}
+		switch wb.kind {
+		case kindDropDB:
+			wb.db = r.str()
+			if r.err == nil {
+				out = append(out, wb)
+			}
+			continue
+		case kindDropRP:
+			wb.db = r.str()
+			wb.rp = r.str()
+			if r.err == nil {
+				out = append(out, wb)
+			}
+			continue
+		case kindBatch:
+		default:
+			r.fail("unknown entry kind")
+			continue
+		}
+		wb.db = r.str()
+		wb.rp = r.str()
+		n := r.uvarint()
+		// Every point takes at least 3 bytes: bound n before allocating.
+		if n > uint64(len(b)-r.off)/3+1 {
+			r.fail("point count out of range")
+			break
+		}
+		wb.points = make([]models.Point, 0, n)
+		wb.keys = make([]string, 0, n)
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			key := r.str()
+			var p models.Point
+			p.Time = r.varint()
+			nf := r.uvarint()
+			if nf == 0 || nf > uint64(len(b)-r.off)/2+1 {
+				r.fail("field count out of range")
+				break
+			}
+			p.Fields = make([]models.Field, 0, nf)
+			for j := uint64(0); j < nf && r.err == nil; j++ {
+				f := models.Field{Key: r.str(), Type: models.FieldType(r.byte1())}
+				switch f.Type {
+				case models.Float:
+					if r.off+8 > len(b) {
+						r.fail("truncated float")
+						break
+					}
+					f.Num = binary.LittleEndian.Uint64(b[r.off:])
+					r.off += 8
+				case models.Integer:
+					f.Num = uint64(r.varint())
+				case models.Unsigned:
+					f.Num = r.uvarint()
+				case models.Boolean:
+					f.Num = uint64(r.byte1() & 1)
+				case models.String:
+					f.Str = r.str()
+				default:
+					r.fail("unknown field type")
+				}
+				p.Fields = append(p.Fields, f)
+			}
+			if r.err != nil {
+				break
+			}
+			p.Measurement, p.Tags = models.ParseSeriesKey(key)
+			wb.keys = append(wb.keys, key)
+			wb.points = append(wb.points, p)
+		}
+		if r.err != nil {
+			break
+		}
+		out = append(out, wb)
+	}
+	return out, r.err
+}
+
+func modelsBatch(en *walEntry) models.Batch {
+	return models.Batch{Database: en.db, RetentionPolicy: en.rp, Points: en.points}
+}

@@ -1,0 +1,377 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/herdmon/herd/internal/models"
+)
+
+// commitReq is one entry waiting for the committer: WAL bytes to make
+// durable, or (roll) a request to start a new WAL segment after every
+// entry queued before it.
+type commitReq struct {
+	entry []byte
+	roll  bool
+	done  chan commitResult
+}
+
+type commitResult struct {
+	nextSegment uint64
+	err         error
+}
+
+var errClosed = errors.New("storage: engine closed")
+
+// enqueue queues a WAL entry; the caller holds applyMu, which fixes the
+// WAL order to the apply order.
+func (e *Engine) enqueue(entry []byte, roll bool) chan commitResult {
+	req := &commitReq{entry: entry, roll: roll, done: make(chan commitResult, 1)}
+	e.commits <- req
+	return req.done
+}
+
+// commitMarker makes a drop entry durable before the drop is carried
+// out. The caller holds applyMu.
+func (e *Engine) commitMarker(entry []byte) error {
+	return (<-e.enqueue(entry, false)).err
+}
+
+// maxGroupBytes bounds one commit group (before compression), far below
+// the WAL's record limit.
+const maxGroupBytes = 8 << 20
+
+// commitLoop is the only writer of the WAL. It takes everything queued,
+// writes it as one compressed record with one fsync, and answers every
+// waiter: concurrent writers share the fsync (group commit), and one
+// compression pass over many batches compresses better than one each.
+func (e *Engine) commitLoop() {
+	defer e.commitWG.Done()
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true))
+	defer enc.Close()
+	var raw, packed []byte
+	var waiting []*commitReq
+	var failed error
+	commit := func() {
+		if len(waiting) == 0 {
+			return
+		}
+		err := failed
+		if err == nil {
+			packed = enc.EncodeAll(raw, packed[:0])
+			err = e.wal.Append(packed)
+			if err != nil {
+				// An fsync error may have dropped dirty pages: never
+				// acknowledge anything again (see reliability notes).
+				failed = fmt.Errorf("storage: wal write failed, refusing writes until restart: %w", err)
+				e.logger.Error("wal write failed; the server refuses writes until it is restarted", "err", err)
+				err = failed
+			}
+		}
+		for _, w := range waiting {
+			w.done <- commitResult{err: err}
+		}
+		waiting = waiting[:0]
+		raw = append(raw[:0], walRecordVersion)
+	}
+	raw = append(raw[:0], walRecordVersion)
+	for req := range e.commits {
+		group := []*commitReq{req}
+	drain:
+		for size := len(req.entry); size < maxGroupBytes; {
+			select {
+			case r, ok := <-e.commits:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+				size += len(r.entry)
+			default:
+				break drain
+			}
+		}
+		for _, r := range group {
+			if r.roll {
+				commit()
+				res := commitResult{err: failed}
+				if res.err == nil {
+					res.nextSegment, res.err = e.wal.Roll()
+				}
+				r.done <- res
+				continue
+			}
+			raw = append(raw, r.entry...)
+			waiting = append(waiting, r)
+			if len(raw) >= maxGroupBytes {
+				commit()
+			}
+		}
+		commit()
+	}
+}
+
+// writeScratch holds per-call buffers of WriteBatch, pooled so that the
+// write path does not allocate per point.
+type writeScratch struct {
+	key    []byte
+	points []byte
+	ids    []uint64
+}
+
+var scratchPool = sync.Pool{New: func() any { return &writeScratch{} }}
+
+// WriteBatch validates and applies a parsed batch and returns once it is
+// durable. The database must exist (*models.DatabaseNotFoundError); an
+// empty RetentionPolicy means the database's default
+// (*models.RetentionPolicyNotFoundError when unknown). Points that
+// conflict with a field's stored type or fall outside the retention
+// window are dropped and reported with *models.PartialWriteError; the
+// rest are written.
+func (e *Engine) WriteBatch(b *models.Batch) error {
+	if e.closed.Load() {
+		return errClosed
+	}
+	if e.headBytes.Load() > 2*e.opts.HeadMaxBytes {
+		// Flushing cannot keep up: make this writer wait for a flush
+		// rather than let memory grow past the configured bound.
+		if err := e.Flush(); err != nil {
+			return err
+		}
+	}
+	sc := scratchPool.Get().(*writeScratch)
+	defer scratchPool.Put(sc)
+
+	e.applyMu.Lock()
+	res, err := e.apply(b, time.Now().UnixNano(), sc)
+	var done chan commitResult
+	if err == nil && res.accepted > 0 {
+		entry := appendWALBatchHeader(make([]byte, 0, len(sc.points)+64), b.Database, res.rp, res.accepted)
+		entry = append(entry, sc.points...)
+		done = e.enqueue(entry, false)
+	}
+	e.applyMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if done != nil {
+		if r := <-done; r.err != nil {
+			return r.err
+		}
+	}
+	e.stats.WriteBatches.Add(1)
+	e.stats.PointsWritten.Add(int64(res.accepted))
+	e.stats.ValuesWritten.Add(int64(res.values))
+	if e.headBytes.Load() > e.opts.HeadMaxBytes {
+		select {
+		case e.flushNow <- struct{}{}:
+		default:
+		}
+	}
+	if res.dropped > 0 {
+		return &models.PartialWriteError{Reason: res.reason, Dropped: res.dropped}
+	}
+	return nil
+}
+
+type applyResult struct {
+	rp                        string
+	accepted, dropped, values int
+	reason                    string
+}
+
+// apply validates the batch's points and appends the accepted ones to
+// the heads, encoding them into sc.points for the WAL. The caller holds
+// applyMu. It is deterministic: the same batches applied in the same
+// order give the same heads, field types and series ids.
+func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResult, error) {
+	var res applyResult
+	e.mu.RLock()
+	dm := e.meta.database(b.Database)
+	db := e.dbs[b.Database]
+	if dm == nil || db == nil {
+		e.mu.RUnlock()
+		return res, &models.DatabaseNotFoundError{Name: b.Database}
+	}
+	rpName := b.RetentionPolicy
+	if rpName == "" {
+		rpName = dm.DefaultPolicy
+	}
+	rpm := dm.policy(rpName)
+	if rpm == nil {
+		e.mu.RUnlock()
+		return res, &models.RetentionPolicyNotFoundError{Database: b.Database, Name: rpName}
+	}
+	rp := *rpm
+	e.mu.RUnlock()
+	res.rp = rpName
+
+	sc.points = sc.points[:0]
+	var cur *shard
+	defer func() {
+		if cur != nil {
+			cur.mu.Unlock()
+		}
+	}()
+	oldest := int64(minTime)
+	if rp.Duration > 0 {
+		oldest = now - int64(rp.Duration)
+	}
+	for i := range b.Points {
+		p := &b.Points[i]
+		if p.Time < oldest {
+			res.drop("points beyond retention policy")
+			continue
+		}
+		if cur == nil || p.Time < cur.start || p.Time >= cur.end {
+			if cur != nil {
+				cur.mu.Unlock()
+			}
+			s, err := e.shardFor(db, &rp, p.Time)
+			if err != nil {
+				cur = nil
+				return res, err
+			}
+			cur = s
+			cur.mu.Lock()
+		}
+		sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
+		id, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
+		if err != nil {
+			res.drop(err.Error())
+			continue
+		}
+		h := cur.head
+		ms := h.series[id]
+		// Check every field's type before appending any: InfluxDB drops
+		// the whole point on a conflict.
+		conflict := ""
+		for j := range p.Fields {
+			f := &p.Fields[j]
+			var have models.FieldType
+			if ms != nil {
+				if c := ms.find(j, f.Key); c != nil {
+					have = c.typ
+				}
+			}
+			if have == 0 {
+				have = cur.peekFieldType(p.Measurement, f.Key)
+			}
+			if have != 0 && have != f.Type {
+				conflict = models.FieldTypeConflictReason(f.Key, p.Measurement, f.Type, have)
+				break
+			}
+		}
+		if conflict != "" {
+			res.drop(conflict)
+			continue
+		}
+		if ms == nil {
+			ms = &memSeries{}
+			h.series[id] = ms
+			h.bytes += memSeriesOverhead
+			e.headBytes.Add(memSeriesOverhead)
+		}
+		var added int64
+		for j := range p.Fields {
+			f := &p.Fields[j]
+			c := ms.find(j, f.Key)
+			if c == nil {
+				cur.checkFieldType(p.Measurement, f.Key, f.Type)
+				before := h.bytes
+				c = ms.column(j, f.Key, f.Type, h)
+				added += h.bytes - before
+			}
+			n := c.append(p.Time, f)
+			h.bytes += n
+			added += n
+		}
+		h.points++
+		e.headBytes.Add(added)
+		if e.headSince.Load() == 0 {
+			e.headSince.Store(time.Now().UnixNano())
+		}
+		sc.points = appendWALPoint(sc.points, sc.key, p)
+		res.accepted++
+		res.values += len(p.Fields)
+	}
+	return res, nil
+}
+
+func (r *applyResult) drop(reason string) {
+	if r.dropped == 0 {
+		r.reason = reason
+	}
+	r.dropped++
+}
+
+// find returns the series' column named name, or nil.
+func (s *memSeries) find(hint int, name string) *memColumn {
+	if hint < len(s.cols) && s.cols[hint].name == name {
+		return s.cols[hint]
+	}
+	for _, c := range s.cols {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// peekFieldType returns the stored type of a field, 0 when unknown.
+// The caller holds s.mu.
+func (s *shard) peekFieldType(measurement, field string) models.FieldType {
+	return s.fields[measurement][field]
+}
+
+// shardFor returns the shard of rp holding time t, creating it. Shards
+// are aligned to multiples of the shard duration since the Unix epoch,
+// as InfluxDB aligns shard groups. The caller holds applyMu.
+func (e *Engine) shardFor(db *database, rp *rpMeta, t int64) (*shard, error) {
+	dur := int64(rp.ShardDuration)
+	if dur <= 0 {
+		dur = int64(defaultShardDuration(rp.Duration))
+	}
+	start := t - t%dur
+	if t%dur < 0 {
+		start -= dur
+	}
+	end := start + dur
+	if end < start { // overflow at the far end of time
+		end = maxTime
+	}
+	e.mu.RLock()
+	list := db.shards[rp.Name]
+	i := sort.Search(len(list), func(i int) bool { return list[i].end > t })
+	if i < len(list) && list[i].start <= t {
+		s := list[i]
+		e.mu.RUnlock()
+		return s, nil
+	}
+	e.mu.RUnlock()
+	// A policy's shard duration may have changed: the new shard must not
+	// overlap existing ones.
+	if i < len(list) && end > list[i].start {
+		end = list[i].start
+	}
+	if i > 0 && start < list[i-1].end {
+		start = list[i-1].end
+	}
+	dir := fmt.Sprintf("%s/%s/%s", db.dir, dirSafe(rp.Name), shardDirName(start, end))
+	s, err := openShard(dir, start, end, e.logger)
+	if err != nil {
+		return nil, fmt.Errorf("create shard: %w", err)
+	}
+	e.mu.Lock()
+	list = db.shards[rp.Name]
+	list = append(list, s)
+	sort.Slice(list, func(a, b int) bool { return list[a].start < list[b].start })
+	db.shards[rp.Name] = list
+	e.mu.Unlock()
+	return s, nil
+}
