@@ -294,11 +294,15 @@ func TestCorrupt(t *testing.T) {
 		{"ints delta zero divisor", ints, []byte{intDelta, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x10}},
 		{"ints delta no words", ints, []byte{intDelta, 2, 0, 1}},
 		{"ints dod one value", ints, []byte{intDoD, 1, 0, 1, 0}},
-		{"ints zero run too long", ints, []byte{intDelta, 3, 0, 1, 5, 0, 0, 0, 0, 0, 0, 0}},
-		{"ints zero run of zero", ints, []byte{intDelta, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
-		{"ints escape short", ints, []byte{intDelta, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xf0, 1}},
-		{"ints padding", ints, []byte{intDelta, 2, 0, 1, 3, 0, 0, 0, 0, 0, 0, 0x10}},
-		{"ints trailing word", ints, []byte{intDelta, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0x10, 1, 0, 0, 0, 0, 0, 0, 0x10}},
+		{"ints zero run too long", ints, []byte{intDelta, 3, 0, 1, packSimple8b, 5, 0, 0, 0, 0, 0, 0, 0}},
+		{"ints zero run of zero", ints, []byte{intDelta, 3, 0, 1, packSimple8b, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"ints escape short", ints, []byte{intDelta, 2, 0, 1, packSimple8b, 0, 0, 0, 0, 0, 0, 0, 0xf0, 1}},
+		{"ints padding", ints, []byte{intDelta, 2, 0, 1, packSimple8b, 3, 0, 0, 0, 0, 0, 0, 0x10}},
+		{"ints trailing word", ints, []byte{intDelta, 2, 0, 1, packSimple8b, 1, 0, 0, 0, 0, 0, 0, 0x10, 1, 0, 0, 0, 0, 0, 0, 0x10}},
+		{"ints unknown packing", ints, []byte{intDelta, 2, 0, 1, 7, 0}},
+		{"ints block width 65", ints, []byte{intDelta, 2, 0, 1, packBlocks, 65, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"ints block short", ints, []byte{intDelta, 3, 0, 1, packBlocks, 9, 0xff}},
+		{"ints block trailing", ints, []byte{intDelta, 3, 0, 1, packBlocks, 1, 3, 0}},
 		{"floats decimal exponent", floats, []byte{floatDecimal, 16, intRun, 1, 0, 0}},
 		{"floats decimal short", floats, []byte{floatDecimal}},
 		{"floats const short", floats, []byte{floatConst, 3, 1, 2}},
@@ -374,7 +378,9 @@ func TestDecodeBoundedAllocation(t *testing.T) {
 	}{
 		"raw integers": {append(append([]byte{intRaw}, huge...), make([]byte, 16)...),
 			func(b []byte) { _, _ = DecodeIntegers(nil, b) }},
-		"packed integers": {append(append([]byte{intDelta}, huge...), append([]byte{0, 1}, bytes.Repeat([]byte{1, 0, 0, 0, 0, 0, 0, 0x10}, 2)...)...),
+		"simple8b integers": {append(append([]byte{intDelta}, huge...), append([]byte{0, 1, packSimple8b}, bytes.Repeat([]byte{1, 0, 0, 0, 0, 0, 0, 0x10}, 2)...)...),
+			func(b []byte) { _, _ = DecodeIntegers(nil, b) }},
+		"block integers": {append(append([]byte{intDelta}, huge...), append([]byte{0, 1, packBlocks}, bytes.Repeat([]byte{1, 0}, 2)...)...),
 			func(b []byte) { _, _ = DecodeIntegers(nil, b) }},
 		"gorilla": {append(append([]byte{floatGorilla}, huge...), make([]byte, 16)...),
 			func(b []byte) { _, _ = DecodeFloats(nil, b) }},
@@ -386,7 +392,9 @@ func TestDecodeBoundedAllocation(t *testing.T) {
 			func(b []byte) { _, _ = DecodeStrings(nil, b) }},
 	}
 	for name, c := range cases {
-		if b := allocated(func() { c.dec(c.src) }); b > 4<<10 {
+		// At most a few KiB, or 1 KiB per input byte (an all-zero block of
+		// 128 values is one byte).
+		if b := allocated(func() { c.dec(c.src) }); b > max(4<<10, 1<<10*uint64(len(c.src))) {
 			t.Errorf("%s claiming %d values in %d bytes allocated %d bytes", name, MaxValues, len(c.src), b)
 		}
 	}

@@ -67,10 +67,15 @@ func AppendFloats(dst []byte, vs []float64) []byte {
 		best = len(dst) - start
 	}
 	if raw := 1 + uvarintLen(uint64(n)) + 8*n; raw < best {
-		dst = appendHeader(dst[:start], floatRaw, n)
-		for _, v := range vs {
-			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
-		}
+		dst = appendFloatRaw(dst[:start], vs)
+	}
+	return dst
+}
+
+func appendFloatRaw(dst []byte, vs []float64) []byte {
+	dst = appendHeader(dst, floatRaw, len(vs))
+	for _, v := range vs {
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
 	}
 	return dst
 }

@@ -78,96 +78,122 @@ func appendInts(dst []byte, vs []int64, tryFOR bool) []byte {
 	if n == 0 {
 		return appendHeader(dst, intRaw, 0)
 	}
-	start := len(dst)
-	first := vs[0]
-	var delta int64
-	if n > 1 {
-		delta = vs[1] - vs[0]
+	g, regular := deltaGCD(vs)
+	if regular {
+		return appendIntRun(dst, vs)
 	}
-	regular := true
-	var g uint64 // GCD of all delta magnitudes
-	for i := 1; i < n; i++ {
+	sp := scratchPool.Get().(*[]uint64)
+	defer scratchPool.Put(sp)
+
+	start := len(dst)
+	dst = appendIntDelta(dst, vs, g, sp)
+	best := len(dst) - start
+	if n > 2 {
+		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntDoD(dst, vs, g, sp) })
+	}
+	if tryFOR {
+		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntFOR(dst, vs, sp) })
+	}
+	if raw := 1 + uvarintLen(uint64(n)) + 8*n; raw < best {
+		dst = appendIntRaw(dst[:start], vs)
+	}
+	return dst
+}
+
+// deltaGCD returns the greatest common divisor of the deltas' magnitudes
+// (1 when no other divisor is usable) and whether all deltas are equal.
+func deltaGCD(vs []int64) (g uint64, regular bool) {
+	regular = true
+	for i := 1; i < len(vs); i++ {
 		d := vs[i] - vs[i-1]
-		if d != delta {
+		if d != vs[1]-vs[0] {
 			regular = false
 		}
 		if g != 1 {
 			g = gcd(g, abs64(d))
 		}
 	}
-	if regular {
-		dst = appendHeader(dst, intRun, n)
-		dst = binary.AppendVarint(dst, first)
-		return binary.AppendVarint(dst, delta)
+	if g == 0 || g > math.MaxInt64 {
+		g = 1 // no deltas, or only 1<<63, which int64 division cannot use
 	}
-	if g > math.MaxInt64 {
-		g = 1 // only 1<<63 itself; int64 division cannot use it
-	}
-	sp := scratchPool.Get().(*[]uint64)
-	defer scratchPool.Put(sp)
-	u := (*sp)[:0]
+	return g, regular
+}
 
-	// Deltas.
-	for i := 1; i < n; i++ {
-		u = append(u, zigzag((vs[i]-vs[i-1])/int64(g)))
+func appendIntRun(dst []byte, vs []int64) []byte {
+	var delta int64
+	if len(vs) > 1 {
+		delta = vs[1] - vs[0]
 	}
-	dst = appendHeader(dst, intDelta, n)
-	dst = binary.AppendVarint(dst, first)
-	dst = binary.AppendUvarint(dst, g)
-	dst = appendSimple8b(dst, u)
-	best := len(dst) - start
+	dst = appendHeader(dst, intRun, len(vs))
+	dst = binary.AppendVarint(dst, vs[0])
+	return binary.AppendVarint(dst, delta)
+}
 
-	// Deltas of deltas (needs a first delta, so three values or more).
-	if n > 2 {
-		u = u[:0]
-		prev := (vs[1] - vs[0]) / int64(g)
-		for i := 2; i < n; i++ {
-			sd := (vs[i] - vs[i-1]) / int64(g)
-			u = append(u, zigzag(sd-prev))
-			prev = sd
-		}
-		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte {
-			dst = appendHeader(dst, intDoD, n)
-			dst = binary.AppendVarint(dst, first)
-			dst = binary.AppendUvarint(dst, g)
-			dst = binary.AppendVarint(dst, (vs[1]-vs[0])/int64(g))
-			return appendSimple8b(dst, u)
-		})
-	}
-
-	// Frame of reference.
-	if tryFOR {
-		lo := vs[0]
-		for _, v := range vs {
-			lo = min(lo, v)
-		}
-		var fg uint64
-		for _, v := range vs {
-			if fg == 1 {
-				break
-			}
-			fg = gcd(fg, uint64(v)-uint64(lo))
-		}
-		u = u[:0]
-		for _, v := range vs {
-			u = append(u, (uint64(v)-uint64(lo))/fg)
-		}
-		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte {
-			dst = appendHeader(dst, intFOR, n)
-			dst = binary.AppendVarint(dst, lo)
-			dst = binary.AppendUvarint(dst, fg)
-			return appendSimple8b(dst, u)
-		})
-	}
-	*sp = u
-
-	if raw := 1 + uvarintLen(uint64(n)) + 8*n; raw < best {
-		dst = appendHeader(dst[:start], intRaw, n)
-		for _, v := range vs {
-			dst = binary.LittleEndian.AppendUint64(dst, uint64(v))
-		}
+func appendIntRaw(dst []byte, vs []int64) []byte {
+	dst = appendHeader(dst, intRaw, len(vs))
+	for _, v := range vs {
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(v))
 	}
 	return dst
+}
+
+// appendIntDelta packs the deltas divided by g; len(vs) >= 1.
+func appendIntDelta(dst []byte, vs []int64, g uint64, scratch *[]uint64) []byte {
+	u := (*scratch)[:0]
+	for i := 1; i < len(vs); i++ {
+		u = append(u, zigzag((vs[i]-vs[i-1])/int64(g)))
+	}
+	*scratch = u
+	dst = appendHeader(dst, intDelta, len(vs))
+	dst = binary.AppendVarint(dst, vs[0])
+	dst = binary.AppendUvarint(dst, g)
+	return appendPacked(dst, u)
+}
+
+// appendIntDoD packs the deltas-of-deltas of the deltas divided by g;
+// len(vs) >= 2.
+func appendIntDoD(dst []byte, vs []int64, g uint64, scratch *[]uint64) []byte {
+	u := (*scratch)[:0]
+	prev := (vs[1] - vs[0]) / int64(g)
+	for i := 2; i < len(vs); i++ {
+		sd := (vs[i] - vs[i-1]) / int64(g)
+		u = append(u, zigzag(sd-prev))
+		prev = sd
+	}
+	*scratch = u
+	dst = appendHeader(dst, intDoD, len(vs))
+	dst = binary.AppendVarint(dst, vs[0])
+	dst = binary.AppendUvarint(dst, g)
+	dst = binary.AppendVarint(dst, (vs[1]-vs[0])/int64(g))
+	return appendPacked(dst, u)
+}
+
+// appendIntFOR packs the values minus their minimum, divided by the GCD
+// of those offsets; len(vs) >= 1.
+func appendIntFOR(dst []byte, vs []int64, scratch *[]uint64) []byte {
+	lo := vs[0]
+	for _, v := range vs {
+		lo = min(lo, v)
+	}
+	var g uint64
+	for _, v := range vs {
+		if g == 1 {
+			break
+		}
+		g = gcd(g, uint64(v)-uint64(lo))
+	}
+	if g == 0 {
+		g = 1
+	}
+	u := (*scratch)[:0]
+	for _, v := range vs {
+		u = append(u, (uint64(v)-uint64(lo))/g)
+	}
+	*scratch = u
+	dst = appendHeader(dst, intFOR, len(vs))
+	dst = binary.AppendVarint(dst, lo)
+	dst = binary.AppendUvarint(dst, g)
+	return appendPacked(dst, u)
 }
 
 // keepShorter appends a candidate encoding after the current best one (at
@@ -267,9 +293,7 @@ func decodeInts(dst []int64, src []byte, what string) ([]int64, error) {
 			dst = append(dst, first, 0)
 			packed = n - 2
 		}
-		// Non-run words hold at most 60 values; runs grow dst as they go.
-		dst = growFor(dst, min(packed, 60*(len(rest)/8)))
-		dst, rest, err = decodeSimple8b(dst, rest, packed, what)
+		dst, rest, err = decodePacked(dst, rest, packed, what)
 		if err != nil {
 			return dst[:start], err
 		}

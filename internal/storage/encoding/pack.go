@@ -1,0 +1,132 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Packed streams of unsigned integers, as used by the integer schemes.
+// One byte says how the stream is packed, chosen per column by size:
+//   - packSimple8b: simple8b words (simple8b.go); best when widths vary,
+//     e.g. a rare timestamp jitter among long zero runs;
+//   - packBlocks: blocks of up to 128 values, each a width byte w (0..64)
+//     and the values in w bits each, least significant bit first; best when
+//     widths are steady and above 30 bits, where simple8b can only put one
+//     value in a word (9-decimal percentages, byte counters).
+const (
+	packSimple8b byte = 0
+	packBlocks   byte = 1
+	packBlockLen      = 128
+)
+
+// appendPacked appends u in whichever packing is shorter.
+func appendPacked(dst []byte, u []uint64) []byte {
+	blocks := 0
+	for i := 0; i < len(u); i += packBlockLen {
+		blk := u[i:min(i+packBlockLen, len(u))]
+		var or uint64
+		for _, v := range blk {
+			or |= v
+		}
+		blocks += 1 + (len(blk)*bits.Len64(or)+7)/8
+	}
+	start := len(dst)
+	dst = append(dst, packSimple8b)
+	dst = appendSimple8b(dst, u)
+	if len(dst)-start-1 <= blocks {
+		return dst
+	}
+	dst = append(dst[:start], packBlocks)
+	return appendBlocks(dst, u)
+}
+
+func appendBlocks(dst []byte, u []uint64) []byte {
+	for i := 0; i < len(u); i += packBlockLen {
+		blk := u[i:min(i+packBlockLen, len(u))]
+		var or uint64
+		for _, v := range blk {
+			or |= v
+		}
+		w := uint(bits.Len64(or))
+		dst = append(dst, byte(w))
+		if w == 0 {
+			continue
+		}
+		var acc uint64
+		var nacc uint
+		for _, v := range blk {
+			acc |= v << nacc
+			if nacc+w >= 64 {
+				dst = binary.LittleEndian.AppendUint64(dst, acc)
+				acc = v >> (64 - nacc) // shifting by 64 gives 0
+				nacc = nacc + w - 64
+			} else {
+				nacc += w
+			}
+		}
+		for ; nacc > 0; nacc -= min(nacc, 8) {
+			dst = append(dst, byte(acc))
+			acc >>= 8
+		}
+	}
+	return dst
+}
+
+// decodePacked appends n values unpacked from src to dst and returns the
+// bytes after them.
+func decodePacked[T int64 | uint64](dst []T, src []byte, n int, what string) ([]T, []byte, error) {
+	if len(src) == 0 {
+		return dst, nil, corruptf("%s: missing packing", what)
+	}
+	kind, src := src[0], src[1:]
+	switch kind {
+	case packSimple8b:
+		// Non-run words hold at most 60 values; runs grow dst as they go.
+		dst = growFor(dst, min(n, 60*(len(src)/8)))
+		return decodeSimple8b(dst, src, n, what)
+	case packBlocks:
+		dst = growFor(dst, min(n, 8*len(src)))
+		for n > 0 {
+			cnt := min(n, packBlockLen)
+			if len(src) == 0 || src[0] > 64 {
+				return dst, nil, corruptf("%s: bad block width", what)
+			}
+			w := uint(src[0])
+			nb := (cnt*int(w) + 7) / 8
+			if len(src)-1 < nb {
+				return dst, nil, corruptf("%s: block of %d values at %d bits needs %d bytes, has %d", what, cnt, w, nb, len(src)-1)
+			}
+			data := src[1 : 1+nb]
+			src = src[1+nb:]
+			mask := uint64(1)<<w - 1
+			for k := 0; k < cnt; k++ {
+				dst = append(dst, T(getBits(data, uint(k)*w, w)&mask))
+			}
+			n -= cnt
+		}
+		return dst, src, nil
+	}
+	return dst, nil, corruptf("%s: unknown packing %d", what, kind)
+}
+
+// getBits reads w <= 64 bits at bit offset p, least significant first; the
+// caller has checked that p+w fits in data.
+func getBits(data []byte, p, w uint) uint64 {
+	if w == 0 {
+		return 0
+	}
+	i, sh := p>>3, p&7
+	var lo uint64
+	if int(i)+8 <= len(data) {
+		lo = binary.LittleEndian.Uint64(data[i:])
+	} else {
+		for k := len(data) - 1; k >= int(i); k-- {
+			lo = lo<<8 | uint64(data[k])
+		}
+	}
+	v := lo >> sh
+	if sh+w > 64 {
+		v |= uint64(data[i+8]) << (64 - sh)
+	}
+	return v
+}

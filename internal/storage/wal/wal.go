@@ -1,0 +1,673 @@
+// Package wal is herd's write-ahead log: numbered segment files of
+// length-prefixed, CRC-32C checksummed records (docs/format/wal.md).
+//
+// Append returns once its record is durable. Concurrent appenders share
+// fsyncs (group commit): one of them, the leader, writes every record
+// queued so far in one write and fsyncs once, while the others wait for
+// the batch that holds their record. Open repairs what a crash or a bad
+// SD card left behind and never refuses to start over corruption: it
+// truncates a segment at its first bad record, moves later segments
+// aside as *.corrupt, logs, and counts the repair.
+//
+// Lock order: mu, then fileMu. Only the goroutine that holds the "busy"
+// token (taken under mu) writes, rolls or closes the current segment;
+// fileMu only keeps the FsyncDelay syncer off a file being swapped.
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a WAL. Zero values mean the defaults.
+type Options struct {
+	// Dir holds the segment files; Open creates it.
+	Dir string
+	// SegmentSize rolls to a new segment when an append would grow the
+	// current one past it (a single batch larger than this still goes
+	// into one segment: records never span segments). Default 32 MiB.
+	SegmentSize int64
+	// FsyncDelay 0 fsyncs before Append returns. A positive delay makes
+	// Append return once the record is written to the OS (a kill -9 still
+	// loses nothing) and fsyncs at most once per delay, trading the last
+	// delay's worth of acknowledged records on a power cut for fewer
+	// SD-card writes.
+	FsyncDelay time.Duration
+	// Logger receives repair warnings and errors; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	BytesWritten uint64 // bytes written to segment files, headers included (SD-card wear)
+	Records      uint64 // records appended
+	Fsyncs       uint64 // fsync calls, on segment files and on the directory
+	Repairs      uint64 // corrupt or torn segments Open truncated
+}
+
+// hooks are the file operations tests replace to inject failures.
+type hooks struct {
+	writeAt func(f *os.File, p []byte, off int64) (int, error)
+	sync    func(f *os.File) error
+}
+
+var osHooks = hooks{
+	writeAt: func(f *os.File, p []byte, off int64) (int, error) { return f.WriteAt(p, off) },
+	sync:    (*os.File).Sync,
+}
+
+// segmentInfo is a segment found by Open and the length of its valid prefix.
+type segmentInfo struct {
+	num  uint64
+	size int64
+}
+
+// batch is the group of records one leader writes with one write call
+// and (FsyncDelay 0) one fsync. Its fields are guarded by WAL.mu.
+type batch struct {
+	buf  []byte
+	n    int
+	done bool
+	err  error
+}
+
+// maxSpareBuffer bounds the batch buffer kept for reuse, so one burst of
+// huge records does not pin their memory for the life of the process.
+const maxSpareBuffer = 4 << 20
+
+// WAL is an open write-ahead log. All methods are safe for concurrent use.
+type WAL struct {
+	opts  Options
+	dir   string
+	log   *slog.Logger
+	hooks hooks
+
+	replaySegs []segmentInfo // segments found by Open, immutable
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when busy is released or a batch completes
+	busy    bool      // someone owns the current segment for I/O
+	cur     *batch    // records waiting for the next leader
+	spare   []byte
+	fatal   error // sticky; wraps ErrFatal
+	closing bool
+	closed  bool
+	segs    []uint64 // live segments, ascending; the last is current
+	dirty   bool     // FsyncDelay: written but not yet handed to the syncer
+
+	fileMu sync.Mutex // guards file/seg swaps against the syncer
+	file   *os.File   // current segment; written only by the busy holder
+	seg    uint64
+	size   int64
+
+	kick       chan struct{} // FsyncDelay: data was written
+	stop       chan struct{}
+	syncerDone chan struct{}
+
+	removeMu sync.Mutex // serializes RemoveBefore
+
+	bytesWritten, records, fsyncs, repairs atomic.Uint64
+}
+
+// Open opens the WAL in opts.Dir, creating it if needed, checks every
+// segment and repairs damage (see the package doc), then starts a new
+// segment for appends. Call Replay before the first Append.
+func Open(opts Options) (*WAL, error) { return open(opts, osHooks) }
+
+func open(opts Options, h hooks) (*WAL, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("wal: open: no directory given")
+	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	opts.FsyncDelay = max(opts.FsyncDelay, 0)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	w := &WAL{
+		opts:  opts,
+		dir:   opts.Dir,
+		log:   opts.Logger.With("component", "wal", "dir", opts.Dir),
+		hooks: h,
+		cur:   &batch{},
+	}
+	w.cond.L = &w.mu
+	if err := w.makeDir(); err != nil {
+		return nil, fmt.Errorf("wal: open: %w", err)
+	}
+	segs, err := listSegments(w.dir)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open: %w", err)
+	}
+	infos, err := w.check(segs)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open: %w", err)
+	}
+	// Starting a fresh segment keeps every segment found above read-only,
+	// so Replay never races with appends.
+	next := uint64(1)
+	if len(infos) > 0 {
+		next = infos[len(infos)-1].num + 1
+	}
+	f, _, err := w.createSegment(next)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open: %w", err)
+	}
+	w.file, w.seg, w.size = f, next, segmentHeaderSize
+	for _, s := range infos {
+		w.segs = append(w.segs, s.num)
+	}
+	w.segs = append(w.segs, next)
+	w.replaySegs = infos
+	if opts.FsyncDelay > 0 {
+		w.kick = make(chan struct{}, 1)
+		w.stop = make(chan struct{})
+		w.syncerDone = make(chan struct{})
+		go w.syncLoop()
+	}
+	return w, nil
+}
+
+// makeDir creates Dir and makes its directory entry durable.
+func (w *WAL) makeDir() error {
+	if _, err := os.Stat(w.dir); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(w.dir, 0o755); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(w.dir)
+	if err != nil {
+		return err
+	}
+	return w.syncDir(filepath.Dir(abs))
+}
+
+// check validates every segment and repairs the first damaged one: it is
+// truncated at its first bad record and, if it is not the last, every
+// later segment is moved aside, because replaying records after a hole
+// would apply writes out of order and hide the damage.
+func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
+	var infos []segmentInfo
+	var buf []byte
+	for i, n := range segs {
+		fileSize, err := w.scanSegment(n, &buf)
+		var ce *CorruptionError
+		if err != nil && !errors.As(err, &ce) {
+			return nil, err
+		}
+		if ce == nil {
+			infos = append(infos, segmentInfo{num: n, size: fileSize})
+			continue
+		}
+		keep := ce.Offset
+		if keep < segmentHeaderSize {
+			keep = 0 // no valid header: keep nothing, like a segment whose header never reached the disk
+		}
+		if err := w.truncateSegment(n, keep); err != nil {
+			return nil, err
+		}
+		w.repairs.Add(1)
+		infos = append(infos, segmentInfo{num: n, size: keep})
+		later := segs[i+1:]
+		if len(later) == 0 {
+			w.log.Warn("truncated the torn tail of the last segment",
+				"segment", n, "offset", ce.Offset, "dropped_bytes", fileSize-keep, "reason", ce.Reason)
+			break
+		}
+		var moved []string
+		for _, m := range later {
+			to, err := w.moveAside(m)
+			if err != nil {
+				return nil, err
+			}
+			moved = append(moved, filepath.Base(to))
+		}
+		if err := w.syncDir(w.dir); err != nil {
+			return nil, err
+		}
+		w.log.Error("corrupt record in a segment before the last: truncated it there and moved later segments aside; their records are not replayed",
+			"segment", n, "offset", ce.Offset, "dropped_bytes", fileSize-keep, "reason", ce.Reason, "moved_aside", moved)
+		break
+	}
+	for i := 1; i < len(infos); i++ {
+		if infos[i].num != infos[i-1].num+1 {
+			// RemoveBefore deletes oldest first, so a gap means files were
+			// deleted by hand; the remaining records are still valid.
+			w.log.Error("segments are not consecutive; replaying the ones present",
+				"after", infos[i-1].num, "next", infos[i].num)
+		}
+	}
+	return infos, nil
+}
+
+// scanSegment reads segment n to its end and returns its file size, or
+// a *CorruptionError locating the first invalid byte.
+func (w *WAL) scanSegment(n uint64, buf *[]byte) (int64, error) {
+	f, err := os.Open(w.segmentPath(n))
+	if err != nil {
+		return 0, fmt.Errorf("open segment %d: %w", n, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat segment %d: %w", n, err)
+	}
+	r := newSegmentReader(f, n, fi.Size(), *buf)
+	defer func() { *buf = r.buf }()
+	if err := r.header(); err != nil {
+		return fi.Size(), err
+	}
+	for {
+		if _, err := r.next(); err == io.EOF {
+			return fi.Size(), nil
+		} else if err != nil {
+			return fi.Size(), err
+		}
+	}
+}
+
+func (w *WAL) truncateSegment(n uint64, size int64) error {
+	f, err := os.OpenFile(w.segmentPath(n), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("repair segment %d: %w", n, err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("repair segment %d: truncate to %d: %w", n, size, err)
+	}
+	w.fsyncs.Add(1)
+	if err := w.hooks.sync(f); err != nil {
+		return fmt.Errorf("repair segment %d: fsync: %w", n, err)
+	}
+	return nil
+}
+
+// Replay calls fn with every valid record found by Open, oldest first.
+// rec is valid only during the call. Segments removed since Open are
+// skipped; an error from fn stops the replay and is returned wrapped.
+func (w *WAL) Replay(fn func(rec []byte) error) error {
+	var buf []byte
+	for _, s := range w.replaySegs {
+		w.mu.Lock()
+		_, live := slices.BinarySearch(w.segs, s.num)
+		closed := w.closed
+		w.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		if !live {
+			continue
+		}
+		var err error
+		buf, err = w.replaySegment(s, buf, fn)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error) ([]byte, error) {
+	f, err := os.Open(w.segmentPath(s.num))
+	if err != nil {
+		return buf, fmt.Errorf("wal: replay segment %d: %w", s.num, err)
+	}
+	defer f.Close()
+	r := newSegmentReader(f, s.num, s.size, buf)
+	if err := r.header(); err != nil {
+		return r.buf, err
+	}
+	for {
+		rec, err := r.next()
+		if err == io.EOF {
+			return r.buf, nil
+		}
+		if err != nil {
+			return r.buf, err
+		}
+		if err := fn(rec); err != nil {
+			return r.buf, fmt.Errorf("wal: replay segment %d at offset %d: %w", s.num, r.off-recordHeaderSize-int64(len(rec)), err)
+		}
+	}
+}
+
+// Append adds rec to the log and returns once it is durable: fsynced, or
+// with FsyncDelay written to the OS. rec may be reused after Append
+// returns. An fsync failure is returned wrapped with ErrFatal and every
+// later Append fails the same way; a failed write (a full disk) is
+// undone and only fails the records it carried.
+func (w *WAL) Append(rec []byte) error {
+	if len(rec) > MaxRecordSize {
+		return fmt.Errorf("append %d bytes: %w", len(rec), ErrRecordTooLarge)
+	}
+	// The checksum is computed before taking the lock, so concurrent
+	// writers checksum in parallel.
+	var hdr [recordHeaderSize]byte
+	putRecordHeader(&hdr, rec)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing || w.closed {
+		return ErrClosed
+	}
+	if w.fatal != nil {
+		return w.fatal
+	}
+	b := w.cur
+	b.buf = append(append(b.buf, hdr[:]...), rec...)
+	b.n++
+	for !b.done {
+		if w.fatal != nil {
+			return w.fatal
+		}
+		if !w.busy {
+			w.busy = true
+			w.flushLocked()
+			w.releaseLocked()
+			continue
+		}
+		w.cond.Wait()
+	}
+	return b.err
+}
+
+func (w *WAL) acquireLocked() {
+	for w.busy {
+		w.cond.Wait()
+	}
+	w.busy = true
+}
+
+func (w *WAL) releaseLocked() {
+	w.busy = false
+	w.cond.Broadcast()
+}
+
+// flushLocked writes the queued batch (and fsyncs it unless FsyncDelay is
+// set). The caller holds mu and the busy token; mu is released during I/O
+// so that more records can queue for the next batch meanwhile.
+func (w *WAL) flushLocked() {
+	b := w.cur
+	if b.n == 0 {
+		return
+	}
+	if w.fatal != nil {
+		// Never write after a failed fsync: fail the queued records too.
+		b.done, b.err = true, w.fatal
+		w.cur = &batch{}
+		return
+	}
+	w.cur = &batch{buf: w.spare[:0]}
+	w.spare = nil
+	w.mu.Unlock()
+
+	fatal, err := w.writeBatch(b.buf)
+	if err == nil && w.opts.FsyncDelay == 0 {
+		w.fsyncs.Add(1)
+		if serr := w.hooks.sync(w.file); serr != nil {
+			fatal, err = true, fmt.Errorf("fsync segment %d: %w", w.seg, serr)
+		}
+	}
+
+	w.mu.Lock()
+	if fatal {
+		w.setFatalLocked(err)
+		err = w.fatal
+	}
+	if err == nil {
+		w.records.Add(uint64(b.n))
+		if w.opts.FsyncDelay > 0 && !w.dirty {
+			w.dirty = true
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	b.done, b.err = true, err
+	if cap(b.buf) <= maxSpareBuffer {
+		w.spare = b.buf[:0]
+	}
+	b.buf = nil
+}
+
+func (w *WAL) setFatalLocked(err error) {
+	if w.fatal == nil {
+		w.fatal = fmt.Errorf("%w: %w", ErrFatal, err)
+		w.log.Error("fsync failed; refusing all further appends until restart", "err", err)
+	}
+	w.cond.Broadcast()
+}
+
+// writeBatch appends buf to the current segment, rolling first if buf
+// would grow it past SegmentSize. The caller holds the busy token.
+func (w *WAL) writeBatch(buf []byte) (fatal bool, err error) {
+	if w.size > segmentHeaderSize && w.size+int64(len(buf)) > w.opts.SegmentSize {
+		if fatal, err := w.rollFile(); err != nil {
+			return fatal, err
+		}
+	}
+	n, err := w.hooks.writeAt(w.file, buf, w.size)
+	if err != nil {
+		// Cut off whatever part did land, so the next batch starts at a
+		// record boundary instead of behind a torn record.
+		if terr := w.file.Truncate(w.size); terr != nil {
+			return true, fmt.Errorf("write segment %d: %w; undo partial write of %d bytes: %w", w.seg, err, n, terr)
+		}
+		return false, fmt.Errorf("write segment %d: %w", w.seg, err)
+	}
+	w.size += int64(n)
+	w.bytesWritten.Add(uint64(n))
+	return false, nil
+}
+
+// rollFile fsyncs the current segment, creates the next one durably and
+// switches to it. The caller holds the busy token, not mu. The old
+// segment is synced first so that a durable record in a later segment
+// never sits behind a torn record in an earlier one.
+func (w *WAL) rollFile() (fatal bool, err error) {
+	old := w.seg
+	w.fsyncs.Add(1)
+	if err := w.hooks.sync(w.file); err != nil {
+		return true, fmt.Errorf("fsync segment %d before roll: %w", old, err)
+	}
+	f, fatal, err := w.createSegment(old + 1)
+	if err != nil {
+		return fatal, err
+	}
+	w.fileMu.Lock()
+	prev := w.file
+	w.file, w.seg, w.size = f, old+1, segmentHeaderSize
+	w.fileMu.Unlock()
+	if err := prev.Close(); err != nil {
+		w.log.Warn("close rolled segment", "segment", old, "err", err)
+	}
+	w.mu.Lock()
+	w.segs = append(w.segs, old+1)
+	w.mu.Unlock()
+	return false, nil
+}
+
+// syncLoop fsyncs written data at most once per FsyncDelay. It syncs
+// while appends keep writing, so a slow SD-card fsync does not stall them.
+func (w *WAL) syncLoop() {
+	defer close(w.syncerDone)
+	last := time.Now()
+	for {
+		select {
+		case <-w.kick:
+		case <-w.stop:
+			return
+		}
+		if wait := time.Until(last.Add(w.opts.FsyncDelay)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-w.stop:
+				t.Stop()
+				return
+			}
+		}
+		w.mu.Lock()
+		w.dirty = false
+		w.mu.Unlock()
+
+		w.fileMu.Lock()
+		seg := w.seg
+		w.fsyncs.Add(1)
+		err := w.hooks.sync(w.file)
+		w.fileMu.Unlock()
+		last = time.Now()
+		if err != nil {
+			w.mu.Lock()
+			w.setFatalLocked(fmt.Errorf("fsync segment %d: %w", seg, err))
+			w.mu.Unlock()
+			return
+		}
+	}
+}
+
+// Roll writes out queued records, closes the current segment (fsynced)
+// and starts segment next: every record whose Append returned before
+// Roll was called is in a segment numbered below next.
+func (w *WAL) Roll() (next uint64, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing || w.closed {
+		return 0, ErrClosed
+	}
+	w.acquireLocked()
+	defer w.releaseLocked()
+	w.flushLocked()
+	if w.fatal != nil {
+		return 0, w.fatal
+	}
+	w.mu.Unlock()
+	fatal, err := w.rollFile()
+	w.mu.Lock()
+	if err != nil {
+		if fatal {
+			w.setFatalLocked(err)
+			return 0, w.fatal
+		}
+		return 0, fmt.Errorf("wal: roll: %w", err)
+	}
+	return w.seg, nil
+}
+
+// RemoveBefore deletes the segments numbered below seg, oldest first,
+// once the engine has flushed their records to blocks, and fsyncs the
+// directory. The current segment is never removed: seg beyond it is an
+// error.
+func (w *WAL) RemoveBefore(seg uint64) error {
+	w.removeMu.Lock()
+	defer w.removeMu.Unlock()
+	w.mu.Lock()
+	if w.closing || w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	current := w.segs[len(w.segs)-1]
+	if seg > current {
+		w.mu.Unlock()
+		return fmt.Errorf("wal: remove before %d: current segment is %d", seg, current)
+	}
+	var victims []uint64
+	for _, n := range w.segs {
+		if n < seg {
+			victims = append(victims, n)
+		}
+	}
+	w.mu.Unlock()
+	if len(victims) == 0 {
+		return nil
+	}
+
+	removed := 0
+	var rerr error
+	for _, n := range victims {
+		if err := os.Remove(w.segmentPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			rerr = fmt.Errorf("wal: remove segment %d: %w", n, err)
+			break
+		}
+		removed++
+	}
+	w.mu.Lock()
+	w.segs = slices.Delete(w.segs, 0, removed) // victims are a prefix; rolls only append
+	w.mu.Unlock()
+	if removed > 0 {
+		if err := w.syncDir(w.dir); err != nil && rerr == nil {
+			rerr = fmt.Errorf("wal: remove before %d: %w", seg, err)
+		}
+	}
+	return rerr
+}
+
+// Segments lists the live segment numbers, ascending; the last is the
+// one being appended to.
+func (w *WAL) Segments() []uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.segs)
+}
+
+// Stats returns counters since Open.
+func (w *WAL) Stats() Stats {
+	return Stats{
+		BytesWritten: w.bytesWritten.Load(),
+		Records:      w.records.Load(),
+		Fsyncs:       w.fsyncs.Load(),
+		Repairs:      w.repairs.Load(),
+	}
+}
+
+// Close writes and fsyncs queued records, then closes the current
+// segment. Appends that were already waiting complete; later calls
+// return ErrClosed. Closing twice is not an error.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.closing || w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closing = true
+	w.mu.Unlock()
+	if w.stop != nil {
+		close(w.stop)
+		<-w.syncerDone
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.acquireLocked()
+	defer w.releaseLocked()
+	w.flushLocked()
+	err := w.fatal
+	if err == nil && w.opts.FsyncDelay > 0 {
+		w.fsyncs.Add(1)
+		if serr := w.hooks.sync(w.file); serr != nil {
+			w.setFatalLocked(fmt.Errorf("fsync segment %d: %w", w.seg, serr))
+			err = w.fatal
+		}
+	}
+	w.fileMu.Lock()
+	if cerr := w.file.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("wal: close segment %d: %w", w.seg, cerr)
+	}
+	w.fileMu.Unlock()
+	w.closed = true
+	return err
+}
