@@ -100,3 +100,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// noFsync skips fsync for the rest of a test: the exhaustive torn-tail
+// tests open hundreds of logs and check what replay makes of bytes, not
+// the order of writes and fsyncs.
+func noFsync(t testing.TB) {
+	saved := fileSync
+	fileSync = func(*os.File) error { return nil }
+	t.Cleanup(func() { fileSync = saved })
+}

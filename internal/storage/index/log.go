@@ -40,6 +40,10 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// fileSync is (*os.File).Sync; tests replace it to inject failures or to
+// skip the cost of thousands of fsyncs.
+var fileSync = (*os.File).Sync
+
 // errTorn marks a record that is incomplete or fails its checksum: the
 // log ends before it.
 var errTorn = errors.New("torn or corrupt record")
@@ -119,7 +123,10 @@ func (ix *Index) load() error {
 		}
 		return ix.writeNewHeader()
 	}
-	ix.nextID = next
+	// The header's next id is a floor, not the first id in the file: a
+	// compacted log starts with the surviving (older) series, and the
+	// floor keeps the ids of deleted newer ones from coming back.
+	defer func() { ix.nextID = max(ix.nextID, next) }()
 	ix.size = headerLen
 
 	r := bufio.NewReaderSize(io.NewSectionReader(ix.f, headerLen, size-headerLen), 64<<10)
@@ -157,7 +164,7 @@ func (ix *Index) load() error {
 		if err := ix.f.Truncate(ix.size); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
-		if err := ix.f.Sync(); err != nil {
+		if err := fileSync(ix.f); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
 	}
@@ -172,7 +179,7 @@ func (ix *Index) writeNewHeader() error {
 	if err := ix.f.Truncate(headerLen); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
-	if err := ix.f.Sync(); err != nil {
+	if err := fileSync(ix.f); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
 	if err := syncDir(ix.dir); err != nil {
@@ -300,7 +307,7 @@ func (ix *Index) Sync() error {
 	}
 	// The fsync runs without wmu, so new series are not held up by a slow
 	// SD card; syncMu keeps compaction from swapping the file meanwhile.
-	if err := f.Sync(); err != nil {
+	if err := fileSync(f); err != nil {
 		ix.wmu.Lock()
 		ix.err = fmt.Errorf("sync index %s: %w", ix.path, err)
 		err = ix.err
@@ -346,7 +353,7 @@ func (ix *Index) syncLocked() error {
 	if !ix.unsynced {
 		return nil
 	}
-	if err := ix.f.Sync(); err != nil {
+	if err := fileSync(ix.f); err != nil {
 		ix.err = fmt.Errorf("sync index %s: %w", ix.path, err)
 		return ix.err
 	}
@@ -505,7 +512,7 @@ func (ix *Index) compactLocked() error {
 	if err := w.Flush(); err != nil {
 		return fail(err)
 	}
-	if err := tf.Sync(); err != nil {
+	if err := fileSync(tf); err != nil {
 		return fail(err)
 	}
 	if err := os.Rename(tmp, ix.path); err != nil {
@@ -534,7 +541,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = fileSync(d)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
