@@ -69,3 +69,166 @@ func TestSizeReport(t *testing.T) {
 		t.Errorf("2-decimal percentages: %.2f bytes per value", float64(n)/colLen)
 	}
 }
+
+// Benchmarks encode and decode each realistic column. SetBytes counts the
+// uncompressed values (8 bytes each; 1 for booleans; string bytes), so
+// MB/s is input throughput; ns/value and B/value are reported directly.
+
+func report(b *testing.B, n, encoded int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/value")
+	b.ReportMetric(float64(encoded)/float64(n), "B/value")
+}
+
+func benchInts(b *testing.B, cases []intCase, enc func([]byte, []int64) []byte, dec func([]int64, []byte) ([]int64, error)) {
+	for _, c := range cases {
+		src := enc(nil, c.vs)
+		b.Run("encode/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(8 * len(c.vs)))
+			buf := make([]byte, 0, 16*len(c.vs))
+			for b.Loop() {
+				buf = enc(buf[:0], c.vs)
+			}
+			report(b, len(c.vs), len(src))
+		})
+		b.Run("decode/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(8 * len(c.vs)))
+			out := make([]int64, 0, len(c.vs))
+			for b.Loop() {
+				var err error
+				if out, err = dec(out[:0], src); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, len(c.vs), len(src))
+		})
+	}
+}
+
+func BenchmarkTimestamps(b *testing.B) {
+	benchInts(b, timestampCases(), AppendTimestamps, DecodeTimestamps)
+}
+
+func BenchmarkIntegers(b *testing.B) {
+	benchInts(b, integerCases(), AppendIntegers, DecodeIntegers)
+}
+
+func BenchmarkUnsigneds(b *testing.B) {
+	c := integerCases()[1] // counter
+	us := make([]uint64, len(c.vs))
+	for i, v := range c.vs {
+		us[i] = uint64(v)
+	}
+	src := AppendUnsigneds(nil, us)
+	b.Run("encode/"+c.name, func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(8 * len(us)))
+		buf := make([]byte, 0, 16*len(us))
+		for b.Loop() {
+			buf = AppendUnsigneds(buf[:0], us)
+		}
+		report(b, len(us), len(src))
+	})
+	b.Run("decode/"+c.name, func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(8 * len(us)))
+		out := make([]uint64, 0, len(us))
+		for b.Loop() {
+			var err error
+			if out, err = DecodeUnsigneds(out[:0], src); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, len(us), len(src))
+	})
+}
+
+func BenchmarkFloats(b *testing.B) {
+	for _, c := range floatCases() {
+		src := AppendFloats(nil, c.vs)
+		b.Run("encode/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(8 * len(c.vs)))
+			buf := make([]byte, 0, 16*len(c.vs))
+			for b.Loop() {
+				buf = AppendFloats(buf[:0], c.vs)
+			}
+			report(b, len(c.vs), len(src))
+		})
+		b.Run("decode/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(8 * len(c.vs)))
+			out := make([]float64, 0, len(c.vs))
+			for b.Loop() {
+				var err error
+				if out, err = DecodeFloats(out[:0], src); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, len(c.vs), len(src))
+		})
+	}
+}
+
+func BenchmarkBooleans(b *testing.B) {
+	r := rng(5)
+	vs := make([]bool, colLen)
+	for i := range vs {
+		vs[i] = r.IntN(10) == 0
+	}
+	src := AppendBooleans(nil, vs)
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(vs)))
+		buf := make([]byte, 0, 2*len(vs))
+		for b.Loop() {
+			buf = AppendBooleans(buf[:0], vs)
+		}
+		report(b, len(vs), len(src))
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(vs)))
+		out := make([]bool, 0, len(vs))
+		for b.Loop() {
+			var err error
+			if out, err = DecodeBooleans(out[:0], src); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, len(vs), len(src))
+	})
+}
+
+func BenchmarkStrings(b *testing.B) {
+	for i, vs := range stringCases() {
+		name := []string{"status", "log lines"}[i]
+		size := 0
+		for _, v := range vs {
+			size += len(v)
+		}
+		src := AppendStrings(nil, vs)
+		b.Run("encode/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			buf := make([]byte, 0, 2*size)
+			for b.Loop() {
+				buf = AppendStrings(buf[:0], vs)
+			}
+			report(b, len(vs), len(src))
+		})
+		b.Run("decode/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			out := make([]string, 0, len(vs))
+			for b.Loop() {
+				var err error
+				if out, err = DecodeStrings(out[:0], src); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, len(vs), len(src))
+		})
+	}
+}
