@@ -136,15 +136,5 @@ func (rp *rpMeta) info(isDefault bool) models.RetentionPolicy {
 }
 
 // defaultShardDuration is InfluxDB's rule for a policy's shard group
-// duration: short policies get short partitions so that expiry drops
-// data close to its deadline.
-func defaultShardDuration(d time.Duration) time.Duration {
-	switch {
-	case d == 0 || d > 180*24*time.Hour:
-		return 7 * 24 * time.Hour
-	case d >= 2*24*time.Hour:
-		return 24 * time.Hour
-	default:
-		return time.Hour
-	}
-}
+// duration (see models.DefaultShardDuration).
+func defaultShardDuration(d time.Duration) time.Duration { return models.DefaultShardDuration(d) }
