@@ -37,7 +37,7 @@ func TestSizeReport(t *testing.T) {
 			perValue(appendIntRaw(nil, c.vs), len(c.vs)),
 			perValue(chosen, len(c.vs)), chosen[0])
 	}
-	fmt.Fprintf(&b, "\n%-36s %7s %7s %7s %7s | %7s %s\n", "float column", "const", "decimal", "gorilla", "raw", "chosen", "scheme")
+	fmt.Fprintf(&b, "\n%-36s %7s %7s %7s %7s %7s | %7s %s\n", "float column", "const", "decimal", "gorilla", "bits", "raw", "chosen", "scheme")
 	for _, c := range floatCases() {
 		var constant []byte
 		if c.name == "constant" {
@@ -52,9 +52,10 @@ func TestSizeReport(t *testing.T) {
 		if chosen[0] == floatDecimal {
 			scheme += fmt.Sprintf(" k=%d ints %#x", chosen[1], chosen[2])
 		}
-		fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s | %7s %s\n", c.name,
+		fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s %7s | %7s %s\n", c.name,
 			perValue(constant, len(c.vs)), perValue(dec, len(c.vs)),
 			perValue(appendGorilla(nil, c.vs), len(c.vs)),
+			perValue(appendFloatBits(nil, c.vs), len(c.vs)),
 			perValue(appendFloatRaw(nil, c.vs), len(c.vs)),
 			perValue(chosen, len(c.vs)), scheme)
 	}

@@ -47,6 +47,7 @@ const (
 	floatConst   byte = 0x21 // count, 8 bytes
 	floatGorilla byte = 0x22 // count, XOR bit stream
 	floatDecimal byte = 0x23 // exponent k, integer column of v*10^k
+	floatBits    byte = 0x24 // integer column of the IEEE-754 bit patterns
 
 	boolPacked byte = 0x30 // count, one bit per value
 	boolConst  byte = 0x31 // count, one byte

@@ -180,7 +180,7 @@ func TestSchemeChoice(t *testing.T) {
 	if b := AppendFloats(nil, []float64{1.5, 1.5, 1.5}); b[0] != floatConst {
 		t.Errorf("constant floats: scheme %#x", b[0])
 	}
-	if b := AppendFloats(nil, []float64{1.0 / 3, 2.0 / 3, math.Pi, math.E}); b[0] != floatGorilla && b[0] != floatRaw {
+	if b := AppendFloats(nil, []float64{1.0 / 3, 2.0 / 3, math.Pi, math.E}); b[0] != floatGorilla && b[0] != floatBits && b[0] != floatRaw {
 		t.Errorf("irrational floats: scheme %#x", b[0])
 	}
 	if b := AppendBooleans(nil, make([]bool, 1000)); b[0] != boolConst || len(b) != 4 {
@@ -305,6 +305,8 @@ func TestCorrupt(t *testing.T) {
 		{"ints block trailing", ints, []byte{intDelta, 3, 0, 1, packBlocks, 1, 3, 0}},
 		{"floats decimal exponent", floats, []byte{floatDecimal, 16, intRun, 1, 0, 0}},
 		{"floats decimal short", floats, []byte{floatDecimal}},
+		{"floats bits empty", floats, []byte{floatBits}},
+		{"floats bits bad ints", floats, []byte{floatBits, intRun, 2, 0}},
 		{"floats const short", floats, []byte{floatConst, 3, 1, 2}},
 		{"floats gorilla empty", floats, []byte{floatGorilla, 0}},
 		{"floats gorilla too many", floats, []byte{floatGorilla, 3, 1, 2, 3, 4, 5, 6, 7, 8}},
@@ -353,6 +355,7 @@ func TestCorrupt(t *testing.T) {
 	for _, c := range floatCases() {
 		add(c.name, floats, AppendFloats(nil, c.vs[:100]))
 	}
+	add("floats bits", floats, AppendFloats(nil, floatCases()[0].vs[:100]))
 	add("floats raw", floats, AppendFloats(nil, []float64{math.Pi, math.NaN(), 1e300}))
 	add("bools", bools, AppendBooleans(nil, []bool{true, false, true}))
 	for i, c := range stringCases() {

@@ -19,6 +19,8 @@ import (
 
 // AppendTimestamps encodes ts (Unix nanoseconds, any order) and appends it
 // to dst. A perfectly regular series costs a few bytes whatever its length.
+// Like every Append function it expects at most MaxValues values: longer
+// columns encode, but decoders reject them.
 func AppendTimestamps(dst []byte, ts []int64) []byte { return appendInts(dst, ts, false) }
 
 // DecodeTimestamps appends the timestamps encoded in src to dst.

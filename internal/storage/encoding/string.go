@@ -96,26 +96,31 @@ func appendStringsRaw(dst []byte, vs []string) []byte {
 }
 
 // appendStringsDict appends vs in the dictionary scheme after dst, unless
-// there are so many distinct values that it cannot beat limit bytes.
+// it cannot beat limit bytes. It gives up early once more than half the
+// values are distinct, which keeps the attempt cheap on free text.
 func appendStringsDict(dst []byte, vs []string, limit int) ([]byte, bool) {
-	ids := make(map[string]uint32)
+	ids := make(map[string]uint64)
 	var dict []string
-	idx := make([]uint32, len(vs))
+	sp := scratchPool.Get().(*[]uint64)
+	defer scratchPool.Put(sp)
+	idx := (*sp)[:0]
 	size := 0
-	for i, v := range vs {
+	for _, v := range vs {
 		id, ok := ids[v]
 		if !ok {
-			id = uint32(len(dict))
+			id = uint64(len(dict))
 			ids[v] = id
 			dict = append(dict, v)
 			size += uvarintLen(uint64(len(v))) + len(v)
-			if size >= limit {
+			if size >= limit || len(dict) > len(vs)/2 {
+				*sp = idx
 				return dst, false
 			}
 		}
-		idx[i] = id
+		idx = append(idx, id)
 	}
-	w := uint(bits.Len32(uint32(len(dict) - 1)))
+	*sp = idx
+	w := uint(bits.Len64(uint64(len(dict) - 1)))
 	if size+int(w)*len(vs)/8 >= limit {
 		return dst, false
 	}
@@ -127,11 +132,11 @@ func appendStringsDict(dst []byte, vs []string, limit int) ([]byte, bool) {
 	for _, v := range dict {
 		dst = append(dst, v...)
 	}
-	// Indices, least significant bit first.
+	// Indices, least significant bit first; w <= 20 as len(vs) <= MaxValues.
 	var acc uint64
 	var nacc uint
 	for _, id := range idx {
-		acc |= uint64(id) << nacc
+		acc |= id << nacc
 		nacc += w
 		for nacc >= 8 {
 			dst = append(dst, byte(acc))
