@@ -42,6 +42,8 @@ type Engine struct {
 	// applyMu serializes applying batches to heads and queueing their
 	// WAL entries, so the WAL order is the apply order.
 	applyMu sync.Mutex
+	// commitsClosed is set (under applyMu) when commits is closed.
+	commitsClosed bool
 
 	commits   chan *commitReq
 	headBytes atomic.Int64
@@ -236,7 +238,10 @@ func (e *Engine) Close() error {
 	close(e.closing)
 	e.wg.Wait() // background loop stopped; no more flushes from it
 	ferr := e.Flush()
+	e.applyMu.Lock()
+	e.commitsClosed = true
 	close(e.commits)
+	e.applyMu.Unlock()
 	e.commitWG.Wait()
 	werr := e.wal.Close()
 	e.mu.Lock()
@@ -481,7 +486,10 @@ func (e *Engine) abandon() {
 	e.closed.Store(true)
 	close(e.closing)
 	e.wg.Wait()
+	e.applyMu.Lock()
+	e.commitsClosed = true
 	close(e.commits)
+	e.applyMu.Unlock()
 	e.commitWG.Wait()
 	e.wal.Close()
 	e.closeDatabases()

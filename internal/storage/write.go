@@ -32,6 +32,10 @@ var errClosed = errors.New("storage: engine closed")
 // WAL order to the apply order.
 func (e *Engine) enqueue(entry []byte, roll bool) chan commitResult {
 	req := &commitReq{entry: entry, roll: roll, done: make(chan commitResult, 1)}
+	if e.commitsClosed {
+		req.done <- commitResult{err: errClosed}
+		return req.done
+	}
 	e.commits <- req
 	return req.done
 }
