@@ -16,7 +16,7 @@ func TestSizeReport(t *testing.T) {
 		}
 		return fmt.Sprintf("%.3f", float64(len(enc))/float64(n))
 	}
-	fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s %7s | %7s %s\n", "integer column", "run", "delta", "dod", "for", "raw", "chosen", "scheme")
+	fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s %7s %7s | %7s %s\n", "integer column", "run", "delta", "dod", "grid", "for", "raw", "chosen", "scheme")
 	ints := append(timestampCases(), integerCases()...)
 	for _, c := range ints {
 		sp := new([]uint64)
@@ -29,10 +29,11 @@ func TestSizeReport(t *testing.T) {
 		if strings.HasPrefix(c.name, "ts") {
 			chosen = AppendTimestamps(nil, c.vs)
 		}
-		fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s %7s | %7s %#x\n", c.name,
+		fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s %7s %7s | %7s %#x\n", c.name,
 			perValue(run, len(c.vs)),
 			perValue(appendIntDelta(nil, c.vs, g, sp), len(c.vs)),
 			perValue(appendIntDoD(nil, c.vs, g, sp), len(c.vs)),
+			perValue(appendIntGrid(nil, c.vs, sp), len(c.vs)),
 			perValue(appendIntFOR(nil, c.vs, sp), len(c.vs)),
 			perValue(appendIntRaw(nil, c.vs), len(c.vs)),
 			perValue(chosen, len(c.vs)), chosen[0])

@@ -42,6 +42,7 @@ const (
 	intDelta byte = 0x12 // count, first, divisor, simple8b(zigzag(delta/divisor))
 	intDoD   byte = 0x13 // count, first, divisor, first delta, simple8b(zigzag(delta-of-delta))
 	intFOR   byte = 0x14 // count, min, divisor, simple8b((v-min)/divisor)
+	intGrid  byte = 0x15 // count, first, step, min, divisor, packed((v-first-i*step-min)/divisor)
 
 	floatRaw     byte = 0x20 // count, 8 bytes per value
 	floatConst   byte = 0x21 // count, 8 bytes

@@ -84,6 +84,8 @@ func TestIntegersRoundTrip(t *testing.T) {
 		"zero run then big": append(make([]int64, 200), math.MaxInt64, 3, 3,
 			3),
 		"huge unsigned span": {-1, 0, -1, 1},
+		"grid wraps":         {math.MaxInt64 - 10, math.MaxInt64, math.MinInt64 + 9, math.MinInt64 + 20},
+		"grid no majority":   {0, 10, 25, 30, 41, 50, 60, 77},
 	}
 	for name, vs := range cases {
 		checkInts(t, name, vs)
@@ -299,6 +301,8 @@ func TestCorrupt(t *testing.T) {
 		{"ints escape short", ints, []byte{intDelta, 2, 0, 1, packSimple8b, 0, 0, 0, 0, 0, 0, 0, 0xf0, 1}},
 		{"ints padding", ints, []byte{intDelta, 2, 0, 1, packSimple8b, 3, 0, 0, 0, 0, 0, 0, 0x10}},
 		{"ints trailing word", ints, []byte{intDelta, 2, 0, 1, packSimple8b, 1, 0, 0, 0, 0, 0, 0, 0x10, 1, 0, 0, 0, 0, 0, 0, 0x10}},
+		{"ints grid no step", ints, []byte{intGrid, 3, 0}},
+		{"ints grid zero divisor", ints, []byte{intGrid, 3, 0, 2, 0, 0, packBlocks, 0}},
 		{"ints unknown packing", ints, []byte{intDelta, 2, 0, 1, 7, 0}},
 		{"ints block width 65", ints, []byte{intDelta, 2, 0, 1, packBlocks, 65, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
 		{"ints block short", ints, []byte{intDelta, 3, 0, 1, packBlocks, 9, 0xff}},

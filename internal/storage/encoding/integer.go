@@ -15,6 +15,8 @@ import (
 //   - intDelta: deltas divided by their GCD (counters, memory in pages);
 //   - intDoD: deltas-of-deltas (timestamps with jitter, steady counters);
 //   - intFOR: values minus the minimum, divided by their GCD (noisy gauges);
+//   - intGrid: offsets from a regular grid first+i*step (timestamps of an
+//     agent that is sometimes late, counters at a near-constant rate);
 //   - intRaw: 8 bytes each, the ceiling.
 
 // AppendTimestamps encodes ts (Unix nanoseconds, any order) and appends it
@@ -92,6 +94,9 @@ func appendInts(dst []byte, vs []int64, tryFOR bool) []byte {
 	best := len(dst) - start
 	if n > 2 {
 		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntDoD(dst, vs, g, sp) })
+	}
+	if n > 2 {
+		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntGrid(dst, vs, sp) })
 	}
 	if tryFOR {
 		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntFOR(dst, vs, sp) })
@@ -198,6 +203,72 @@ func appendIntFOR(dst []byte, vs []int64, scratch *[]uint64) []byte {
 	return appendPacked(dst, u)
 }
 
+// gridStep picks the step of the grid that vs follows: the delta that
+// occurs in most places (Boyer-Moore majority vote) if it is a majority,
+// else the average delta. len(vs) >= 2.
+func gridStep(vs []int64) int64 {
+	var cand int64
+	votes := 0
+	for i := 1; i < len(vs); i++ {
+		d := vs[i] - vs[i-1]
+		switch {
+		case votes == 0:
+			cand, votes = d, 1
+		case d == cand:
+			votes++
+		default:
+			votes--
+		}
+	}
+	count := 0
+	for i := 1; i < len(vs); i++ {
+		if vs[i]-vs[i-1] == cand {
+			count++
+		}
+	}
+	if 2*count >= len(vs)-1 {
+		return cand
+	}
+	// The average, computed without overflow for monotone series; for
+	// others any step is valid, just less useful.
+	return int64(uint64(vs[len(vs)-1]-vs[0]) / uint64(len(vs)-1))
+}
+
+// appendIntGrid packs each value's offset from first+i*step, minus the
+// smallest offset and divided by the offsets' GCD; len(vs) >= 2.
+func appendIntGrid(dst []byte, vs []int64, scratch *[]uint64) []byte {
+	step := gridStep(vs)
+	u := (*scratch)[:0]
+	var lo int64
+	for i, v := range vs {
+		r := v - vs[0] - int64(i)*step
+		if i == 0 || r < lo {
+			lo = r
+		}
+		u = append(u, uint64(r))
+	}
+	var g uint64
+	for _, r := range u {
+		if g == 1 {
+			break
+		}
+		g = gcd(g, r-uint64(lo))
+	}
+	if g == 0 {
+		g = 1
+	}
+	for i, r := range u {
+		u[i] = (r - uint64(lo)) / g
+	}
+	*scratch = u
+	dst = appendHeader(dst, intGrid, len(vs))
+	dst = binary.AppendVarint(dst, vs[0])
+	dst = binary.AppendVarint(dst, step)
+	dst = binary.AppendVarint(dst, lo)
+	dst = binary.AppendUvarint(dst, g)
+	return appendPacked(dst, u)
+}
+
 // keepShorter appends a candidate encoding after the current best one (at
 // dst[start:start+best]) and keeps whichever is shorter at start.
 func keepShorter(dst []byte, start, best int, enc func([]byte) []byte) ([]byte, int) {
@@ -261,13 +332,23 @@ func decodeInts(dst []int64, src []byte, what string) ([]int64, error) {
 		}
 		return dst, nil
 
-	case intDelta, intDoD, intFOR:
+	case intDelta, intDoD, intFOR, intGrid:
 		minN := 1
 		if tag == intDoD {
 			minN = 2
 		}
 		if n < minN {
 			return dst, corruptf("%s: scheme 0x%02x needs %d values, has %d", what, tag, minN, n)
+		}
+		var origin, step int64
+		if tag == intGrid {
+			var err error
+			if origin, rest, err = readVarint(rest, what, "grid origin"); err != nil {
+				return dst, err
+			}
+			if step, rest, err = readVarint(rest, what, "grid step"); err != nil {
+				return dst, err
+			}
 		}
 		first, rest, err := readVarint(rest, what, "first value")
 		if err != nil {
@@ -277,7 +358,7 @@ func decodeInts(dst []int64, src []byte, what string) ([]int64, error) {
 		if err != nil {
 			return dst, err
 		}
-		if g == 0 || (tag != intFOR && g > math.MaxInt64) {
+		if g == 0 || (tag != intFOR && tag != intGrid && g > math.MaxInt64) {
 			return dst, corruptf("%s: bad divisor %d", what, g)
 		}
 		var firstDelta int64
@@ -318,6 +399,11 @@ func decodeInts(dst []int64, src []byte, what string) ([]int64, error) {
 		case intFOR:
 			for i := range out {
 				out[i] = int64(uint64(first) + uint64(out[i])*g)
+			}
+		case intGrid:
+			// Here first is the smallest offset from the grid.
+			for i := range out {
+				out[i] = origin + int64(i)*step + first + int64(uint64(out[i])*g)
 			}
 		}
 		return dst, nil
