@@ -66,7 +66,13 @@ func (e *CorruptionError) Error() string {
 // 4 length bytes followed by the payload, so a damaged length is caught
 // even when it still points inside the file.
 func recordCRC(length []byte, payload []byte) uint32 {
-	return crc32.Update(crc32.Update(0, castagnoli, length), castagnoli, payload)
+	// The 4 length bytes go through the table by hand: handing a stack
+	// array to crc32.Update makes it escape, one allocation per record.
+	crc := ^uint32(0)
+	for _, b := range length[:4] {
+		crc = castagnoli[byte(crc)^b] ^ (crc >> 8)
+	}
+	return crc32.Update(^crc, castagnoli, payload)
 }
 
 // putRecordHeader fills hdr for payload.
@@ -92,6 +98,7 @@ type segmentReader struct {
 	size int64 // bytes of the segment that may hold records
 	off  int64 // bytes consumed so far; the end of the last valid record
 	buf  []byte
+	hdr  [max(recordHeaderSize, segmentHeaderSize)]byte // scratch, kept here so reads do not allocate
 }
 
 // readBufferSize keeps reads large on SD cards without holding much memory.
@@ -127,8 +134,8 @@ func (s *segmentReader) header() error {
 	if s.size < segmentHeaderSize {
 		return s.corrupt("torn segment header")
 	}
-	var h [segmentHeaderSize]byte
-	if err := s.readFull(h[:], "segment header"); err != nil {
+	h := s.hdr[:segmentHeaderSize]
+	if err := s.readFull(h, "segment header"); err != nil {
 		return err
 	}
 	if [7]byte(h[:7]) != segmentMagic {
@@ -152,8 +159,8 @@ func (s *segmentReader) next() ([]byte, error) {
 	if remaining < recordHeaderSize {
 		return nil, s.corrupt("torn record header")
 	}
-	var h [recordHeaderSize]byte
-	if err := s.readFull(h[:], "record header"); err != nil {
+	h := s.hdr[:recordHeaderSize]
+	if err := s.readFull(h, "record header"); err != nil {
 		return nil, err
 	}
 	n := int64(binary.LittleEndian.Uint32(h[0:4]))

@@ -26,11 +26,11 @@ func TestRoundTrip(t *testing.T) {
 		{name: "empty log", segSize: 1 << 20, n: 0, sizes: []int{1}},
 		{name: "one record", segSize: 1 << 20, n: 1, sizes: []int{10}},
 		{name: "empty records", segSize: 1 << 20, n: 5, sizes: []int{0}},
-		{name: "many small, one segment", segSize: 1 << 20, n: 500, sizes: []int{1, 17, 100}, realSync: true},
-		{name: "size rolls", segSize: 256, n: 300, sizes: []int{0, 5, 60, 200}},
+		{name: "many small, one segment", segSize: 1 << 20, n: 200, sizes: []int{1, 17, 100}, realSync: true},
+		{name: "size rolls", segSize: 256, n: 120, sizes: []int{0, 5, 60, 200}},
 		{name: "record larger than a segment", segSize: 64, n: 10, sizes: []int{1000, 3}},
 		{name: "explicit rolls", segSize: 1 << 20, n: 100, sizes: []int{33}, rollEvery: 7},
-		{name: "large records", segSize: 1 << 20, n: 6, sizes: []int{300 << 10, 1 << 20}},
+		{name: "large records", segSize: 1 << 20, n: 4, sizes: []int{300 << 10, 1 << 20}},
 		{name: "fsync delay", segSize: 512, delay: 5 * time.Millisecond, n: 200, sizes: []int{40}, realSync: true},
 	}
 	for _, tc := range cases {
@@ -113,6 +113,7 @@ func TestTruncateEveryOffset(t *testing.T) {
 	appendAll(t, w, recs)
 	mustClose(t, w)
 	layout := readLayout(t, src)
+	t.Logf("cutting a log of %d bytes in %d segments", layout.total, len(layout.segs))
 	if len(layout.segs) < 3 {
 		t.Fatalf("want a log of several segments, got %v", layout.segs)
 	}
