@@ -453,18 +453,18 @@ func (lp *lineParser) parse(i, end int) (models.Point, string) {
 		nd++
 	}
 	var tv int64
-	if nd == 0 || nd > 18 {
+	switch {
+	case nd > 0 && nd <= 19 && !neg && ts <= math.MaxInt64:
+		tv = int64(ts)
+	case nd > 0 && nd <= 19 && neg && ts <= 1<<63:
+		tv = int64(-ts) // -(1<<63) wraps to MinInt64, as wanted
+	default:
 		// Rare: let strconv decide, for InfluxDB's exact error text.
 		v, err := strconv.ParseInt(s[tsStart:t], 10, 64)
 		if err != nil {
 			return pt, err.Error()
 		}
 		tv = v
-	} else {
-		tv = int64(ts)
-		if neg {
-			tv = -tv
-		}
 	}
 	for ; t < end; t++ {
 		if s[t] != ' ' {

@@ -36,17 +36,23 @@ var (
 
 func unable(line, reason string) string { return "unable to parse '" + line + "': " + reason }
 
-func TestParse(t *testing.T) {
+// parseCase is one body, parsed with the given precision at time now, and
+// the points and error text it must give.
+type parseCase struct {
+	name      string
+	in        string
+	precision int64 // 0 means nanoseconds
+	want      []models.Point
+	err       string // the whole Error() text, "" for none
+}
+
+// parseCases covers InfluxDB's documented examples and every rule of the
+// grammar; FuzzParse starts from their inputs.
+func parseCases() []parseCase {
 	maxF := strconv.FormatFloat(math.MaxFloat64, 'f', 1, 64)
 	longName := strings.Repeat("m", MaxKeyLength+1)
 	nearName := strings.Repeat("m", MaxKeyLength-5)
-	cases := []struct {
-		name      string
-		in        string
-		precision int64 // 0 means nanoseconds
-		want      []models.Point
-		err       string // the whole Error() text, "" for none
-	}{
+	return []parseCase{
 		// InfluxDB's documented examples (line protocol reference, 1.8).
 		{name: "doc basic", in: `weather,location=us-midwest temperature=82 1465839830100400200`,
 			want: []models.Point{pt("weather", kv("location", "us-midwest"), 1465839830100400200, fl("temperature", 82))}},
@@ -289,8 +295,11 @@ func TestParse(t *testing.T) {
 		{name: "comment with quote does not swallow next line", in: "# x=\"\nm v=1 5\n",
 			want: []models.Point{pt("m", nil, 5, fl("v", 1))}},
 	}
+}
+
+func TestParse(t *testing.T) {
 	var p Parser
-	for _, c := range cases {
+	for _, c := range parseCases() {
 		t.Run(c.name, func(t *testing.T) {
 			prec := c.precision
 			if prec == 0 {
