@@ -50,7 +50,7 @@ func randFloat(r *rand.Rand) float64 {
 	case 1:
 		return r.NormFloat64() * 100
 	case 2:
-		return math.Float64frombits(r.Uint64() &^ (0x7ff << 52) | uint64(r.Intn(0x7ff))<<52) // any finite
+		return math.Float64frombits(r.Uint64()&^(0x7ff<<52) | uint64(r.Intn(0x7ff))<<52) // any finite
 	case 3:
 		return []float64{0, math.Copysign(0, -1), math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, 1e21, 1e-7}[r.Intn(7)]
 	case 4:
