@@ -1,0 +1,238 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+)
+
+// DefaultChunkSize is InfluxDB's rows per chunk when chunked=true comes
+// without a usable chunk_size.
+const DefaultChunkSize = 10000
+
+// maxQueryBytes bounds a query read from a multipart file when the body
+// limit is off: queries are text typed by people and dashboards.
+const maxQueryBytes = 16 << 20
+
+// serveQuery answers GET|POST /query: it reads q (URL, form body or a
+// multipart file named q), parses it with InfluxQL, runs each statement
+// through the executor and writes InfluxDB's JSON, whole or chunked.
+func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
+	h.stats.queryRequests.Add(1)
+	defer func(start time.Time) { h.stats.queryDurationNs.Add(time.Since(start).Nanoseconds()) }(time.Now())
+
+	limit := h.maxBody
+	if limit <= 0 {
+		limit = maxQueryBytes
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	var qr io.Reader
+	if q := strings.TrimSpace(r.FormValue("q")); q != "" {
+		qr = strings.NewReader(q)
+	} else if r.MultipartForm != nil && r.MultipartForm.File != nil {
+		if fhs := r.MultipartForm.File["q"]; len(fhs) > 0 {
+			f, err := fhs[0].Open()
+			if err != nil {
+				h.httpError(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			defer f.Close()
+			qr = io.LimitReader(f, limit)
+		}
+	}
+	if qr == nil {
+		h.httpError(w, `missing required parameter "q"`, http.StatusBadRequest)
+		return
+	}
+
+	p := influxql.NewParser(qr)
+	if raw := r.FormValue("params"); raw != "" {
+		params, err := parseParams(raw)
+		if err != nil {
+			h.httpError(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		p.SetParams(params)
+	}
+	q, err := p.ParseQuery()
+	if err != nil {
+		h.httpError(w, "error parsing query: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+
+	epoch := strings.TrimSpace(r.FormValue("epoch"))
+	pretty := r.URL.Query().Get("pretty") == "true"
+	chunked := r.FormValue("chunked") == "true"
+	chunkSize := 0
+	if chunked {
+		chunkSize = DefaultChunkSize
+		if n, err := strconv.ParseInt(r.FormValue("chunk_size"), 10, 64); err == nil && n > 0 && n <= 1<<30 {
+			chunkSize = int(n)
+		}
+	}
+	async := r.FormValue("async") == "true"
+
+	ectx := &ExecutionContext{
+		Context:         r.Context(),
+		Database:        r.FormValue("db"),
+		RetentionPolicy: r.FormValue("rp"),
+		ReadOnly:        r.Method == http.MethodGet,
+		ChunkSize:       chunkSize,
+	}
+
+	if async {
+		// InfluxDB answers 204 at once and runs the query in the
+		// background; the results are discarded.
+		ectx.Context = context.Background()
+		ectx.send = func(*Result) error { return nil }
+		go h.execute(ectx, q)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+
+	var buf bytes.Buffer
+	flusher, _ := w.(http.Flusher)
+	w.WriteHeader(http.StatusOK)
+	var resp Response
+	if chunked {
+		ectx.send = func(res *Result) error {
+			convertTimes(res, epoch)
+			buf.Reset()
+			appendResponse(&buf, Response{Results: []*Result{res}}, pretty)
+			n, err := w.Write(buf.Bytes())
+			h.stats.queryBytesSent.Add(int64(n))
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return err
+		}
+	} else {
+		ectx.send = func(res *Result) error {
+			convertTimes(res, epoch)
+			resp.Results = mergeResult(resp.Results, res)
+			return nil
+		}
+	}
+	h.execute(ectx, q)
+	if !chunked {
+		if resp.Results == nil {
+			resp.Results = []*Result{}
+		}
+		appendResponse(&buf, resp, pretty)
+		n, _ := w.Write(buf.Bytes())
+		h.stats.queryBytesSent.Add(int64(n))
+	}
+}
+
+// execute runs the statements in order. The first error becomes its
+// statement's result and the statements after it are "not executed".
+// (InfluxDB 1.8 means the same but, through an off-by-one, reports the
+// failed statement itself as "not executed" and drops the last one; herd
+// reports the real error.)
+func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query) {
+	for i, stmt := range q.Statements {
+		ectx.StatementID = i
+		ectx.sent = false
+		err := h.exec.ExecuteStatement(ectx, stmt)
+		if err == nil && !ectx.sent {
+			err = ectx.Send(&Result{})
+		} else if err != nil {
+			if ectx.Context.Err() != nil {
+				return // the client is gone
+			}
+			if ectx.Send(&Result{Err: err}) != nil {
+				return
+			}
+			for j := i + 1; j < len(q.Statements); j++ {
+				ectx.StatementID = j
+				if ectx.Send(&Result{Err: ErrNotExecuted}) != nil {
+					return
+				}
+			}
+			return
+		}
+		if err != nil {
+			return // writing to the client failed
+		}
+	}
+}
+
+// mergeResult adds res to results as InfluxDB's non-chunked reply does:
+// an error replaces its statement's result, rows of a continued series
+// join that series, and a new statement starts a new result.
+func mergeResult(results []*Result, res *Result) []*Result {
+	n := len(results)
+	if n == 0 || results[n-1].StatementID != res.StatementID {
+		return append(results, res)
+	}
+	if res.Err != nil {
+		results[n-1] = res
+		return results
+	}
+	cur := results[n-1]
+	merged := 0
+	if len(cur.Series) > 0 {
+		last := cur.Series[len(cur.Series)-1]
+		for _, row := range res.Series {
+			if !sameSeries(last, row) {
+				break
+			}
+			last.Values = append(last.Values, row.Values...)
+			last.Partial = row.Partial
+			merged++
+		}
+	}
+	cur.Series = append(cur.Series, res.Series[merged:]...)
+	cur.Messages = append(cur.Messages, res.Messages...)
+	cur.Partial = res.Partial
+	return results
+}
+
+func sameSeries(a, b *Row) bool {
+	if a.Name != b.Name || len(a.Tags) != len(b.Tags) {
+		return false
+	}
+	for k, v := range a.Tags {
+		if bv, ok := b.Tags[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// parseParams decodes the params JSON object for $var bind parameters,
+// turning numbers into int64 or float64 as InfluxDB does.
+func parseParams(raw string) (map[string]any, error) {
+	var params map[string]any
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&params); err != nil {
+		return nil, fmt.Errorf("error parsing query parameters: %w", err)
+	}
+	for k, v := range params {
+		num, ok := v.(json.Number)
+		if !ok {
+			continue
+		}
+		var err error
+		if strings.Contains(string(num), ".") {
+			params[k], err = num.Float64()
+		} else {
+			params[k], err = num.Int64()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("error parsing json value: %w", err)
+		}
+	}
+	return params, nil
+}

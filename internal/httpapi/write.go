@@ -1,0 +1,314 @@
+package httpapi
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herdmon/herd/internal/lineproto"
+	"github.com/herdmon/herd/internal/models"
+)
+
+// errTooLarge reports a body over the limit, before or after gunzip.
+var errTooLarge = errors.New(http.StatusText(http.StatusRequestEntityTooLarge))
+
+// writeState is the per-request memory of the write path, reused
+// through writePool so that a steady stream of writes allocates almost
+// nothing: the body buffer, the parser's tag and field arrays, the point
+// slice and the gzip reader's window.
+type writeState struct {
+	body   []byte
+	points []models.Point
+	parser lineproto.Parser
+	gz     *gzip.Reader
+	raw    limitedReader
+	batch  models.Batch
+}
+
+var writePool = sync.Pool{New: func() any { return new(writeState) }}
+
+// maxPooledBody is the largest body buffer kept for reuse: bigger ones
+// (rare, up to max-body-size) go back to the garbage collector so an
+// idle server does not sit on them.
+const maxPooledBody = 8 << 20
+
+// maxPooledPoints bounds the point slice kept for reuse, for the same
+// reason.
+const maxPooledPoints = 64 << 10
+
+func (st *writeState) release() {
+	st.parser.Reset()
+	clear(st.points) // drop references to the last body's strings
+	st.points = st.points[:0]
+	if cap(st.points) > maxPooledPoints {
+		st.points = nil
+	}
+	if cap(st.body) > maxPooledBody {
+		st.body = nil
+	}
+	st.body = st.body[:0]
+	st.batch = models.Batch{}
+	st.raw = limitedReader{}
+	writePool.Put(st)
+}
+
+// serveWriteV1 answers POST /write?db=&rp=&precision=&consistency=.
+func (h *Handler) serveWriteV1(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	precision := q.Get("precision")
+	mult, err := lineproto.ParsePrecision(precision)
+	if err != nil {
+		h.httpError(w, fmt.Sprintf("invalid precision %q (use n, u, ms, s, m or h)", precision), http.StatusBadRequest)
+		return
+	}
+	h.serveWrite(w, r, q.Get("db"), q.Get("rp"), mult, q.Get("consistency"))
+}
+
+// serveWriteV2 answers POST /api/v2/write?bucket=db[/rp]&org=&precision=,
+// InfluxDB 1.8's forward-compatibility endpoint. org is ignored.
+func (h *Handler) serveWriteV2(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	precision := q.Get("precision")
+	switch precision {
+	case "", "ns", "us", "ms", "s":
+	default:
+		h.httpError(w, fmt.Sprintf("invalid precision %q (use ns, us, ms or s)", precision), http.StatusBadRequest)
+		return
+	}
+	mult, _ := lineproto.ParsePrecision(precision)
+	db, rp, err := bucketToDBRP(q.Get("bucket"))
+	if err != nil {
+		h.httpError(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	h.serveWrite(w, r, db, rp, mult, "")
+}
+
+// bucketToDBRP splits a v2 bucket "db" or "db/rp" as InfluxDB 1.8 does.
+func bucketToDBRP(bucket string) (db, rp string, err error) {
+	i := strings.IndexByte(bucket, '/')
+	switch {
+	case i < 0 && bucket == "":
+		return "", "", fmt.Errorf(`bucket name %q is missing a slash; not in "database/retention-policy" format`, bucket)
+	case i < 0:
+		return bucket, "", nil
+	case i == 0:
+		return "", "", fmt.Errorf(`bucket name %q is in db/rp form but has an empty database`, bucket)
+	}
+	return bucket[:i], bucket[i+1:], nil
+}
+
+// serveWrite is the write path shared by both endpoints: read the body
+// (bounded, gunzipped), parse it with one server timestamp, write the
+// good points, and answer as InfluxDB 1.8 does.
+func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp string, precision int64, consistency string) {
+	h.stats.writeRequests.Add(1)
+	h.stats.writeActive.Add(1)
+	defer func(start time.Time) {
+		h.stats.writeActive.Add(-1)
+		h.stats.writeDurationNs.Add(time.Since(start).Nanoseconds())
+	}(time.Now())
+
+	if db == "" {
+		h.httpError(w, "database is required", http.StatusBadRequest)
+		return
+	}
+
+	st := writePool.Get().(*writeState)
+	defer st.release()
+
+	if h.maxBody > 0 && r.ContentLength > h.maxBody {
+		h.tooLarge(w, db)
+		return
+	}
+	body, err := st.readBody(r, h.maxBody)
+	st.body = body
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			h.tooLarge(w, db)
+			return
+		}
+		h.httpError(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.stats.writeBytesReceived.Add(int64(len(body)))
+
+	now := h.now().UnixNano()
+	points, perr := st.parser.Parse(st.points[:0], body, now, precision)
+	st.points = points
+	if perr != nil && len(points) == 0 {
+		if !h.databaseExists(db) {
+			h.dbNotFound(w, db)
+			return
+		}
+		h.httpError(w, perr.Error(), http.StatusBadRequest)
+		return
+	}
+	if consistency != "" {
+		switch strings.ToLower(consistency) {
+		case "any", "one", "quorum", "all":
+		default:
+			h.httpError(w, "invalid consistency level", http.StatusBadRequest)
+			return
+		}
+	}
+	if len(points) == 0 {
+		// An empty body writes nothing; InfluxDB still checks the
+		// database first.
+		if !h.databaseExists(db) {
+			h.dbNotFound(w, db)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+
+	st.batch = models.Batch{Database: db, RetentionPolicy: rp, Points: points}
+	err = h.store.WriteBatch(&st.batch)
+	var dnf *models.DatabaseNotFoundError
+	var pwe *models.PartialWriteError
+	switch {
+	case errors.As(err, &dnf):
+		h.stats.pointsWrittenFail.Add(int64(len(points)))
+		h.httpError(w, dnf.Error(), http.StatusNotFound)
+	case errors.As(err, &pwe):
+		h.stats.pointsWrittenOK.Add(int64(len(points) - pwe.Dropped))
+		h.stats.pointsWrittenDropped.Add(int64(pwe.Dropped))
+		h.httpError(w, pwe.Error(), http.StatusBadRequest)
+	case err != nil:
+		h.stats.pointsWrittenFail.Add(int64(len(points)))
+		h.log.Error("write failed", "db", db, "rp", rp, "points", len(points), "err", err)
+		h.httpError(w, err.Error(), http.StatusInternalServerError)
+	case perr != nil:
+		// The good lines are written; the bad ones are reported the way
+		// InfluxDB's shard reports them.
+		var pe *lineproto.ParseError
+		dropped := 0
+		if errors.As(perr, &pe) {
+			dropped = pe.Dropped()
+		}
+		h.countWritten(points)
+		h.stats.pointsWrittenDropped.Add(int64(dropped))
+		h.httpError(w, (&models.PartialWriteError{Reason: perr.Error(), Dropped: dropped}).Error(), http.StatusBadRequest)
+	default:
+		h.countWritten(points)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (h *Handler) countWritten(points []models.Point) {
+	values := 0
+	for i := range points {
+		values += len(points[i].Fields)
+	}
+	h.stats.pointsWrittenOK.Add(int64(len(points)))
+	h.stats.valuesWrittenOK.Add(int64(values))
+}
+
+// tooLarge answers 413, unless the database is missing: InfluxDB checks
+// that before it reads the body.
+func (h *Handler) tooLarge(w http.ResponseWriter, db string) {
+	if !h.databaseExists(db) {
+		h.dbNotFound(w, db)
+		return
+	}
+	h.httpError(w, errTooLarge.Error(), http.StatusRequestEntityTooLarge)
+}
+
+func (h *Handler) dbNotFound(w http.ResponseWriter, db string) {
+	h.httpError(w, (&models.DatabaseNotFoundError{Name: db}).Error(), http.StatusNotFound)
+}
+
+// databaseExists is asked only off the hot path (empty, oversized or
+// unparsable bodies); a normal write learns of a missing database from
+// WriteBatch.
+func (h *Handler) databaseExists(db string) bool {
+	for _, d := range h.store.Databases() {
+		if d == db {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads the request body into st.body, gunzipping it when the
+// client says so. limit > 0 bounds both the bytes received and the bytes
+// after decompression, so neither a large upload nor a small gzip bomb
+// can make the server hold more than limit+1 bytes.
+func (st *writeState) readBody(r *http.Request, limit int64) ([]byte, error) {
+	var src io.Reader = r.Body
+	if limit > 0 {
+		st.raw = limitedReader{r: r.Body, n: limit + 1}
+		src = &st.raw
+	}
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		var err error
+		if st.gz == nil {
+			st.gz, err = gzip.NewReader(src)
+		} else {
+			err = st.gz.Reset(src)
+		}
+		if err != nil {
+			return st.body, err // errTooLarge, or the gzip header is bad
+		}
+		src = st.gz
+	} else if r.ContentLength > 0 && int64(cap(st.body)) < r.ContentLength+1 {
+		// One allocation of the right size rather than a doubling series.
+		st.body = make([]byte, 0, r.ContentLength+1)
+	}
+	return readAll(st.body[:0], src, limit)
+}
+
+// readAll appends everything from src to dst, failing with errTooLarge as
+// soon as more than limit bytes (when limit > 0) have been read.
+func readAll(dst []byte, src io.Reader, limit int64) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		end := cap(dst)
+		if limit > 0 && int64(end) > limit+1 {
+			end = int(limit + 1)
+		}
+		n, err := src.Read(dst[len(dst):end])
+		dst = dst[:len(dst)+n]
+		if limit > 0 && int64(len(dst)) > limit {
+			return dst, errTooLarge
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+// limitedReader reads at most n bytes and then fails with errTooLarge
+// (io.LimitedReader would report a clean EOF, which would let a
+// truncated gzip stream look complete).
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n <= 0 && err == nil {
+		// The limit+1'th byte arrived: the body is over the limit.
+		return n, errTooLarge
+	}
+	return n, err
+}
