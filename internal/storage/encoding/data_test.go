@@ -118,6 +118,15 @@ func floatCases() []floatCase {
 		{"load1 2 decimals", load},
 		{"constant", constant},
 		{"mostly zero, 1% ones", mostly},
+		{"temperature walk across 0", func() []float64 {
+			t := make([]float64, colLen)
+			x := 0.5
+			for i := range t {
+				x += r.NormFloat64() * 0.05
+				t[i] = x
+			}
+			return t
+		}()},
 	}
 }
 

@@ -454,3 +454,16 @@ func TestConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestOrderedBits(t *testing.T) {
+	vs := []float64{math.Inf(-1), -math.MaxFloat64, -1, -math.SmallestNonzeroFloat64, math.Copysign(0, -1), 0, math.SmallestNonzeroFloat64, 1, math.MaxFloat64, math.Inf(1)}
+	for i, v := range vs {
+		b := math.Float64bits(v)
+		if back := uint64(orderedBits(b)); orderedBits(back) != int64(b) {
+			t.Fatalf("%v: not an involution", v)
+		}
+		if i > 0 && orderedBits(math.Float64bits(vs[i-1])) >= orderedBits(b) {
+			t.Fatalf("%v and %v out of order", vs[i-1], v)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
-	"unsafe"
 )
 
 // Float columns are lossless: every float64 bit pattern (NaN payloads, -0,
@@ -77,13 +76,26 @@ func AppendFloats(dst []byte, vs []float64) []byte {
 	return dst
 }
 
-// appendFloatBits stores the IEEE-754 bit patterns as an integer column.
-// For values of one sign and exponent the patterns are ordered like the
-// values, so a random walk's steps become integer deltas of about 50 bits,
-// which pack tighter than Gorilla's XORs of whole mantissas.
+// appendFloatBits stores the IEEE-754 bit patterns as an integer column,
+// mapped by orderedBits so that the integers are ordered like the values.
+// A random walk's steps then become integer deltas of about 50 bits, which
+// pack tighter than Gorilla's XORs of whole mantissas, even across zero.
 func appendFloatBits(dst []byte, vs []float64) []byte {
+	sp := scratchPool.Get().(*[]uint64)
+	defer scratchPool.Put(sp)
+	keys := reinterpret[uint64, int64]((*sp)[:0])
+	for _, v := range vs {
+		keys = append(keys, orderedBits(math.Float64bits(v)))
+	}
+	*sp = reinterpret[int64, uint64](keys)
 	dst = append(dst, floatBits)
-	return appendInts(dst, unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(vs))), len(vs)), true)
+	return appendInts(dst, keys, true)
+}
+
+// orderedBits maps float64 bits to int64s ordered like the floats (-0 just
+// below +0, NaNs at the ends). It is its own inverse.
+func orderedBits(b uint64) int64 {
+	return int64(b ^ uint64(int64(b)>>63)&math.MaxInt64)
 }
 
 func appendFloatRaw(dst []byte, vs []float64) []byte {
@@ -185,7 +197,11 @@ func DecodeFloats(dst []float64, src []byte) ([]float64, error) {
 		return dst, corruptf("floats: empty input")
 	}
 	if src[0] == floatBits {
+		start := len(dst)
 		ints, err := decodeInts(reinterpret[float64, int64](dst), src[1:], "floats")
+		for i := start; i < len(ints); i++ {
+			ints[i] = orderedBits(uint64(ints[i]))
+		}
 		return reinterpret[int64, float64](ints), err
 	}
 	if src[0] == floatDecimal {
