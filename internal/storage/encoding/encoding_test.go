@@ -308,6 +308,8 @@ func TestCorrupt(t *testing.T) {
 		{"ints unknown packing", ints, []byte{intDelta, 2, 0, 1, 7, 0}},
 		{"ints block width 65", ints, []byte{intDelta, 2, 0, 1, packBlocks, 65, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
 		{"ints block short", ints, []byte{intDelta, 3, 0, 1, packBlocks, 9, 0xff}},
+		{"ints block padding", ints, []byte{intDelta, 2, 0, 1, packBlocks, 3, 0xf8}},
+		{"floats gorilla padding", floats, []byte{floatGorilla, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0x01}},
 		{"ints block trailing", ints, []byte{intDelta, 3, 0, 1, packBlocks, 1, 3, 0}},
 		{"floats decimal exponent", floats, []byte{floatDecimal, 16, intRun, 1, 0, 0}},
 		{"floats decimal short", floats, []byte{floatDecimal}},

@@ -306,5 +306,8 @@ func decodeGorilla(dst []float64, src []byte, n int) ([]float64, error) {
 	if r.remaining() >= 8 {
 		return dst[:start], corruptf("floats: %d trailing bits", r.remaining())
 	}
+	if pad, _ := r.read(uint(r.remaining())); pad != 0 {
+		return dst[:start], corruptf("floats: nonzero padding bits")
+	}
 	return dst, nil
 }

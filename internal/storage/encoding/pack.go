@@ -98,6 +98,9 @@ func decodePacked[T int64 | uint64](dst []T, src []byte, n int, what string) ([]
 			}
 			data := src[1 : 1+nb]
 			src = src[1+nb:]
+			if used := (cnt * int(w)) % 8; used != 0 && data[nb-1]>>used != 0 {
+				return dst, nil, corruptf("%s: nonzero padding bits in block", what)
+			}
 			mask := uint64(1)<<w - 1
 			for k := 0; k < cnt; k++ {
 				dst = append(dst, T(getBits(data, uint(k)*w, w)&mask))
