@@ -113,12 +113,20 @@ type Parser struct {
 	fieldN int
 }
 
-// Initial backing array sizes: a Telegraf batch of 1000 points with ~2
-// tags and ~8 fields fits after one growth.
+// Backing array sizes. The initial ones fit a Telegraf batch of 1000
+// points with ~2 tags and ~8 fields after one growth. Arrays grown past
+// the retained limits by a huge body are dropped at the next Parse, so a
+// pooled Parser does not pin hundreds of megabytes on a 1 GB machine.
 const (
-	minTagBuf   = 1024
-	minFieldBuf = 4096
+	minTagBuf        = 1024
+	minFieldBuf      = 4096
+	maxRetainedTags  = 1 << 15 // 1 MiB of models.Tag
+	maxRetainedField = 1 << 16 // 3 MiB of models.Field
 )
+
+// minLineLen is the shortest line that makes a point ("m f=1\n"); it
+// bounds how many points a body can hold.
+const minLineLen = 6
 
 // Reset drops the Parser's references to the last body, so that body can
 // be garbage collected while the Parser sits idle (in a pool, say). Points
@@ -153,12 +161,16 @@ func (p *Parser) Parse(dst []models.Point, body []byte, now int64, precision int
 	if precision < 1 {
 		precision = 1
 	}
-	// One allocation for the output slice, sized by the line count.
-	dst = slices.Grow(dst, bytes.Count(body, []byte{'\n'})+1)
+	// One allocation for the output slice in the common case, sized by the
+	// line count; a body of blank lines must not make a huge one, so big
+	// bodies grow the slice as they go.
+	dst = slices.Grow(dst, min(bytes.Count(body, []byte{'\n'})+1, len(body)/minLineLen+1, 1<<16))
 	s := string(body)
 	p.s, p.tagN, p.fieldN = s, 0, 0
-	if p.tags == nil {
+	if len(p.tags) == 0 || len(p.tags) > maxRetainedTags {
 		p.tags = make([]models.Tag, minTagBuf)
+	}
+	if len(p.fields) == 0 || len(p.fields) > maxRetainedField {
 		p.fields = make([]models.Field, minFieldBuf)
 	}
 	lp := lineParser{p: p, s: s, defTime: now - floorMod(now, precision), precision: precision}

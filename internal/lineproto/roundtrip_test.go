@@ -181,6 +181,18 @@ func checkPoint(t *testing.T, p *models.Point) {
 	}
 }
 
+// influxKeyEnd returns where the key (measurement and tags) of a good line
+// ends: at the first space not right after a backslash.
+func influxKeyEnd(line string) int {
+	i := skipBlanks(line, 0, len(line))
+	for i++; i < len(line); i++ {
+		if line[i] == ' ' && line[i-1] != '\\' {
+			return i
+		}
+	}
+	return len(line)
+}
+
 func FuzzParse(f *testing.F) {
 	for _, c := range parseCases() {
 		if len(c.in) < 1000 {
@@ -215,6 +227,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(pts) > lines {
 			t.Fatalf("%d points from %d lines", len(pts), lines)
+		}
+		// What Parse accepts, InfluxDB's own fields scan accepts too.
+		if line := string(body); len(pts) == 1 && !strings.ContainsAny(line, "\n\r") {
+			if r := influxFieldsReason(line, influxKeyEnd(line)); r != "" {
+				t.Fatalf("Parse accepted %q, InfluxDB says %s", line, r)
+			}
 		}
 		var again []byte
 		var keep []models.Point
