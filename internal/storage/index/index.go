@@ -74,16 +74,6 @@ func (e *MaxSeriesError) Error() string {
 // Is makes errors.Is(err, ErrMaxSeries) true.
 func (e *MaxSeriesError) Is(target error) bool { return target == ErrMaxSeries }
 
-// pageBits sizes the pages of the id → key table. Pages instead of one
-// slice avoid copying (and briefly doubling) a 16 MB table when a million
-// series grow it by one.
-const (
-	pageBits = 10
-	pageSize = 1 << pageBits
-)
-
-type page [pageSize]string
-
 // measurement holds the posting lists of one measurement.
 type measurement struct {
 	series *roaring.Bitmap
@@ -111,8 +101,8 @@ type Index struct {
 	recBuf   []byte
 
 	keysMu sync.RWMutex
-	byKey  map[string]uint32
-	pages  []*page
+	keys   keyTable // key → id
+	ids    idTable  // id → key
 	count  int
 
 	postMu       sync.RWMutex
@@ -125,7 +115,7 @@ type Index struct {
 // *MaxSeriesError. A new series is durable after the next Sync.
 func (ix *Index) CreateSeries(key []byte, measurement string, tags models.Tags) (id uint64, created bool, err error) {
 	ix.keysMu.RLock()
-	id32, ok := ix.byKey[string(key)]
+	id32, ok := ix.keys.find(bytesView(key), &ix.ids)
 	ix.keysMu.RUnlock()
 	if ok {
 		return uint64(id32), false, nil
@@ -139,9 +129,9 @@ func (ix *Index) create(key []byte, measurement string, tags models.Tags) (uint6
 	if ix.err != nil {
 		return 0, false, ix.err
 	}
-	// Another writer may have created it meanwhile. Reading byKey without
-	// keysMu is safe here: it only changes under wmu.
-	if id, ok := ix.byKey[string(key)]; ok {
+	// Another writer may have created it meanwhile. Reading the tables
+	// without keysMu is safe here: they only change under wmu.
+	if id, ok := ix.keys.find(bytesView(key), &ix.ids); ok {
 		return uint64(id), false, nil
 	}
 	if len(key) == 0 || len(key) > MaxKeyLen {
@@ -176,12 +166,8 @@ func (ix *Index) create(key []byte, measurement string, tags models.Tags) (uint6
 // key. Called with wmu held.
 func (ix *Index) insert(id uint32, key, m string, tags models.Tags) {
 	ix.keysMu.Lock()
-	p := int(id >> pageBits)
-	for len(ix.pages) <= p {
-		ix.pages = append(ix.pages, new(page))
-	}
-	ix.pages[p][id&(pageSize-1)] = key
-	ix.byKey[key] = id
+	ix.ids.set(id, key)
+	ix.keys.insert(key, id)
 	ix.count++
 	ix.keysMu.Unlock()
 
@@ -208,20 +194,16 @@ func (ix *Index) insert(id uint32, key, m string, tags models.Tags) {
 // keyLocked returns the key of id ("" when absent). The caller holds
 // keysMu or wmu.
 func (ix *Index) keyLocked(id uint64) string {
-	if id == 0 || id > math.MaxUint32 {
+	if id > math.MaxUint32 {
 		return ""
 	}
-	p := id >> pageBits
-	if p >= uint64(len(ix.pages)) || ix.pages[p] == nil {
-		return ""
-	}
-	return ix.pages[p][id&(pageSize-1)]
+	return ix.ids.key(uint32(id))
 }
 
 // Lookup returns the id of an existing series.
 func (ix *Index) Lookup(key []byte) (uint64, bool) {
 	ix.keysMu.RLock()
-	id, ok := ix.byKey[string(key)]
+	id, ok := ix.keys.find(bytesView(key), &ix.ids)
 	ix.keysMu.RUnlock()
 	return uint64(id), ok
 }

@@ -58,7 +58,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		max:          opts.MaxSeries,
 		logger:       opts.Logger,
 		nextID:       1,
-		byKey:        make(map[string]uint32),
+		keys:         newKeyTable(0),
 		measurements: make(map[string]*measurement),
 	}
 	if ix.max == 0 {
@@ -201,7 +201,7 @@ func (ix *Index) replay(typ byte, payload []byte, n int64) bool {
 			ix.dead += n
 			return false
 		}
-		if _, dup := ix.byKey[string(key)]; dup {
+		if _, dup := ix.keys.find(bytesView(key), &ix.ids); dup {
 			ix.dead += n
 			return false
 		}
@@ -271,9 +271,8 @@ func (ix *Index) remove(ids []uint32) {
 
 	ix.keysMu.Lock()
 	for _, id := range ids {
-		pg := ix.pages[id>>pageBits]
-		delete(ix.byKey, pg[id&(pageSize-1)])
-		pg[id&(pageSize-1)] = ""
+		ix.keys.remove(ix.ids.key(id), id)
+		ix.ids.set(id, "")
 		ix.count--
 	}
 	ix.keysMu.Unlock()
@@ -483,8 +482,8 @@ func (ix *Index) compactLocked() error {
 	size := int64(headerLen)
 	w.Write(appendHeader(nil, ix.nextID))
 	rec := ix.recBuf[:0]
-	byKey := make(map[string]uint32, ix.count)
-	for p, pg := range ix.pages {
+	keys := newKeyTable(ix.count)
+	for p, pg := range ix.ids.pages {
 		if pg == nil {
 			continue
 		}
@@ -495,7 +494,7 @@ func (ix *Index) compactLocked() error {
 			}
 			live = true
 			id := uint32(p<<pageBits | i)
-			byKey[key] = id
+			keys.insert(key, id)
 			rec = appendCreateRecord(rec[:0], id, key)
 			w.Write(rec)
 			size += int64(len(rec))
@@ -504,7 +503,7 @@ func (ix *Index) compactLocked() error {
 		// never written again; let them go.
 		if !live && uint64(p+1)<<pageBits <= ix.nextID {
 			ix.keysMu.Lock()
-			ix.pages[p] = nil
+			ix.ids.pages[p] = nil
 			ix.keysMu.Unlock()
 		}
 	}
@@ -528,10 +527,10 @@ func (ix *Index) compactLocked() error {
 		ix.err = fmt.Errorf("compact index: sync dir: %w", err)
 		return ix.err
 	}
-	// Go maps never shrink: a fresh map returns the memory of deleted
-	// keys.
+	// A table sized for the live series returns the memory of deleted
+	// ones.
 	ix.keysMu.Lock()
-	ix.byKey = byKey
+	ix.keys = keys
 	ix.keysMu.Unlock()
 	return nil
 }
