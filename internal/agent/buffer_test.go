@@ -18,7 +18,9 @@ func openTest(dir string, max int64) (*Buffer, error) {
 	return b, err
 }
 
-func payload(i int) []byte { return []byte(fmt.Sprintf("batch-%04d-%s", i, bytes.Repeat([]byte{'x'}, 100))) }
+func payload(i int) []byte {
+	return []byte(fmt.Sprintf("batch-%04d-%s", i, bytes.Repeat([]byte{'x'}, 100)))
+}
 
 // drain reads every record, acking as it goes, and returns the payloads.
 func drain(t *testing.T, b *Buffer) []string {

@@ -1,8 +1,8 @@
 package agent
 
 import (
-	"compress/gzip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"

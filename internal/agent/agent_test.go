@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herdmon/herd/internal/agent/inputs"
+)
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func fixtureEnv() *inputs.Env {
+	root := filepath.Join("inputs", "testdata", "x86")
+	return &inputs.Env{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Run: filepath.Join(root, "run"), PageSize: 4096}
+}
+
+// timestamps returns the distinct timestamps of herd_agent lines in the
+// bodies a server received: one per collection cycle.
+func timestamps(bodies []string) []string {
+	var out []string
+	for _, b := range bodies {
+		for _, line := range strings.Split(strings.TrimSpace(b), "\n") {
+			if strings.HasPrefix(line, "herd_agent,") {
+				out = append(out, line[strings.LastIndexByte(line, ' ')+1:])
+			}
+		}
+	}
+	return out
+}
+
+func runAgent(t *testing.T, cfg *Config) (stop func()) {
+	t.Helper()
+	a, err := New(cfg, fixtureEnv(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}
+}
+
+// TestRunOutageReplaysInOrder: the server fails (500) for a while, then
+// recovers; every collection arrives, in order, none lost.
+func TestRunOutageReplaysInOrder(t *testing.T) {
+	var mu sync.Mutex
+	failing := true
+	ws := newWriteServer(t, func(int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return 500
+		}
+		return 204
+	})
+	cfg := testConfig(ws.URL)
+	cfg.Interval = Duration{100 * time.Millisecond}
+	cfg.BufferDir = t.TempDir()
+	cfg.Inputs = []string{"mem", "system", "kernel"}
+	stop := runAgent(t, cfg)
+	// Wait until several batches are on disk.
+	eventually(t, 5*time.Second, "batches in the disk buffer", func() bool {
+		entries, _ := os.ReadDir(cfg.BufferDir)
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Size() > 3000 {
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	eventually(t, 10*time.Second, "replay and new batches", func() bool { return len(timestamps(ws.got())) >= 8 })
+	stop()
+	ts := timestamps(ws.got())
+	if !sort.StringsAreSorted(ts) {
+		t.Fatalf("batches out of order: %v", ts)
+	}
+	// Consecutive cycles are 100ms apart: no gap means nothing was lost.
+	for i := 1; i < len(ts); i++ {
+		var a, b int64
+		fmt.Sscan(ts[i-1], &a)
+		fmt.Sscan(ts[i], &b)
+		if b-a != int64(100*time.Millisecond) {
+			t.Fatalf("gap between %s and %s", ts[i-1], ts[i])
+		}
+	}
+}
+
+// TestRunDropsRejectedBatches: a 400 is logged and the batch dropped, not
+// retried forever, and collection goes on.
+func TestRunDropsRejectedBatches(t *testing.T) {
+	ws := newWriteServer(t, func(n int) int {
+		if n%2 == 0 {
+			return 400
+		}
+		return 204
+	})
+	cfg := testConfig(ws.URL)
+	cfg.Interval = Duration{100 * time.Millisecond}
+	cfg.BufferDir = t.TempDir()
+	cfg.Inputs = []string{"kernel"}
+	stop := runAgent(t, cfg)
+	eventually(t, 5*time.Second, "accepted batches", func() bool { return len(ws.got()) >= 3 })
+	stop()
+	ws.mu.Lock()
+	n := len(ws.reqs)
+	ws.mu.Unlock()
+	if got := len(ws.got()); got < n/2-1 || got > n/2+1 {
+		t.Fatalf("%d requests, %d accepted: rejected batches were retried", n, got)
+	}
+}
+
+// TestRunRestartReplaysBuffer: batches buffered by one agent run are sent
+// by the next one.
+func TestRunRestartReplaysBuffer(t *testing.T) {
+	down := newWriteServer(t, func(int) int { return 503 })
+	cfg := testConfig(down.URL)
+	cfg.Interval = Duration{100 * time.Millisecond}
+	cfg.BufferDir = t.TempDir()
+	cfg.Inputs = []string{"kernel"}
+	stop := runAgent(t, cfg)
+	var b *Buffer
+	eventually(t, 5*time.Second, "buffered batches", func() bool {
+		entries, _ := os.ReadDir(cfg.BufferDir)
+		return len(entries) > 0 && func() bool {
+			info, _ := entries[0].Info()
+			return info.Size() > 1000
+		}()
+	})
+	stop()
+	b, _ = OpenBuffer(cfg.BufferDir, int64(cfg.BufferSize))
+	buffered := b.Len()
+	b.Close()
+	up := newWriteServer(t, func(int) int { return 204 })
+	cfg.URLs = []string{up.URL}
+	stop = runAgent(t, cfg)
+	eventually(t, 5*time.Second, "replayed batches", func() bool { return len(timestamps(up.got())) >= buffered+1 })
+	stop()
+}
+
+// BenchmarkGather is one collection cycle of the default inputs on this
+// machine (docker off unless a socket exists).
+func BenchmarkGather(b *testing.B) {
+	cfg := DefaultConfig()
+	env := inputs.EnvFromOS()
+	env.Log = quietLog()
+	a, err := New(cfg, &env, quietLog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	a.Prime(context.Background())
+	b.ReportAllocs()
+	var points int
+	var buf bytes.Buffer
+	for b.Loop() {
+		p := a.Gather(context.Background(), time.Now())
+		points = len(p)
+		buf.Reset()
+		buf.Write(a.encode(p))
+	}
+	b.ReportMetric(float64(points), "points/op")
+	b.ReportMetric(float64(buf.Len()), "gzip-bytes/op")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+}
+
+// unused guard: http is used by the fake servers in sender_test.go.
+var _ = http.StatusOK

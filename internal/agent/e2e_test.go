@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildHerd builds the real herd binary once per test run.
+func buildHerd(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "herd-agent-e2e")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "herd")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/herdmon/herd/cmd/herd")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// checkLines checks that every line looks like line protocol
+// (measurement[,tags] fields timestamp) and returns the measurements seen.
+func checkLines(t *testing.T, out string) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		// Split on unescaped spaces outside quoted strings.
+		var parts []string
+		start, quoted := 0, false
+		for i := 0; i < len(line); i++ {
+			switch {
+			case line[i] == '\\':
+				i++
+			case line[i] == '"':
+				quoted = !quoted
+			case line[i] == ' ' && !quoted:
+				parts = append(parts, line[start:i])
+				start = i + 1
+			}
+		}
+		parts = append(parts, line[start:])
+		if len(parts) != 3 || !strings.Contains(parts[0], ",host=") || !strings.Contains(parts[1], "=") {
+			t.Fatalf("not line protocol with a host tag: %q", line)
+		}
+		m, _, _ := strings.Cut(parts[0], ",")
+		seen[m] = true
+	}
+	return seen
+}
+
+func TestBinaryOnce(t *testing.T) {
+	bin := buildHerd(t)
+	cmd := exec.Command(bin, "agent", "--once", "--hostname", "e2e")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("herd agent --once: %v\n%s", err, stderr.String())
+	}
+	seen := checkLines(t, string(out))
+	for _, m := range []string{"cpu", "mem", "system", "kernel", "processes"} {
+		if !seen[m] {
+			t.Errorf("no %s in --once output:\n%s", m, out)
+		}
+	}
+	if !strings.Contains(string(out), "cpu=cpu-total") || !strings.Contains(string(out), "host=e2e") {
+		t.Errorf("want cpu-total and host=e2e:\n%s", out)
+	}
+}
+
+func TestBinaryBadUsage(t *testing.T) {
+	bin := buildHerd(t)
+	f := func(want string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"agent"}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), want) {
+			t.Errorf("%v: exit %v, stderr %q; want 2 and %q", args, err, stderr.String(), want)
+		}
+	}
+	f("unknown key", "--config", "testdata/unknown-key.bad.toml")
+	f("interval", "--interval", "soon")
+	f("urls", "--url", "nothttp")
+	f("flag provided but not defined", "--bogus")
+}
+
+func TestBinaryShipsToServer(t *testing.T) {
+	bin := buildHerd(t)
+	ws := newWriteServer(t, func(int) int { return 204 })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "agent", "--url", ws.URL, "--interval", "200ms", "--buffer-dir", t.TempDir(), "--hostname", "e2e")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "points at the server", func() bool {
+		for _, b := range ws.got() {
+			if strings.Contains(b, "cpu,cpu=cpu-total,host=e2e ") && strings.Contains(b, "herd_agent,") {
+				return true
+			}
+		}
+		return false
+	})
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("agent exit: %v\n%s", err, stderr.String())
+	}
+	r := ws.reqs[0]
+	if r.URL.Query().Get("db") != "telegraf" || r.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("request %s, encoding %q", r.URL, r.Header.Get("Content-Encoding"))
+	}
+	checkLines(t, ws.got()[0])
+}
