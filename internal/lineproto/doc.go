@@ -43,10 +43,10 @@
 //   - At most MaxLineErrors bad lines are listed in a ParseError; the rest
 //     are only counted, so a hostile body cannot make a huge error.
 //
-// Not a parser matter, and so not done here: 1.8 drops points with a tag
-// keyed "time" and skips fields named "time" when it stores a batch
-// (tsdb/shard.go), answering "partial write: invalid tag key: input tag
-// \"time\" on measurement \"m\" is invalid dropped=1" or "... invalid field
-// name: input field \"time\" ...". The parser passes such points through,
-// so the write path can apply that rule with those texts.
+// Not a parser matter in InfluxDB, and so not done by Parse: 1.8 drops
+// points with a tag keyed "time" and skips fields named "time" when it
+// stores a batch (tsdb/shard.go), answering "partial write: invalid tag
+// key: input tag \"time\" on measurement \"m\" is invalid dropped=1" or
+// "... invalid field name: input field \"time\" ...". Parse passes such
+// points through; the write path applies that rule with DropTimeKeys.
 package lineproto
