@@ -66,6 +66,7 @@ func TestKill9(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
 		t.Skip("in the child")
 	}
+	t.Parallel()
 	dir := t.TempDir()
 	rounds := []time.Duration{0, 0, 20 * time.Millisecond, 0, 5 * time.Millisecond, 0}
 	if testing.Short() {

@@ -58,6 +58,7 @@ type CorruptionError struct {
 	Reason  string
 }
 
+// Error says which segment is damaged and where.
 func (e *CorruptionError) Error() string {
 	return fmt.Sprintf("wal: segment %d corrupt at offset %d: %s", e.Segment, e.Offset, e.Reason)
 }

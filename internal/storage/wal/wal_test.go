@@ -14,6 +14,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		segSize   int64
@@ -106,6 +107,7 @@ func TestAppendAfterReplayContinues(t *testing.T) {
 // the replay must be exactly the records that end at or before the cut,
 // and the repaired log must keep accepting appends.
 func TestTruncateEveryOffset(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	opts := Options{Dir: src, SegmentSize: 120}
 	recs := makeRecords(11, 0, 1, 9, 30, 60)
@@ -180,6 +182,7 @@ func TestTruncateEveryOffset(t *testing.T) {
 // payload, in the last segment and in a middle one, and checks exactly
 // which records survive (Prometheus's TestWALRepair_ReadingError).
 func TestCorruptByte(t *testing.T) {
+	t.Parallel()
 	const perSeg = 4
 	type field int
 	const (
@@ -317,6 +320,7 @@ func TestZeroedTail(t *testing.T) {
 }
 
 func TestConcurrentAppend(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		delay time.Duration
