@@ -171,9 +171,14 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, allow string, ge
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	// InfluxDB's response writer labels every routed reply JSON, even an
+	// InfluxDB's response writer labels every routed reply with the
+	// negotiated type (JSON unless the client asks for CSV), even an
 	// empty 204.
-	w.Header()["Content-Type"] = jsonHeader
+	if ct := negotiate(r); ct == contentJSON {
+		w.Header()["Content-Type"] = jsonHeader
+	} else {
+		w.Header().Set("Content-Type", ct)
+	}
 	fn(w, r)
 }
 

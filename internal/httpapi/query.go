@@ -101,6 +101,11 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var buf bytes.Buffer
+	encode := func(resp Response) { appendResponse(&buf, resp, pretty) }
+	if isCSV(w.Header().Get("Content-Type")) {
+		f := newCSVFormatter()
+		encode = func(resp Response) { f.write(&buf, resp) }
+	}
 	flusher, _ := w.(http.Flusher)
 	w.WriteHeader(http.StatusOK)
 	var resp Response
@@ -108,7 +113,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		ectx.send = func(res *Result) error {
 			convertTimes(res, epoch)
 			buf.Reset()
-			appendResponse(&buf, Response{Results: []*Result{res}}, pretty)
+			encode(Response{Results: []*Result{res}})
 			n, err := w.Write(buf.Bytes())
 			h.stats.queryBytesSent.Add(int64(n))
 			if flusher != nil {
@@ -128,7 +133,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		if resp.Results == nil {
 			resp.Results = []*Result{}
 		}
-		appendResponse(&buf, resp, pretty)
+		encode(resp)
 		n, _ := w.Write(buf.Bytes())
 		h.stats.queryBytesSent.Add(int64(n))
 	}

@@ -233,3 +233,41 @@ func TestStatementName(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryCSV(t *testing.T) {
+	h := New(Options{Store: newFakeStore("a", "b"), Executor: &MetaExecutor{Store: newFakeStore("a", "b"), Next: timeExecutor{}}, Logger: discardLogger()})
+	cases := []struct {
+		name, url, accept, ctype string
+		code                     int
+		want                     string
+	}{
+		{"show databases", "/query?q=SHOW+DATABASES", "application/csv", "application/csv", 200,
+			"name,tags,name\ndatabases,,a\ndatabases,,b\n"},
+		{"text/csv and two statements", "/query?q=SHOW+DATABASES%3BSHOW+RETENTION+POLICIES+ON+a", "text/csv", "text/csv", 200,
+			"name,tags,name\ndatabases,,a\ndatabases,,b\n\nname,tags,name,duration,shardGroupDuration,replicaN,default\n,,autogen,0s,168h0m0s,1,true\n"},
+		{"times and tags", "/query?q=SELECT+v+FROM+cpu", "application/csv", "application/csv", 200,
+			"name,tags,time,mean\ncpu,host=a,1690000000500000000,12.5\ncpu,host=a,1690000001500000000,13\n"},
+		{"epoch", "/query?q=SELECT+v+FROM+cpu&epoch=s&chunked=true", "application/csv", "application/csv", 200,
+			"name,tags,time,mean\ncpu,host=a,1690000000,12.5\ncpu,host=a,1690000001,13\n"},
+		{"error", "/query", "application/csv", "application/csv", 400,
+			"error\n\"missing required parameter \"\"q\"\"\"\n"},
+		{"prefers json by q", "/query?q=SHOW+DATABASES", "text/csv;q=0.5, application/json", "application/json", 200,
+			`{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["a"],["b"]]}]}]}` + "\n"},
+		{"msgpack falls back to json", "/query?q=SHOW+DATABASES", "application/x-msgpack", "application/json", 200,
+			`{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["a"],["b"]]}]}]}` + "\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := do(h, req{method: "GET", url: tc.url, header: map[string]string{"Accept": tc.accept}})
+			if w.Code != tc.code || w.Body.String() != tc.want || w.Header().Get("Content-Type") != tc.ctype {
+				t.Fatalf("got %d %q %q\nwant %d %q %q", w.Code, w.Header().Get("Content-Type"), w.Body, tc.code, tc.ctype, tc.want)
+			}
+		})
+	}
+}
+
+func TestCSVTagsEscaped(t *testing.T) {
+	if got := csvTags(map[string]string{"z": "1", "a b": "x,y=z"}); got != `a\ b=x\,y\=z,z=1` {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -117,7 +117,14 @@ func (h *Handler) httpError(w http.ResponseWriter, msg string, code int) {
 		hdr.Set("X-InfluxDB-Error", headerSafe(m))
 	}
 	var buf bytes.Buffer
-	appendResponse(&buf, Response{Err: errors.New(msg)}, false)
+	if isCSV(hdr.Get("Content-Type")) {
+		newCSVFormatter().write(&buf, Response{Err: errors.New(msg)})
+	} else {
+		if hdr.Get("Content-Type") == "" {
+			hdr["Content-Type"] = jsonHeader
+		}
+		appendResponse(&buf, Response{Err: errors.New(msg)}, false)
+	}
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 }
@@ -147,10 +154,14 @@ var epochDivisors = map[string]int64{
 	"m": int64(time.Minute), "h": int64(time.Hour),
 }
 
-// convertTimes rewrites time.Time values of column 0 as InfluxDB does:
-// integers in the epoch unit when one is asked for (unknown units mean
-// nanoseconds, as in InfluxDB), RFC3339Nano strings otherwise.
+// convertTimes rewrites time.Time values of column 0 as integers in the
+// epoch unit, as InfluxDB does when ?epoch= is given (an unknown unit
+// means nanoseconds). Without it times stay time.Time, which JSON writes
+// as RFC3339Nano and CSV as nanoseconds.
 func convertTimes(r *Result, epoch string) {
+	if epoch == "" {
+		return
+	}
 	div, ok := epochDivisors[epoch]
 	if !ok {
 		div = 1
@@ -161,11 +172,7 @@ func convertTimes(r *Result, epoch string) {
 				continue
 			}
 			if ts, isTime := v[0].(time.Time); isTime {
-				if epoch != "" {
-					v[0] = ts.UnixNano() / div
-				} else {
-					v[0] = ts.UTC().Format(time.RFC3339Nano)
-				}
+				v[0] = ts.UnixNano() / div
 			}
 		}
 	}
