@@ -135,7 +135,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/api/v2/write":
 		h.route(w, r, "POST", nil, h.serveWriteV2)
 	case "/query":
-		h.route(w, r, "GET, POST, OPTIONS", h.serveQuery, h.serveQuery)
+		query := func(w http.ResponseWriter, r *http.Request) { withGzip(w, r, h.serveQuery) }
+		h.route(w, r, "GET, POST, OPTIONS", query, query)
 	case "/metrics":
 		h.route(w, r, "GET", h.serveMetrics, nil)
 	default:

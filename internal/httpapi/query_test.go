@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"mime/multipart"
 	"net/url"
 	"strings"
@@ -269,5 +271,30 @@ func TestQueryCSV(t *testing.T) {
 func TestCSVTagsEscaped(t *testing.T) {
 	if got := csvTags(map[string]string{"z": "1", "a b": "x,y=z"}); got != `a\ b=x\,y\=z,z=1` {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestQueryGzipResponse(t *testing.T) {
+	h := newTestHandler(newFakeStore("a"), 0)
+	for _, args := range []string{"", "&chunked=true"} {
+		w := do(h, req{method: "GET", url: "/query?q=SHOW+DATABASES" + args, header: map[string]string{"Accept-Encoding": "gzip"}})
+		if w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip" {
+			t.Fatalf("got %d %v", w.Code, w.Header())
+		}
+		zr, err := gzip.NewReader(w.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		if want := `{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["a"]]}]}]}` + "\n"; err != nil || string(b) != want {
+			t.Fatalf("%s: %q %v", args, b, err)
+		}
+	}
+	// Errors are compressed too, as InfluxDB's filter wraps the whole route.
+	w := do(h, req{method: "GET", url: "/query", header: map[string]string{"Accept-Encoding": "gzip"}})
+	zr, _ := gzip.NewReader(w.Body)
+	b, _ := io.ReadAll(zr)
+	if w.Code != 400 || string(b) != `{"error":"missing required parameter \"q\""}`+"\n" {
+		t.Fatalf("got %d %q", w.Code, b)
 	}
 }
