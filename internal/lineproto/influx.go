@@ -13,11 +13,12 @@ import (
 // influxLineEnd returns the index of the newline that ends the line
 // starting at s[i] by InfluxDB's scanLine rules, or len(s): a backslash
 // skips the next byte, and after the first unescaped space a newline
-// inside a double-quoted field value does not end the line.
-func influxLineEnd(s string, i int) int {
+// inside a double-quoted field value does not end the line. It looks no
+// further than s[:limit] and returns -1 if the line goes on past it.
+func influxLineEnd(s string, i, limit int) int {
 	quoted, fields := false, false
 	equals, commas := 0, 0
-	for i < len(s) {
+	for i < limit {
 		c := s[i]
 		if c == '\\' {
 			i += 2
@@ -46,6 +47,9 @@ func influxLineEnd(s string, i int) int {
 			return i
 		}
 		i++
+	}
+	if limit < len(s) {
+		return -1
 	}
 	return len(s)
 }

@@ -177,6 +177,11 @@ func (p *Parser) Parse(dst []models.Point, body []byte, now int64, precision int
 
 	var perr *ParseError
 	lineNo := 1
+	// Trying a bad line joined with the next ones rescans the body after
+	// it; a body of many lines with a lone quote would make that
+	// quadratic. The budget keeps the extra work linear: legitimate
+	// multi-line strings cost their own length, a hostile body runs out.
+	joinBudget := len(s) + 1<<20
 	for pos := 0; pos < len(s); {
 		physEnd, next := len(s), len(s)
 		if nl := strings.IndexByte(s[pos:], '\n'); nl >= 0 {
@@ -198,8 +203,16 @@ func (p *Parser) Parse(dst []models.Point, body []byte, now int64, precision int
 		// A string value may hold newlines, and a backslash may escape
 		// one: InfluxDB's line may be longer than the physical line.
 		// Accept the longer line only if it parses.
-		if next < len(s) {
-			if lineEnd := influxLineEnd(s, pos); lineEnd > physEnd {
+		if next < len(s) && joinBudget > 0 {
+			limit := min(len(s), pos+joinBudget)
+			lineEnd := influxLineEnd(s, pos, limit)
+			if lineEnd < 0 {
+				joinBudget = 0 // it scanned up to the limit
+			} else {
+				joinBudget -= lineEnd - pos
+			}
+			if lineEnd > physEnd {
+				joinBudget -= lineEnd - pos
 				if pt2, r2 := lp.parse(start, trimCR(s, pos, lineEnd)); r2 == "" {
 					dst = p.commit(dst, pt2)
 					lineNo += 1 + strings.Count(s[physEnd:lineEnd], "\n")

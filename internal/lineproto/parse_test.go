@@ -359,6 +359,17 @@ func TestParseErrorBounded(t *testing.T) {
 	}
 }
 
+// TestParseManyLoneQuotes guards against quadratic work: every line opens
+// a string that only the end of the body would close.
+func TestParseManyLoneQuotes(t *testing.T) {
+	body := strings.Repeat("m s=\"x\n", 300_000) + "m v=1 1\n"
+	var p Parser
+	pts, err := p.Parse(nil, []byte(body), now, 1)
+	if len(pts) != 1 || err.(*ParseError).Dropped() != 300_000 {
+		t.Fatalf("got %d points, error %.100v", len(pts), err)
+	}
+}
+
 // TestParseReuse checks the documented ownership: strings survive the
 // body being overwritten, and a Parser's buffers serve the next call.
 func TestParseReuse(t *testing.T) {
