@@ -78,3 +78,31 @@ func BenchmarkQueryShowDatabases(b *testing.B) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+// BenchmarkWriteHandlerParallel runs the write path from GOMAXPROCS
+// goroutines, as concurrent Telegraf agents would.
+func BenchmarkWriteHandlerParallel(b *testing.B) {
+	const points = 1000
+	body := telegrafBody(points)
+	h := New(Options{Store: nopStore{}, MaxBodySize: DefaultMaxBodySize, Logger: discardLogger()})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	b.RunParallel(func(pb *testing.PB) {
+		rd := bytes.NewReader(body)
+		r, _ := http.NewRequest("POST", "/write?db=db", io.NopCloser(rd))
+		r.ContentLength = int64(len(body))
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			rd.Reset(body)
+			clear(w.h)
+			h.ServeHTTP(w, r)
+			if w.code != http.StatusNoContent {
+				b.Errorf("status %d", w.code)
+				return
+			}
+		}
+	})
+	perPoint := float64(b.Elapsed().Nanoseconds()) / float64(b.N*points)
+	b.ReportMetric(perPoint, "ns/point")
+	b.ReportMetric(1e9/perPoint*10, "values/s")
+}
