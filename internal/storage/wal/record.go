@@ -120,10 +120,24 @@ func (s *segmentReader) readFull(p []byte, what string) error {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return s.corrupt("short read of " + what)
 		}
-		return fmt.Errorf("read segment %d at offset %d: %w", s.seg, s.off, err)
+		return &readError{seg: s.seg, off: s.off, err: err}
 	}
 	return nil
 }
+
+// readError is an I/O error (EIO from a failing SD card, say) rather
+// than bad bytes: the data past off could not be read at all.
+type readError struct {
+	seg uint64
+	off int64 // end of the last record read whole
+	err error
+}
+
+func (e *readError) Error() string {
+	return fmt.Sprintf("wal: read segment %d at offset %d: %v", e.seg, e.off, e.err)
+}
+
+func (e *readError) Unwrap() error { return e.err }
 
 // header checks the segment header. An empty segment (created, then the
 // process died before the header reached the disk) holds no records and

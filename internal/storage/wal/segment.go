@@ -14,6 +14,9 @@ import (
 // never replayed, never deleted by RemoveBefore.
 const corruptSuffix = ".corrupt"
 
+// tmpSuffix marks a salvaged copy being written; listing ignores it.
+const tmpSuffix = ".tmp"
+
 // segmentName is zero-padded so `ls` shows segments in order; numbers
 // past 8 digits still parse, since listing sorts numerically.
 func segmentName(n uint64) string { return fmt.Sprintf("%08d", n) }

@@ -58,11 +58,13 @@ type Stats struct {
 type hooks struct {
 	writeAt func(f *os.File, p []byte, off int64) (int, error)
 	sync    func(f *os.File) error
+	reader  func(f *os.File) io.Reader // how Open and Replay read a segment
 }
 
 var osHooks = hooks{
 	writeAt: func(f *os.File, p []byte, off int64) (int, error) { return f.WriteAt(p, off) },
 	sync:    (*os.File).Sync,
+	reader:  func(f *os.File) io.Reader { return f },
 }
 
 // segmentInfo is a segment found by Open and the length of its valid prefix.
@@ -134,6 +136,15 @@ func open(opts Options, h hooks) (*WAL, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if h.writeAt == nil {
+		h.writeAt = osHooks.writeAt
+	}
+	if h.sync == nil {
+		h.sync = osHooks.sync
+	}
+	if h.reader == nil {
+		h.reader = osHooks.reader
+	}
 	w := &WAL{
 		opts:  opts,
 		dir:   opts.Dir,
@@ -198,33 +209,51 @@ func (w *WAL) makeDir() error {
 // check validates every segment and repairs the first damaged one: it is
 // truncated at its first bad record and, if it is not the last, every
 // later segment is moved aside, because replaying records after a hole
-// would apply writes out of order and hide the damage.
+// would apply writes out of order and hide the damage. A segment that
+// cannot be read (an I/O error, not bad bytes) is not truncated, since
+// the error may be transient: its readable prefix is copied into a fresh
+// segment and the original is kept as *.corrupt.
 func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
 	var infos []segmentInfo
 	var buf []byte
 	for i, n := range segs {
 		fileSize, err := w.scanSegment(n, &buf)
-		var ce *CorruptionError
-		if err != nil && !errors.As(err, &ce) {
-			return nil, err
-		}
-		if ce == nil {
+		if err == nil {
 			infos = append(infos, segmentInfo{num: n, size: fileSize})
 			continue
 		}
-		keep := ce.Offset
+		var (
+			ce     *CorruptionError
+			re     *readError
+			offset int64
+			reason string
+		)
+		switch {
+		case errors.As(err, &ce):
+			offset, reason = ce.Offset, ce.Reason
+		case errors.As(err, &re):
+			offset, reason = re.off, re.err.Error()
+		default:
+			return nil, err
+		}
+		keep := offset
 		if keep < segmentHeaderSize {
 			keep = 0 // no valid header: keep nothing, like a segment whose header never reached the disk
 		}
-		if err := w.truncateSegment(n, keep); err != nil {
+		if re != nil {
+			err = w.salvage(n, keep)
+		} else {
+			err = w.truncateSegment(n, keep)
+		}
+		if err != nil {
 			return nil, err
 		}
 		w.repairs.Add(1)
 		infos = append(infos, segmentInfo{num: n, size: keep})
 		later := segs[i+1:]
-		if len(later) == 0 {
+		if len(later) == 0 && re == nil {
 			w.log.Warn("truncated the torn tail of the last segment",
-				"segment", n, "offset", ce.Offset, "dropped_bytes", fileSize-keep, "reason", ce.Reason)
+				"segment", n, "offset", offset, "dropped_bytes", fileSize-keep, "reason", reason)
 			break
 		}
 		var moved []string
@@ -238,8 +267,11 @@ func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
 		if err := w.syncDir(w.dir); err != nil {
 			return nil, err
 		}
-		w.log.Error("corrupt record in a segment before the last: truncated it there and moved later segments aside; their records are not replayed",
-			"segment", n, "offset", ce.Offset, "dropped_bytes", fileSize-keep, "reason", ce.Reason, "moved_aside", moved)
+		msg := "corrupt record in a segment before the last: truncated it there and moved later segments aside; their records are not replayed"
+		if re != nil {
+			msg = "segment unreadable: kept its readable prefix, moved the original and later segments aside; their records are not replayed"
+		}
+		w.log.Error(msg, "segment", n, "offset", offset, "dropped_bytes", fileSize-keep, "reason", reason, "moved_aside", moved)
 		break
 	}
 	for i := 1; i < len(infos); i++ {
@@ -251,6 +283,45 @@ func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
 		}
 	}
 	return infos, nil
+}
+
+// salvage replaces segment n by a copy of its first keep bytes and keeps
+// the original as n.corrupt. The copy is made durable before the
+// renames, so a crash in between leaves either the original or the copy.
+func (w *WAL) salvage(n uint64, keep int64) error {
+	path := w.segmentPath(n)
+	tmp := path + tmpSuffix
+	in, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("salvage segment %d: %w", n, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("salvage segment %d: %w", n, err)
+	}
+	copied, err := io.Copy(out, io.LimitReader(w.hooks.reader(in), keep))
+	if err == nil && copied != keep {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		w.fsyncs.Add(1)
+		err = w.hooks.sync(out)
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("salvage segment %d: copy %d readable bytes: %w", n, keep, err)
+	}
+	if _, err := w.moveAside(n); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("salvage segment %d: %w", n, err)
+	}
+	return w.syncDir(w.dir)
 }
 
 // scanSegment reads segment n to its end and returns its file size, or
@@ -265,7 +336,7 @@ func (w *WAL) scanSegment(n uint64, buf *[]byte) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stat segment %d: %w", n, err)
 	}
-	r := newSegmentReader(f, n, fi.Size(), *buf)
+	r := newSegmentReader(w.hooks.reader(f), n, fi.Size(), *buf)
 	defer func() { *buf = r.buf }()
 	if err := r.header(); err != nil {
 		return fi.Size(), err
@@ -326,7 +397,7 @@ func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error) ([
 		return buf, fmt.Errorf("wal: replay segment %d: %w", s.num, err)
 	}
 	defer f.Close()
-	r := newSegmentReader(f, s.num, s.size, buf)
+	r := newSegmentReader(w.hooks.reader(f), s.num, s.size, buf)
 	if err := r.header(); err != nil {
 		return r.buf, err
 	}

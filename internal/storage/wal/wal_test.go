@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -624,4 +625,93 @@ func TestOpenIgnoresOtherFiles(t *testing.T) {
 		t.Fatalf("segments %v", got)
 	}
 	mustClose(t, w)
+}
+
+// failingReader returns EIO once it has handed out limit bytes, like a
+// dead SD-card sector.
+type failingReader struct {
+	f     *os.File
+	pos   int64
+	limit int64
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.pos >= r.limit {
+		return 0, syscall.EIO
+	}
+	p = p[:min(int64(len(p)), r.limit-r.pos)]
+	n, err := r.f.Read(p)
+	r.pos += int64(n)
+	return n, err
+}
+
+// TestUnreadableSegment: an I/O error is not proof of bad bytes, so the
+// segment is not truncated: its readable prefix is copied into a fresh
+// segment, the original and the later segments are kept as *.corrupt,
+// and the server starts.
+func TestUnreadableSegment(t *testing.T) {
+	cases := []struct {
+		name      string
+		seg       uint64 // segment whose reads fail
+		recordIdx int    // reads fail inside this record of that segment
+		segments  int
+	}{
+		{name: "middle segment", seg: 2, recordIdx: 1, segments: 3},
+		{name: "last segment", seg: 3, recordIdx: 2, segments: 3},
+		{name: "header", seg: 2, recordIdx: -1, segments: 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			const perSeg = 3
+			recs := makeRecords(tc.segments*perSeg, 20)
+			w := openTest(t, Options{Dir: dir}, noSyncHooks)
+			for i, r := range recs {
+				if i > 0 && i%perSeg == 0 {
+					if _, err := w.Roll(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				appendAll(t, w, [][]byte{r})
+			}
+			mustClose(t, w)
+			layout := readLayout(t, dir)
+			original, _ := os.ReadFile(filepath.Join(dir, segmentName(tc.seg)))
+			limit := int64(3) // inside the segment header
+			keepRecs := int(tc.seg-1) * perSeg
+			if tc.recordIdx >= 0 {
+				limit = layout.records[keepRecs+tc.recordIdx].start + 5
+				keepRecs += tc.recordIdx
+			}
+			h := noSyncHooks
+			h.reader = func(f *os.File) io.Reader {
+				if filepath.Base(f.Name()) == segmentName(tc.seg) {
+					return &failingReader{f: f, limit: limit}
+				}
+				return f
+			}
+			w = openTest(t, Options{Dir: dir}, h)
+			equalRecords(t, replayAll(t, w), recs[:keepRecs])
+			if r := w.Stats().Repairs; r != 1 {
+				t.Fatalf("%d repairs, want 1", r)
+			}
+			kept, _ := os.ReadFile(filepath.Join(dir, segmentName(tc.seg)+corruptSuffix))
+			if !bytes.Equal(kept, original) {
+				t.Fatalf("the unreadable segment was not kept intact as %s", segmentName(tc.seg)+corruptSuffix)
+			}
+			aside, _ := filepath.Glob(filepath.Join(dir, "*"+corruptSuffix))
+			if want := tc.segments - int(tc.seg) + 1; len(aside) != want {
+				t.Fatalf("moved aside %v, want %d files", aside, want)
+			}
+			more := makeRecords(2, 9)
+			appendAll(t, w, more)
+			mustClose(t, w)
+			w = openTest(t, Options{Dir: dir}, noSyncHooks)
+			equalRecords(t, replayAll(t, w), append(slices.Clone(recs[:keepRecs]), more...))
+			if r := w.Stats().Repairs; r != 0 {
+				t.Fatalf("second open: %d repairs", r)
+			}
+			mustClose(t, w)
+		})
+	}
 }
