@@ -21,20 +21,26 @@ const (
 
 // appendPacked appends u in whichever packing is shorter.
 func appendPacked(dst []byte, u []uint64) []byte {
-	blocks := 0
+	blocks, bitsum := 0, 0
 	for i := 0; i < len(u); i += packBlockLen {
 		blk := u[i:min(i+packBlockLen, len(u))]
 		var or uint64
 		for _, v := range blk {
 			or |= v
+			bitsum += bits.Len64(v)
 		}
 		blocks += 1 + (len(blk)*bits.Len64(or)+7)/8
 	}
+	// A simple8b word carries at most 60 bits of significant value bits
+	// (zero runs carry none), so this bounds its size from below; when
+	// blocks are no larger, skip the costlier simple8b pass.
 	start := len(dst)
-	dst = append(dst, packSimple8b)
-	dst = appendSimple8b(dst, u)
-	if len(dst)-start-1 <= blocks {
-		return dst
+	if 8*((bitsum+59)/60) < blocks {
+		dst = append(dst, packSimple8b)
+		dst = appendSimple8b(dst, u)
+		if len(dst)-start-1 <= blocks {
+			return dst
+		}
 	}
 	dst = append(dst[:start], packBlocks)
 	return appendBlocks(dst, u)
