@@ -2,8 +2,10 @@ package agent
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,4 +148,76 @@ func TestBinaryShipsToServer(t *testing.T) {
 		t.Errorf("request %s, encoding %q", r.URL, r.Header.Get("Content-Encoding"))
 	}
 	checkLines(t, ws.got()[0])
+}
+
+// TestBinaryKill9WhileBuffering: the agent buffers while the server is
+// down, is killed with SIGKILL, and a new agent delivers every batch the
+// first one had buffered.
+func TestBinaryKill9WhileBuffering(t *testing.T) {
+	bin := buildHerd(t)
+	dir := t.TempDir()
+	down := newWriteServer(t, func(int) int { return 503 })
+	start := func(url string) *exec.Cmd {
+		cmd := exec.Command(bin, "agent", "--url", url, "--interval", "200ms", "--buffer-dir", dir, "--hostname", "k9", "--inputs", "kernel")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	cmd := start(down.URL)
+	var buffered int
+	// Probe read-only: opening a Buffer would repair files under the
+	// running agent's feet.
+	eventually(t, 10*time.Second, "batches in the buffer", func() bool {
+		buffered = 0
+		files, _ := filepath.Glob(filepath.Join(dir, "*"+segmentSuffix))
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			recs, _ := decodeRecords(data)
+			buffered += len(recs)
+		}
+		return buffered >= 5
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	b, err := OpenBuffer(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := b.Peek(64 << 20)
+	b.Close()
+	want := map[string]bool{}
+	for _, r := range recs {
+		for _, ts := range timestamps([]string{gunzip(t, r.Payload)}) {
+			want[ts] = true
+		}
+	}
+	up := newWriteServer(t, func(int) int { return 204 })
+	cmd = start(up.URL)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	eventually(t, 10*time.Second, "every buffered batch at the server", func() bool {
+		got := map[string]bool{}
+		for _, ts := range timestamps(up.got()) {
+			got[ts] = true
+		}
+		for ts := range want {
+			if !got[ts] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func gunzip(t *testing.T, b []byte) string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
