@@ -111,15 +111,31 @@ func (w *WAL) createSegment(n uint64) (f *os.File, fatal bool, err error) {
 // earlier repair already used the name).
 func (w *WAL) moveAside(n uint64) (string, error) {
 	from := w.segmentPath(n)
-	to := from + corruptSuffix
-	for i := 1; ; i++ {
-		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		to = fmt.Sprintf("%s%s.%d", from, corruptSuffix, i)
-	}
+	to := w.asideName(n)
 	if err := os.Rename(from, to); err != nil {
 		return "", fmt.Errorf("move segment %d aside: %w", n, err)
 	}
 	return to, nil
+}
+
+// keepAside gives segment n a second name, n.corrupt, so that the
+// caller can then replace n atomically: a crash in between leaves n
+// either old or new, never missing. Filesystems without hard links
+// (FAT) fall back to a rename.
+func (w *WAL) keepAside(n uint64) (string, error) {
+	to := w.asideName(n)
+	if err := os.Link(w.segmentPath(n), to); err == nil {
+		return to, nil
+	}
+	return w.moveAside(n)
+}
+
+func (w *WAL) asideName(n uint64) string {
+	to := w.segmentPath(n) + corruptSuffix
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+			return to
+		}
+		to = fmt.Sprintf("%s%s.%d", w.segmentPath(n), corruptSuffix, i)
+	}
 }

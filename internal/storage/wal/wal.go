@@ -286,8 +286,8 @@ func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
 }
 
 // salvage replaces segment n by a copy of its first keep bytes and keeps
-// the original as n.corrupt. The copy is made durable before the
-// renames, so a crash in between leaves either the original or the copy.
+// the original as n.corrupt. The copy is made durable before it replaces
+// n in one rename, so a crash leaves n either original or salvaged.
 func (w *WAL) salvage(n uint64, keep int64) error {
 	path := w.segmentPath(n)
 	tmp := path + tmpSuffix
@@ -315,7 +315,7 @@ func (w *WAL) salvage(n uint64, keep int64) error {
 		os.Remove(tmp)
 		return fmt.Errorf("salvage segment %d: copy %d readable bytes: %w", n, keep, err)
 	}
-	if _, err := w.moveAside(n); err != nil {
+	if _, err := w.keepAside(n); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -715,3 +715,51 @@ func TestUnreadableSegment(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseWhileAppending: appends racing with Close either succeed, and
+// are then replayed, or fail with ErrClosed.
+func TestCloseWhileAppending(t *testing.T) {
+	for _, delay := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprintf("fsyncdelay=%v", delay), func(t *testing.T) {
+			dir := t.TempDir()
+			w := openTest(t, Options{Dir: dir, SegmentSize: 4 << 10, FsyncDelay: delay}, osHooks)
+			const writers = 6
+			acked := make([]int, writers)
+			var wg sync.WaitGroup
+			for g := range writers {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						err := w.Append(fmt.Appendf(nil, "%d %d", g, i))
+						if errors.Is(err, ErrClosed) {
+							return
+						}
+						if err != nil {
+							t.Errorf("append: %v", err)
+							return
+						}
+						acked[g] = i + 1
+					}
+				})
+			}
+			eventually(t, 5*time.Second, func() bool { return w.Stats().Records >= 200 })
+			mustClose(t, w)
+			wg.Wait()
+			w = openTest(t, Options{Dir: dir}, osHooks)
+			got := make([]int, writers)
+			for _, rec := range replayAll(t, w) {
+				var g, i int
+				fmt.Sscanf(string(rec), "%d %d", &g, &i)
+				if i != got[g] {
+					t.Fatalf("writer %d: record %d after %d", g, i, got[g])
+				}
+				got[g]++
+			}
+			for g := range writers {
+				if got[g] < acked[g] {
+					t.Fatalf("writer %d: %d replayed, %d acknowledged", g, got[g], acked[g])
+				}
+			}
+			mustClose(t, w)
+		})
+	}
+}
