@@ -281,6 +281,10 @@ func (ix *Index) TagKeys(measurement string) []string {
 func (ix *Index) TagValues(measurement, key string) []string {
 	ix.postMu.RLock()
 	values := ix.valuesLocked(measurement, key)
+	if len(values) == 0 {
+		ix.postMu.RUnlock()
+		return nil
+	}
 	out := make([]string, 0, len(values))
 	for v := range values {
 		out = append(out, v)

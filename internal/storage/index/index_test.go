@@ -146,8 +146,8 @@ func TestReadNames(t *testing.T) {
 		{"TagValues cpu host", ix.TagValues("cpu", "host"), []string{"a", "b"}},
 		{"TagValues cpu cpu", ix.TagValues("cpu", "cpu"), []string{"cpu0", "cpu1"}},
 		{"TagValues escaped", ix.TagValues("disk io", "path"), []string{"/a,b"}},
-		{"TagValues unknown key", ix.TagValues("cpu", "region"), []string{}},
-		{"TagValues unknown measurement", ix.TagValues("nope", "host"), []string{}},
+		{"TagValues unknown key", ix.TagValues("cpu", "region"), nil},
+		{"TagValues unknown measurement", ix.TagValues("nope", "host"), nil},
 	}
 	for _, tt := range tests {
 		if !slices.Equal(tt.got, tt.want) {

@@ -129,34 +129,107 @@ func (t *keyTable) remove(key string, id uint32) {
 	}
 }
 
-// idTable maps ids to keys in pages of pageSize, so that growing it never
-// copies (and briefly doubles) a table of a million strings.
+// idTable maps ids to keys in pages of pageSize strings, found through a
+// directory of dirSize pages per entry. Growing it never copies (and
+// briefly doubles) a table of a million strings, and ids far apart (a
+// compacted log whose oldest live series is recent, a header whose next
+// id is high) cost a page and a directory, not every page in between.
 type idTable struct {
-	pages []*page
+	dirs []*dir // id >> (pageBits+dirBits); at most 4096
 }
 
 const (
 	pageBits = 10
 	pageSize = 1 << pageBits
+	dirBits  = 10
+	dirSize  = 1 << dirBits
 )
 
-type page [pageSize]string
+type (
+	page [pageSize]string
+	dir  [dirSize]*page
+)
+
+// page returns the page holding id, nil when there is none.
+func (t *idTable) page(id uint32) *page {
+	d := id >> (pageBits + dirBits)
+	if d >= uint32(len(t.dirs)) || t.dirs[d] == nil {
+		return nil
+	}
+	return t.dirs[d][(id>>pageBits)&(dirSize-1)]
+}
 
 // key returns the key of id, "" when it has none.
 func (t *idTable) key(id uint32) string {
-	p := id >> pageBits
-	if p >= uint32(len(t.pages)) || t.pages[p] == nil {
-		return ""
+	if p := t.page(id); p != nil {
+		return p[id&(pageSize-1)]
 	}
-	return t.pages[p][id&(pageSize-1)]
+	return ""
 }
 
+// set stores the key of id; setting "" on a missing page does nothing.
 func (t *idTable) set(id uint32, key string) {
-	p := int(id >> pageBits)
-	for len(t.pages) <= p {
-		t.pages = append(t.pages, new(page))
+	p := t.page(id)
+	if p == nil {
+		if key == "" {
+			return
+		}
+		d := int(id >> (pageBits + dirBits))
+		for len(t.dirs) <= d {
+			t.dirs = append(t.dirs, nil)
+		}
+		if t.dirs[d] == nil {
+			t.dirs[d] = new(dir)
+		}
+		p = new(page)
+		t.dirs[d][(id>>pageBits)&(dirSize-1)] = p
 	}
-	t.pages[p][id&(pageSize-1)] = key
+	p[id&(pageSize-1)] = key
+}
+
+// each calls fn for every id with a key, in id order.
+func (t *idTable) each(fn func(id uint32, key string)) {
+	for d, dr := range t.dirs {
+		if dr == nil {
+			continue
+		}
+		for i, pg := range dr {
+			if pg == nil {
+				continue
+			}
+			base := uint32(d)<<(pageBits+dirBits) | uint32(i)<<pageBits
+			for j, key := range pg {
+				if key != "" {
+					fn(base|uint32(j), key)
+				}
+			}
+		}
+	}
+}
+
+// dropEmpty frees the pages wholly below id next that hold no key: ids
+// are never reused, so they would stay empty.
+func (t *idTable) dropEmpty(next uint64) {
+	for d, dr := range t.dirs {
+		if dr == nil {
+			continue
+		}
+		empty := true
+		for i, pg := range dr {
+			if pg == nil {
+				continue
+			}
+			base := uint64(d)<<(pageBits+dirBits) | uint64(i)<<pageBits
+			if base+pageSize <= next && *pg == (page{}) {
+				dr[i] = nil
+				continue
+			}
+			empty = false
+		}
+		if empty {
+			t.dirs[d] = nil
+		}
+	}
 }
 
 // bytesView lets a []byte be looked up as a string without a copy. The

@@ -3,6 +3,7 @@ package index
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -58,5 +59,37 @@ func TestTableSize(t *testing.T) {
 		if got := tableSize(tt.n); got != tt.want {
 			t.Errorf("tableSize(%d) = %d, want %d", tt.n, got, tt.want)
 		}
+	}
+}
+
+func TestIDTable(t *testing.T) {
+	var ids idTable
+	want := map[uint32]string{1: "a", 1023: "b", 1024: "c", 1 << 20: "d", 1<<32 - 1: "e"}
+	for id, k := range want {
+		ids.set(id, k)
+	}
+	ids.set(5000, "") // clearing a missing page allocates nothing
+	if ids.page(5000) != nil {
+		t.Fatal("set of an empty key allocated a page")
+	}
+	var got []uint32
+	ids.each(func(id uint32, key string) {
+		if want[id] != key {
+			t.Errorf("each: id %d key %q, want %q", id, key, want[id])
+		}
+		got = append(got, id)
+	})
+	if !slices.Equal(got, []uint32{1, 1023, 1024, 1 << 20, 1<<32 - 1}) {
+		t.Fatalf("each visited %v", got)
+	}
+	ids.set(1024, "")
+	ids.set(1<<20, "")
+	ids.dropEmpty(1<<20 + 5) // the page of 1<<20 is still being filled
+	if ids.page(1024) != nil || ids.page(1<<20) == nil || ids.key(1) != "a" || ids.key(1<<32-1) != "e" {
+		t.Fatal("dropEmpty dropped the wrong pages")
+	}
+	ids.dropEmpty(1 << 21)
+	if ids.dirs[1] != nil {
+		t.Fatal("dropEmpty kept an empty directory")
 	}
 }

@@ -483,30 +483,12 @@ func (ix *Index) compactLocked() error {
 	w.Write(appendHeader(nil, ix.nextID))
 	rec := ix.recBuf[:0]
 	keys := newKeyTable(ix.count)
-	for p, pg := range ix.ids.pages {
-		if pg == nil {
-			continue
-		}
-		live := false
-		for i, key := range pg {
-			if key == "" {
-				continue
-			}
-			live = true
-			id := uint32(p<<pageBits | i)
-			keys.insert(key, id)
-			rec = appendCreateRecord(rec[:0], id, key)
-			w.Write(rec)
-			size += int64(len(rec))
-		}
-		// Pages below the one being filled that hold no live key are
-		// never written again; let them go.
-		if !live && uint64(p+1)<<pageBits <= ix.nextID {
-			ix.keysMu.Lock()
-			ix.ids.pages[p] = nil
-			ix.keysMu.Unlock()
-		}
-	}
+	ix.ids.each(func(id uint32, key string) {
+		keys.insert(key, id)
+		rec = appendCreateRecord(rec[:0], id, key)
+		w.Write(rec)
+		size += int64(len(rec))
+	})
 	ix.recBuf = rec[:0]
 	if err := w.Flush(); err != nil {
 		return fail(err)
@@ -531,6 +513,7 @@ func (ix *Index) compactLocked() error {
 	// ones.
 	ix.keysMu.Lock()
 	ix.keys = keys
+	ix.ids.dropEmpty(ix.nextID)
 	ix.keysMu.Unlock()
 	return nil
 }

@@ -2,10 +2,13 @@ package index
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/herdmon/herd/internal/models"
@@ -326,45 +329,83 @@ func FuzzOpen(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		writeLog(t, dir, data)
-		ix, err := Open(dir, Options{Logger: quiet})
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("Open failed with an unexpected error: %v", err)
-			}
-			return
-		}
-		total := 0
-		for _, m := range ix.Measurements() {
-			ms := ix.MeasurementSeries(m)
-			total += int(ms.GetCardinality())
-			it := ms.Iterator()
-			for it.HasNext() {
-				id := uint64(it.Next())
-				k, ok := ix.SeriesKey(id)
-				if got, found := ix.Lookup([]byte(k)); !ok || !found || got != id {
-					t.Fatalf("series %d key %q: lookup %d %v", id, k, got, found)
-				}
-			}
-		}
-		if total != ix.SeriesCount() {
-			t.Fatalf("measurements hold %d series, SeriesCount %d", total, ix.SeriesCount())
-		}
-		if _, _, err := ix.CreateSeries([]byte("fuzz,k=v"), "fuzz", tagsOf("k", "v")); err != nil && !errors.Is(err, ErrIDsExhausted) {
-			t.Fatalf("CreateSeries after Open: %v", err)
-		}
-		want := dump(ix)
-		if err := ix.Close(); err != nil {
-			t.Fatal(err)
-		}
-		ix, err = Open(dir, Options{Logger: quiet})
-		if err != nil {
-			t.Fatalf("reopen: %v", err)
-		}
-		defer ix.Close()
-		if got := dump(ix); got != want {
-			t.Fatalf("reopen changed the state:\n%s\nwant:\n%s", got, want)
-		}
+		checkOpened(t, dir)
 	})
+}
+
+// FuzzOpenRecords replays records with valid framing and checksums but
+// arbitrary content (types, ids, keys, delete lists), which FuzzOpen
+// rarely reaches through a checksum. data is a list of (type, length,
+// payload) with one-byte type and length.
+func FuzzOpenRecords(f *testing.F) {
+	create := func(id byte, key string) []byte { return append([]byte{recCreate, byte(1 + len(key)), id}, key...) }
+	f.Add(slices.Concat(create(1, "cpu,host=a"), create(2, "cpu,host=b"), []byte{recDelete, 2, 1, 2}))
+	f.Add(slices.Concat(create(1, "cpu,host=a"), create(1, "cpu,host=b"), create(3, "cpu,host=a")))
+	f.Add(slices.Concat(create(5, `m\ x,k=v\,w`), []byte{recDelete, 3, 2, 5, 0}, create(0, "z")))
+	f.Add([]byte{recDelete, 4, 3, 1, 1, 1, 9, 1, 0})
+	noFsync(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		log := appendHeader(nil, 1)
+		for len(data) >= 2 {
+			typ, n := data[0], int(data[1])
+			data = data[2:]
+			n = min(n, len(data))
+			start := len(log)
+			log = append(log, typ)
+			log = binary.AppendUvarint(log, uint64(n))
+			log = append(log, data[:n]...)
+			log = binary.LittleEndian.AppendUint32(log, crc32.Checksum(log[start:], castagnoli))
+			data = data[n:]
+		}
+		dir := t.TempDir()
+		writeLog(t, dir, log)
+		checkOpened(t, dir)
+	})
+}
+
+// checkOpened opens the log in dir: it must not panic, fail only with
+// ErrCorrupt, and whatever it accepts must be consistent, writable and
+// reopen the same.
+func checkOpened(t *testing.T, dir string) {
+	t.Helper()
+	ix, err := Open(dir, Options{Logger: quiet})
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open failed with an unexpected error: %v", err)
+		}
+		return
+	}
+	total := 0
+	for _, m := range ix.Measurements() {
+		ms := ix.MeasurementSeries(m)
+		total += int(ms.GetCardinality())
+		it := ms.Iterator()
+		for it.HasNext() {
+			id := uint64(it.Next())
+			k, ok := ix.SeriesKey(id)
+			if got, found := ix.Lookup([]byte(k)); !ok || !found || got != id {
+				t.Fatalf("series %d key %q: lookup %d %v", id, k, got, found)
+			}
+		}
+	}
+	if total != ix.SeriesCount() {
+		t.Fatalf("measurements hold %d series, SeriesCount %d", total, ix.SeriesCount())
+	}
+	if _, _, err := ix.CreateSeries([]byte("fuzz,k=v"), "fuzz", tagsOf("k", "v")); err != nil && !errors.Is(err, ErrIDsExhausted) {
+		t.Fatalf("CreateSeries after Open: %v", err)
+	}
+	want := dump(ix)
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix, err = Open(dir, Options{Logger: quiet})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer ix.Close()
+	if got := dump(ix); got != want {
+		t.Fatalf("reopen changed the state:\n%s\nwant:\n%s", got, want)
+	}
 }
 
 // TestFsyncFailure checks that a failed fsync is permanent: the kernel may
@@ -391,5 +432,36 @@ func TestFsyncFailure(t *testing.T) {
 	}
 	if err := ix.Close(); err == nil {
 		t.Fatal("Close hid the fsync failure")
+	}
+}
+
+// TestOpenCompacts replays a log that is mostly garbage (as a crash
+// between a delete and its compaction leaves it) and checks that Open
+// compacts it and keeps the next id.
+func TestOpenCompacts(t *testing.T) {
+	dir := t.TempDir()
+	log := appendHeader(nil, 1)
+	var del []uint32
+	for id := uint32(1); id <= 3000; id++ {
+		log = appendCreateRecord(log, id, fmt.Sprintf("cpu,host=host-%06d,region=europe-west-1", id))
+		if id%3 != 0 {
+			del = append(del, id)
+		}
+	}
+	log = appendDeleteRecord(log, del)
+	writeLog(t, dir, log)
+	ix := openT(t, dir, Options{})
+	defer ix.Close()
+	if n := ix.SeriesCount(); n != 1000 {
+		t.Fatalf("SeriesCount = %d, want 1000", n)
+	}
+	if size, full := len(logBytes(t, dir)), len(log); size*2 > full {
+		t.Fatalf("log is %d bytes after Open, was %d: not compacted", size, full)
+	}
+	if id := mustCreate(t, ix, "cpu", "host", "new"); id != 3001 {
+		t.Fatalf("id after compaction on Open = %d, want 3001", id)
+	}
+	if k, _ := ix.SeriesKey(3000); k != "cpu,host=host-003000,region=europe-west-1" {
+		t.Fatalf("SeriesKey(3000) = %q", k)
 	}
 }
