@@ -76,9 +76,14 @@ func TestSizeReport(t *testing.T) {
 // uncompressed values (8 bytes each; 1 for booleans; string bytes), so
 // MB/s is input throughput; ns/value and B/value are reported directly.
 
-func report(b *testing.B, n, encoded int) {
+func report(b *testing.B, n, encoded int, t0 cpuMark) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/value")
 	b.ReportMetric(float64(encoded)/float64(n), "B/value")
+	// CPU time of this thread only: the shared test machine is often
+	// oversubscribed, which inflates wall-clock ns/value but not this.
+	if cpu, ok := t0.elapsed(); ok {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/value")
+	}
 }
 
 func benchInts(b *testing.B, cases []intCase, enc func([]byte, []int64) []byte, dec func([]int64, []byte) ([]int64, error)) {
@@ -88,22 +93,24 @@ func benchInts(b *testing.B, cases []intCase, enc func([]byte, []int64) []byte, 
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			buf := make([]byte, 0, 16*len(c.vs))
+			t0 := startCPU()
 			for b.Loop() {
 				buf = enc(buf[:0], c.vs)
 			}
-			report(b, len(c.vs), len(src))
+			report(b, len(c.vs), len(src), t0)
 		})
 		b.Run("decode/"+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			out := make([]int64, 0, len(c.vs))
+			t0 := startCPU()
 			for b.Loop() {
 				var err error
 				if out, err = dec(out[:0], src); err != nil {
 					b.Fatal(err)
 				}
 			}
-			report(b, len(c.vs), len(src))
+			report(b, len(c.vs), len(src), t0)
 		})
 	}
 }
@@ -127,22 +134,24 @@ func BenchmarkUnsigneds(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(8 * len(us)))
 		buf := make([]byte, 0, 16*len(us))
+		t0 := startCPU()
 		for b.Loop() {
 			buf = AppendUnsigneds(buf[:0], us)
 		}
-		report(b, len(us), len(src))
+		report(b, len(us), len(src), t0)
 	})
 	b.Run("decode/"+c.name, func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(8 * len(us)))
 		out := make([]uint64, 0, len(us))
+		t0 := startCPU()
 		for b.Loop() {
 			var err error
 			if out, err = DecodeUnsigneds(out[:0], src); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, len(us), len(src))
+		report(b, len(us), len(src), t0)
 	})
 }
 
@@ -153,22 +162,24 @@ func BenchmarkFloats(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			buf := make([]byte, 0, 16*len(c.vs))
+			t0 := startCPU()
 			for b.Loop() {
 				buf = AppendFloats(buf[:0], c.vs)
 			}
-			report(b, len(c.vs), len(src))
+			report(b, len(c.vs), len(src), t0)
 		})
 		b.Run("decode/"+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			out := make([]float64, 0, len(c.vs))
+			t0 := startCPU()
 			for b.Loop() {
 				var err error
 				if out, err = DecodeFloats(out[:0], src); err != nil {
 					b.Fatal(err)
 				}
 			}
-			report(b, len(c.vs), len(src))
+			report(b, len(c.vs), len(src), t0)
 		})
 	}
 }
@@ -184,22 +195,24 @@ func BenchmarkBooleans(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(vs)))
 		buf := make([]byte, 0, 2*len(vs))
+		t0 := startCPU()
 		for b.Loop() {
 			buf = AppendBooleans(buf[:0], vs)
 		}
-		report(b, len(vs), len(src))
+		report(b, len(vs), len(src), t0)
 	})
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(vs)))
 		out := make([]bool, 0, len(vs))
+		t0 := startCPU()
 		for b.Loop() {
 			var err error
 			if out, err = DecodeBooleans(out[:0], src); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, len(vs), len(src))
+		report(b, len(vs), len(src), t0)
 	})
 }
 
@@ -215,22 +228,24 @@ func BenchmarkStrings(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			buf := make([]byte, 0, 2*size)
+			t0 := startCPU()
 			for b.Loop() {
 				buf = AppendStrings(buf[:0], vs)
 			}
-			report(b, len(vs), len(src))
+			report(b, len(vs), len(src), t0)
 		})
 		b.Run("decode/"+name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			out := make([]string, 0, len(vs))
+			t0 := startCPU()
 			for b.Loop() {
 				var err error
 				if out, err = DecodeStrings(out[:0], src); err != nil {
 					b.Fatal(err)
 				}
 			}
-			report(b, len(vs), len(src))
+			report(b, len(vs), len(src), t0)
 		})
 	}
 }
