@@ -215,8 +215,14 @@ func DecodeFloats(dst []float64, src []byte) ([]float64, error) {
 		if err != nil {
 			return dst[:start], err
 		}
-		for i := start; i < len(dst); i++ {
-			dst[i] = float64(int64(math.Float64bits(dst[i]))) / p
+		if p == 1 { // integral floats: skip the division
+			for i := start; i < len(dst); i++ {
+				dst[i] = float64(int64(math.Float64bits(dst[i])))
+			}
+		} else {
+			for i := start; i < len(dst); i++ {
+				dst[i] = float64(int64(math.Float64bits(dst[i]))) / p
+			}
 		}
 		return dst, nil
 	}

@@ -107,10 +107,7 @@ func decodePacked[T int64 | uint64](dst []T, src []byte, n int, what string) ([]
 			if used := (cnt * int(w)) % 8; used != 0 && data[nb-1]>>used != 0 {
 				return dst, nil, corruptf("%s: nonzero padding bits in block", what)
 			}
-			mask := uint64(1)<<w - 1
-			for k := 0; k < cnt; k++ {
-				dst = append(dst, T(getBits(data, uint(k)*w, w)&mask))
-			}
+			dst = unpackBlock(dst, data, cnt, w)
 			n -= cnt
 		}
 		return dst, src, nil
@@ -118,24 +115,37 @@ func decodePacked[T int64 | uint64](dst []T, src []byte, n int, what string) ([]
 	return dst, nil, corruptf("%s: unknown packing %d", what, kind)
 }
 
-// getBits reads w <= 64 bits at bit offset p, least significant first; the
-// caller has checked that p+w fits in data.
-func getBits(data []byte, p, w uint) uint64 {
+// unpackBlock appends cnt values of w bits from data, which holds exactly
+// ceil(cnt*w/8) bytes. It copies data into a padded array so that every
+// value is one unaligned 8-byte load with no bounds or tail checks.
+func unpackBlock[T int64 | uint64](dst []T, data []byte, cnt int, w uint) []T {
 	if w == 0 {
-		return 0
-	}
-	i, sh := p>>3, p&7
-	var lo uint64
-	if int(i)+8 <= len(data) {
-		lo = binary.LittleEndian.Uint64(data[i:])
-	} else {
-		for k := len(data) - 1; k >= int(i); k-- {
-			lo = lo<<8 | uint64(data[k])
+		for k := 0; k < cnt; k++ {
+			dst = append(dst, 0)
 		}
+		return dst
 	}
-	v := lo >> sh
-	if sh+w > 64 {
-		v |= uint64(data[i+8]) << (64 - sh)
+	var buf [packBlockLen*8 + 16]byte
+	copy(buf[:], data)
+	mask := uint64(1)<<w - 1
+	p := uint(0)
+	if w <= 56 { // w + the bit offset (< 8) fits one load
+		for k := 0; k < cnt; k++ {
+			i := p >> 3
+			v := binary.LittleEndian.Uint64(buf[i&(packBlockLen*8-1):]) >> (p & 7)
+			dst = append(dst, T(v&mask))
+			p += w
+		}
+		return dst
 	}
-	return v
+	for k := 0; k < cnt; k++ {
+		i, sh := p>>3, p&7
+		v := binary.LittleEndian.Uint64(buf[i:]) >> sh
+		if sh+w > 64 {
+			v |= uint64(buf[i+8]) << (64 - sh)
+		}
+		dst = append(dst, T(v&mask))
+		p += w
+	}
+	return dst
 }
