@@ -54,8 +54,8 @@ const (
 
 // Stats are the agent's own counters, reported as measurement herd_agent.
 type Stats struct {
-	Gathered, Sent, Dropped, Rejected, SendErrors atomic.Int64
-	GatherNanos                                   atomic.Int64
+	Cycles, Gathered, Sent, Dropped, Rejected, SendErrors atomic.Int64
+	GatherNanos                                           atomic.Int64
 }
 
 // Agent runs the inputs and delivers their points.
@@ -298,6 +298,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			break
 		}
 		points := a.Gather(ctx, tick)
+		a.Stats.Cycles.Add(1)
 		points = append(points, a.selfPoint(tick))
 		a.enqueue(batch{points: len(points), gz: a.encode(points)})
 	}
