@@ -497,6 +497,8 @@ func (w *WAL) flushLocked() {
 	if fatal {
 		w.setFatalLocked(err)
 		err = w.fatal
+	} else if err != nil {
+		err = fmt.Errorf("wal: %w", err)
 	}
 	if err == nil {
 		w.records.Add(uint64(b.n))
