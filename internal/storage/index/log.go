@@ -142,9 +142,12 @@ func (ix *Index) load() error {
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
+		if errors.Is(err, errTorn) {
 			reason = err
 			break
+		}
+		if err != nil {
+			return fmt.Errorf("read log at offset %d: %w", ix.size, err)
 		}
 		if !ix.replay(typ, buf, n) {
 			skipped++
@@ -631,7 +634,7 @@ func readRecord(r *bufio.Reader, remaining int64, buf []byte) (typ byte, payload
 		}
 		b, err := r.ReadByte()
 		if err != nil {
-			return 0, buf, 0, fmt.Errorf("%w: %v", errTorn, err)
+			return 0, buf, 0, cutShort(err)
 		}
 		head[hn] = b
 		hn++
@@ -651,17 +654,27 @@ func readRecord(r *bufio.Reader, remaining int64, buf []byte) (typ byte, payload
 	}
 	buf = buf[:length]
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, buf, 0, fmt.Errorf("%w: %v", errTorn, err)
+		return 0, buf, 0, cutShort(err)
 	}
 	var sum [4]byte
 	if _, err := io.ReadFull(r, sum[:]); err != nil {
-		return 0, buf, 0, fmt.Errorf("%w: %v", errTorn, err)
+		return 0, buf, 0, cutShort(err)
 	}
 	crc := crc32.Update(crc32.Checksum(head[:hn], castagnoli), castagnoli, buf)
 	if crc != binary.LittleEndian.Uint32(sum[:]) {
 		return 0, buf, 0, fmt.Errorf("%w: checksum mismatch", errTorn)
 	}
 	return typ, buf, total, nil
+}
+
+// cutShort turns the end of the file inside a record into errTorn. Other
+// read errors (EIO) pass through: they say nothing about the log's bytes,
+// and truncating on them would throw away good series.
+func cutShort(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: cut short", errTorn)
+	}
+	return err
 }
 
 func uvarintLen(x uint64) int {
