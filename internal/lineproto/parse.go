@@ -286,20 +286,9 @@ func (lp *lineParser) parse(i, end int) (models.Point, string) {
 		return pt, "missing measurement"
 	}
 	keyStart := i
-	esc := false
-	j := i
-	for {
-		j++
-		if j >= end {
-			return pt, "missing fields"
-		}
-		if s[j-1] == '\\' {
-			esc = true
-			continue
-		}
-		if s[j] == ',' || s[j] == ' ' {
-			break
-		}
+	j, esc := scanEscaped(s, i, end, &measurementStop)
+	if j >= end {
+		return pt, "missing fields"
 	}
 	pt.Measurement = s[i:j]
 	if esc {
@@ -315,45 +304,21 @@ func (lp *lineParser) parse(i, end int) (models.Point, string) {
 			return pt, "missing tag key"
 		}
 		ks := k
-		kesc := false
-		for {
-			k++
-			if k >= end {
-				return pt, "missing tag value"
-			}
-			if s[k-1] == '\\' {
-				kesc = true
-				continue
-			}
-			if s[k] == '=' {
-				break
-			}
-			if s[k] == ' ' || s[k] == ',' {
-				return pt, "missing tag value"
-			}
+		k, kesc := scanEscaped(s, k, end, &tagStop)
+		if k >= end || s[k] != '=' {
+			return pt, "missing tag value"
 		}
 		v := k + 1
 		if v >= end || s[v] == ',' || s[v] == ' ' {
 			return pt, "missing tag value"
 		}
 		vs := v
-		vesc := false
-		for {
-			v++
-			if v >= end {
-				return pt, "missing fields"
-			}
-			if s[v-1] == '\\' {
-				vesc = true
-				continue
-			}
-			c := s[v]
-			if c == '=' {
-				return pt, "invalid tag format"
-			}
-			if c == ',' || c == ' ' {
-				break
-			}
+		v, vesc := scanEscaped(s, v, end, &tagStop)
+		if v >= end {
+			return pt, "missing fields"
+		}
+		if s[v] == '=' {
+			return pt, "invalid tag format"
 		}
 		t := models.Tag{Key: s[ks:k], Value: s[vs:v]}
 		if kesc {
@@ -396,22 +361,18 @@ func (lp *lineParser) parse(i, end int) (models.Point, string) {
 	for {
 		ks := f
 		kesc := false
-		for f < end {
-			c := s[f]
-			if c == '=' {
-				break
+		for {
+			for f < end && !fieldKeyStop[s[f]] {
+				f++
 			}
-			if c == '\\' && f+1 < end {
+			if f+1 < end && s[f] == '\\' {
 				kesc = true
-				f += 2
+				f += 2 // in the fields section a backslash escapes the next byte, whatever it is
 				continue
 			}
-			if c == ',' || c == ' ' {
-				return pt, lp.fieldsReason(fieldsStart, end, "invalid field format")
-			}
-			f++
+			break
 		}
-		if f >= end {
+		if f >= end || s[f] != '=' {
 			return pt, lp.fieldsReason(fieldsStart, end, "invalid field format")
 		}
 		if f == ks {
@@ -506,6 +467,49 @@ func (lp *lineParser) parse(i, end int) (models.Point, string) {
 		return pt, fmt.Sprintf("time %d is outside the range [%d, %d]", floorDiv(pt.Time, 1e9), MinNanoTime, MaxNanoTime)
 	}
 	return pt, ""
+}
+
+// Bytes that end or escape a name, for the scanning loops: a table lookup
+// lets them skip ordinary bytes with one test each.
+var measurementStop, tagStop, fieldKeyStop [256]bool
+
+func init() {
+	for _, c := range ", \\" {
+		measurementStop[c] = true
+	}
+	for _, c := range ", =\\" {
+		tagStop[c] = true
+		fieldKeyStop[c] = true
+	}
+}
+
+// scanEscaped scans a measurement, tag key or tag value that starts at
+// s[i] and returns the index of the first unescaped byte in stop (or
+// end), and whether the name holds a backslash. It follows InfluxDB's
+// scanner: a byte right after a backslash never ends the name, even when
+// that backslash itself follows a backslash. The first byte never ends the
+// name (callers check it), though it may be a backslash.
+func scanEscaped(s string, i, end int, stop *[256]bool) (int, bool) {
+	esc := false
+	j := i
+	if s[j] != '\\' {
+		j++
+	}
+	for {
+		for j < end && !stop[s[j]] {
+			j++
+		}
+		if j >= end || s[j] != '\\' {
+			return j, esc
+		}
+		esc = true
+		for j++; j < end && s[j] == '\\'; j++ {
+		}
+		if j >= end {
+			return end, esc
+		}
+		j++ // the escaped byte
+	}
 }
 
 // fieldsReason returns InfluxDB's reason for a bad fields section starting
