@@ -106,7 +106,6 @@ func (e *ParseError) add(line int, text, reason string) {
 // that keep points longer must copy those slices. Strings are never
 // reused (see Parse).
 type Parser struct {
-	s      string         // the body being parsed
 	tags   []models.Tag   // backing array for Tags; len == cap
 	tagN   int            // tags[:tagN] belong to points already returned
 	fields []models.Field // backing array for Fields; len == cap
@@ -134,7 +133,7 @@ const minLineLen = 6
 func (p *Parser) Reset() {
 	clear(p.tags)
 	clear(p.fields)
-	p.s, p.tagN, p.fieldN = "", 0, 0
+	p.tagN, p.fieldN = 0, 0
 }
 
 // Parse parses a whole write body. now is the server time in Unix
@@ -166,7 +165,7 @@ func (p *Parser) Parse(dst []models.Point, body []byte, now int64, precision int
 	// bodies grow the slice as they go.
 	dst = slices.Grow(dst, min(bytes.Count(body, []byte{'\n'})+1, len(body)/minLineLen+1, 1<<16))
 	s := string(body)
-	p.s, p.tagN, p.fieldN = s, 0, 0
+	p.tagN, p.fieldN = 0, 0
 	if len(p.tags) == 0 || len(p.tags) > maxRetainedTags {
 		p.tags = make([]models.Tag, minTagBuf)
 	}
