@@ -2,9 +2,12 @@ package encoding
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
+
+func noLimit(b []byte, _ bool) []byte { return b }
 
 // TestSizeReport prints bytes per value of every scheme on the realistic
 // columns (go test -run SizeReport -v). It also guards the headline sizes.
@@ -31,10 +34,10 @@ func TestSizeReport(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s %7s %7s | %7s %#x\n", c.name,
 			perValue(run, len(c.vs)),
-			perValue(appendIntDelta(nil, c.vs, g, sp), len(c.vs)),
-			perValue(appendIntDoD(nil, c.vs, g, sp), len(c.vs)),
-			perValue(appendIntGrid(nil, c.vs, sp), len(c.vs)),
-			perValue(appendIntFOR(nil, c.vs, sp), len(c.vs)),
+			perValue(noLimit(appendIntDelta(nil, c.vs, g, sp, math.MaxInt)), len(c.vs)),
+			perValue(noLimit(appendIntDoD(nil, c.vs, g, sp, math.MaxInt)), len(c.vs)),
+			perValue(noLimit(appendIntGrid(nil, c.vs, sp, math.MaxInt)), len(c.vs)),
+			perValue(noLimit(appendIntFOR(nil, c.vs, sp, math.MaxInt)), len(c.vs)),
 			perValue(appendIntRaw(nil, c.vs), len(c.vs)),
 			perValue(chosen, len(c.vs)), chosen[0])
 	}
@@ -44,7 +47,7 @@ func TestSizeReport(t *testing.T) {
 		if c.name == "constant" {
 			constant = AppendFloats(nil, c.vs)
 		}
-		dec, ok := appendDecimal(nil, c.vs)
+		dec, ok := appendDecimal(nil, c.vs, math.MaxInt)
 		if !ok {
 			dec = nil
 		}
@@ -55,8 +58,8 @@ func TestSizeReport(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%-36s %7s %7s %7s %7s %7s | %7s %s\n", c.name,
 			perValue(constant, len(c.vs)), perValue(dec, len(c.vs)),
-			perValue(appendGorilla(nil, c.vs), len(c.vs)),
-			perValue(appendFloatBits(nil, c.vs), len(c.vs)),
+			perValue(noLimit(appendGorilla(nil, c.vs, math.MaxInt)), len(c.vs)),
+			perValue(noLimit(appendFloatBits(nil, c.vs, math.MaxInt)), len(c.vs)),
 			perValue(appendFloatRaw(nil, c.vs), len(c.vs)),
 			perValue(chosen, len(c.vs)), scheme)
 	}

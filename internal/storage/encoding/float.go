@@ -52,35 +52,26 @@ func AppendFloats(dst []byte, vs []float64) []byte {
 		dst = appendHeader(dst, floatConst, n)
 		return binary.LittleEndian.AppendUint64(dst, first)
 	}
-	start := len(dst)
-	best := -1
-	if d, ok := appendDecimal(dst, vs); ok {
-		dst = d
-		best = len(dst) - start
-		// Gorilla spends 64 bits on the first value and a bit on each other
-		// one; when decimal is already that small, skip the other schemes.
-		if best <= 1+uvarintLen(uint64(n))+8+(n-1+7)/8 {
-			return dst
-		}
+	// Raw is the ceiling: a candidate must be shorter to be kept.
+	p := picker{dst: dst, start: len(dst), best: 1 + uvarintLen(uint64(n)) + 8*n}
+	p.try(func(dst []byte, limit int) ([]byte, bool) { return appendDecimal(dst, vs, limit) })
+	// Gorilla spends 64 bits on the first value and a bit on each other
+	// one; when decimal is already that small, skip the other schemes.
+	if !p.held || p.best > 1+uvarintLen(uint64(n))+8+(n-1+7)/8 {
+		p.try(func(dst []byte, limit int) ([]byte, bool) { return appendGorilla(dst, vs, limit) })
+		p.try(func(dst []byte, limit int) ([]byte, bool) { return appendFloatBits(dst, vs, limit) })
 	}
-	if best < 0 {
-		dst = appendGorilla(dst, vs)
-		best = len(dst) - start
-	} else {
-		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendGorilla(dst, vs) })
+	if !p.held {
+		return appendFloatRaw(p.dst[:p.start], vs)
 	}
-	dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendFloatBits(dst, vs) })
-	if raw := 1 + uvarintLen(uint64(n)) + 8*n; raw < best {
-		dst = appendFloatRaw(dst[:start], vs)
-	}
-	return dst
+	return p.dst
 }
 
 // appendFloatBits stores the IEEE-754 bit patterns as an integer column,
 // mapped by orderedBits so that the integers are ordered like the values.
 // A random walk's steps then become integer deltas of about 50 bits, which
 // pack tighter than Gorilla's XORs of whole mantissas, even across zero.
-func appendFloatBits(dst []byte, vs []float64) []byte {
+func appendFloatBits(dst []byte, vs []float64, limit int) ([]byte, bool) {
 	sp := scratchPool.Get().(*[]uint64)
 	defer scratchPool.Put(sp)
 	keys := reinterpret[uint64, int64]((*sp)[:0])
@@ -88,8 +79,7 @@ func appendFloatBits(dst []byte, vs []float64) []byte {
 		keys = append(keys, orderedBits(math.Float64bits(v)))
 	}
 	*sp = reinterpret[int64, uint64](keys)
-	dst = append(dst, floatBits)
-	return appendInts(dst, keys, true)
+	return appendIntsLimit(append(dst, floatBits), keys, true, limit-1)
 }
 
 // orderedBits maps float64 bits to int64s ordered like the floats (-0 just
@@ -129,7 +119,7 @@ func decimalExp(v float64, from int) int {
 
 // appendDecimal appends vs in the decimal scheme, or reports that some
 // value is not a short decimal.
-func appendDecimal(dst []byte, vs []float64) ([]byte, bool) {
+func appendDecimal(dst []byte, vs []float64, limit int) ([]byte, bool) {
 	k := 0
 	for _, v := range vs {
 		if k = decimalExp(v, k); k < 0 {
@@ -151,8 +141,7 @@ func appendDecimal(dst []byte, vs []float64) ([]byte, bool) {
 		ms = append(ms, int64(m))
 	}
 	*sp = reinterpret[int64, uint64](ms)
-	dst = append(dst, floatDecimal, byte(k))
-	return appendInts(dst, ms, true), true
+	return appendIntsLimit(append(dst, floatDecimal, byte(k)), ms, true, limit-2)
 }
 
 // appendGorilla appends vs in the Gorilla XOR scheme: the first value in 64
@@ -160,13 +149,17 @@ func appendDecimal(dst []byte, vs []float64) ([]byte, bool) {
 // meaningful bits if the XOR fits the previous leading/trailing zero window,
 // or '11', 5 bits of leading zeros, 6 bits of meaningful length (0 means 64)
 // and the meaningful bits.
-func appendGorilla(dst []byte, vs []float64) []byte {
+func appendGorilla(dst []byte, vs []float64, limit int) ([]byte, bool) {
+	start := len(dst)
 	dst = appendHeader(dst, floatGorilla, len(vs))
 	w := bitWriter{buf: dst}
 	prev := math.Float64bits(vs[0])
 	w.write(prev, 64)
 	lead, trail := uint(64), uint(0) // no window yet
-	for _, v := range vs[1:] {
+	for i, v := range vs[1:] {
+		if i%64 == 0 && len(w.buf)-start >= limit {
+			return w.buf[:start], false // already longer than the best
+		}
 		cur := math.Float64bits(v)
 		x := cur ^ prev
 		prev = cur
@@ -188,7 +181,7 @@ func appendGorilla(dst []byte, vs []float64) []byte {
 		w.write(0b11<<11|uint64(l)<<6|uint64(sig&63), 13)
 		w.write(x>>t, sig)
 	}
-	return w.flush()
+	return w.flush(), true
 }
 
 // DecodeFloats appends the floats encoded in src to dst.

@@ -78,33 +78,68 @@ func abs64(v int64) uint64 {
 // appendInts encodes vs with the shortest integer scheme. tryFOR adds the
 // frame-of-reference candidate, which never wins for timestamps.
 func appendInts(dst []byte, vs []int64, tryFOR bool) []byte {
+	dst, _ = appendIntsLimit(dst, vs, tryFOR, math.MaxInt)
+	return dst
+}
+
+// appendIntsLimit is appendInts for a caller that only wants a column
+// shorter than limit bytes: it reports false, having appended nothing, when
+// it cannot beat that (run-length columns are always written).
+func appendIntsLimit(dst []byte, vs []int64, tryFOR bool, limit int) ([]byte, bool) {
 	n := len(vs)
 	if n == 0 {
-		return appendHeader(dst, intRaw, 0)
+		return appendHeader(dst, intRaw, 0), true
 	}
 	g, regular := deltaGCD(vs)
 	if regular {
-		return appendIntRun(dst, vs)
+		return appendIntRun(dst, vs), true
 	}
 	sp := scratchPool.Get().(*[]uint64)
 	defer scratchPool.Put(sp)
 
-	start := len(dst)
-	dst = appendIntDelta(dst, vs, g, sp)
-	best := len(dst) - start
+	// Raw is the ceiling: a candidate must be shorter to be kept.
+	raw := 1 + uvarintLen(uint64(n)) + 8*n
+	p := picker{dst: dst, start: len(dst), best: min(raw, limit)}
+	p.try(func(dst []byte, limit int) ([]byte, bool) { return appendIntDelta(dst, vs, g, sp, limit) })
 	if n > 2 {
-		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntDoD(dst, vs, g, sp) })
-	}
-	if n > 2 {
-		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntGrid(dst, vs, sp) })
+		p.try(func(dst []byte, limit int) ([]byte, bool) { return appendIntDoD(dst, vs, g, sp, limit) })
+		p.try(func(dst []byte, limit int) ([]byte, bool) { return appendIntGrid(dst, vs, sp, limit) })
 	}
 	if tryFOR {
-		dst, best = keepShorter(dst, start, best, func(dst []byte) []byte { return appendIntFOR(dst, vs, sp) })
+		p.try(func(dst []byte, limit int) ([]byte, bool) { return appendIntFOR(dst, vs, sp, limit) })
 	}
-	if raw := 1 + uvarintLen(uint64(n)) + 8*n; raw < best {
-		dst = appendIntRaw(dst[:start], vs)
+	if p.held {
+		return p.dst, true
 	}
-	return dst
+	if raw >= limit {
+		return p.dst[:p.start], false
+	}
+	return appendIntRaw(p.dst[:p.start], vs), true
+}
+
+// picker keeps the shortest candidate encoding at dst[start:]. Each
+// candidate is appended after the one held and moved down if shorter; it
+// gets the size to beat so it can give up early.
+type picker struct {
+	dst   []byte
+	start int
+	best  int  // size of the held candidate, or the size to beat
+	held  bool // whether dst[start:] holds a candidate
+}
+
+func (p *picker) try(enc func(dst []byte, limit int) ([]byte, bool)) {
+	end := p.start
+	if p.held {
+		end += p.best
+	}
+	out, ok := enc(p.dst[:end], p.best)
+	size := len(out) - end
+	if !ok || size >= p.best {
+		p.dst = out[:end]
+		return
+	}
+	copy(out[p.start:], out[end:])
+	p.dst, p.best, p.held = out[:p.start+size], size, true
 }
 
 // deltaGCD returns the greatest common divisor of the deltas' magnitudes
@@ -145,7 +180,8 @@ func appendIntRaw(dst []byte, vs []int64) []byte {
 }
 
 // appendIntDelta packs the deltas divided by g; len(vs) >= 1.
-func appendIntDelta(dst []byte, vs []int64, g uint64, scratch *[]uint64) []byte {
+func appendIntDelta(dst []byte, vs []int64, g uint64, scratch *[]uint64, limit int) ([]byte, bool) {
+	start := len(dst)
 	u := (*scratch)[:0]
 	for i := 1; i < len(vs); i++ {
 		u = append(u, zigzag((vs[i]-vs[i-1])/int64(g)))
@@ -154,12 +190,13 @@ func appendIntDelta(dst []byte, vs []int64, g uint64, scratch *[]uint64) []byte 
 	dst = appendHeader(dst, intDelta, len(vs))
 	dst = binary.AppendVarint(dst, vs[0])
 	dst = binary.AppendUvarint(dst, g)
-	return appendPacked(dst, u)
+	return appendPacked(dst, u, limit-(len(dst)-start))
 }
 
 // appendIntDoD packs the deltas-of-deltas of the deltas divided by g;
 // len(vs) >= 2.
-func appendIntDoD(dst []byte, vs []int64, g uint64, scratch *[]uint64) []byte {
+func appendIntDoD(dst []byte, vs []int64, g uint64, scratch *[]uint64, limit int) ([]byte, bool) {
+	start := len(dst)
 	u := (*scratch)[:0]
 	prev := (vs[1] - vs[0]) / int64(g)
 	for i := 2; i < len(vs); i++ {
@@ -172,12 +209,13 @@ func appendIntDoD(dst []byte, vs []int64, g uint64, scratch *[]uint64) []byte {
 	dst = binary.AppendVarint(dst, vs[0])
 	dst = binary.AppendUvarint(dst, g)
 	dst = binary.AppendVarint(dst, (vs[1]-vs[0])/int64(g))
-	return appendPacked(dst, u)
+	return appendPacked(dst, u, limit-(len(dst)-start))
 }
 
 // appendIntFOR packs the values minus their minimum, divided by the GCD
 // of those offsets; len(vs) >= 1.
-func appendIntFOR(dst []byte, vs []int64, scratch *[]uint64) []byte {
+func appendIntFOR(dst []byte, vs []int64, scratch *[]uint64, limit int) ([]byte, bool) {
+	start := len(dst)
 	lo := vs[0]
 	for _, v := range vs {
 		lo = min(lo, v)
@@ -200,7 +238,7 @@ func appendIntFOR(dst []byte, vs []int64, scratch *[]uint64) []byte {
 	dst = appendHeader(dst, intFOR, len(vs))
 	dst = binary.AppendVarint(dst, lo)
 	dst = binary.AppendUvarint(dst, g)
-	return appendPacked(dst, u)
+	return appendPacked(dst, u, limit-(len(dst)-start))
 }
 
 // gridStep picks the step of the grid that vs follows: the delta that
@@ -236,7 +274,8 @@ func gridStep(vs []int64) int64 {
 
 // appendIntGrid packs each value's offset from first+i*step, minus the
 // smallest offset and divided by the offsets' GCD; len(vs) >= 2.
-func appendIntGrid(dst []byte, vs []int64, scratch *[]uint64) []byte {
+func appendIntGrid(dst []byte, vs []int64, scratch *[]uint64, limit int) ([]byte, bool) {
+	start := len(dst)
 	step := gridStep(vs)
 	u := (*scratch)[:0]
 	var lo int64
@@ -266,19 +305,7 @@ func appendIntGrid(dst []byte, vs []int64, scratch *[]uint64) []byte {
 	dst = binary.AppendVarint(dst, step)
 	dst = binary.AppendVarint(dst, lo)
 	dst = binary.AppendUvarint(dst, g)
-	return appendPacked(dst, u)
-}
-
-// keepShorter appends a candidate encoding after the current best one (at
-// dst[start:start+best]) and keeps whichever is shorter at start.
-func keepShorter(dst []byte, start, best int, enc func([]byte) []byte) ([]byte, int) {
-	end := start + best
-	dst = enc(dst)
-	if size := len(dst) - end; size < best {
-		copy(dst[start:], dst[end:])
-		return dst[:start+size], size
-	}
-	return dst[:end], best
+	return appendPacked(dst, u, limit-(len(dst)-start))
 }
 
 func uvarintLen(v uint64) int {

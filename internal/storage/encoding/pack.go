@@ -19,8 +19,11 @@ const (
 	packBlockLen      = 128
 )
 
-// appendPacked appends u in whichever packing is shorter.
-func appendPacked(dst []byte, u []uint64) []byte {
+// appendPacked appends u in whichever packing is shorter. If that would
+// take limit bytes or more (packing byte included) it appends nothing and
+// reports false: the caller's candidate has already lost, so the packing
+// work is skipped.
+func appendPacked(dst []byte, u []uint64, limit int) ([]byte, bool) {
 	blocks, bitsum := 0, 0
 	for i := 0; i < len(u); i += packBlockLen {
 		blk := u[i:min(i+packBlockLen, len(u))]
@@ -31,19 +34,24 @@ func appendPacked(dst []byte, u []uint64) []byte {
 		}
 		blocks += 1 + (len(blk)*bits.Len64(or)+7)/8
 	}
-	// A simple8b word carries at most 60 bits of significant value bits
-	// (zero runs carry none), so this bounds its size from below; when
-	// blocks are no larger, skip the costlier simple8b pass.
-	start := len(dst)
-	if 8*((bitsum+59)/60) < blocks {
-		dst = append(dst, packSimple8b)
-		dst = appendSimple8b(dst, u)
-		if len(dst)-start-1 <= blocks {
-			return dst
+	// A simple8b word carries at most 60 significant value bits (zero runs
+	// carry none), so this bounds its size from below; when blocks are no
+	// larger, skip the costlier simple8b pass.
+	if 8*((bitsum+59)/60) < blocks && 1+8*((bitsum+59)/60) < limit {
+		mark := len(dst)
+		out := appendSimple8b(append(dst, packSimple8b), u)
+		if size := len(out) - mark - 1; size <= blocks {
+			if 1+size >= limit {
+				return out[:mark], false
+			}
+			return out, true
 		}
+		dst = out[:mark]
 	}
-	dst = append(dst[:start], packBlocks)
-	return appendBlocks(dst, u)
+	if 1+blocks >= limit {
+		return dst, false
+	}
+	return appendBlocks(append(dst, packBlocks), u), true
 }
 
 func appendBlocks(dst []byte, u []uint64) []byte {
