@@ -271,6 +271,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.sender = sender
+	if buf.Discarded > 0 {
+		a.log.Warn("disk buffer had damaged records (torn write or bad sector); kept the good ones", "bytes_discarded", buf.Discarded)
+	}
 	if n := buf.Len(); n > 0 {
 		a.degraded.Store(true)
 		a.log.Info("replaying buffered batches", "batches", n)
@@ -329,10 +332,8 @@ func (a *Agent) toDisk(b batch) {
 		a.log.Warn("disk buffer full: dropped oldest points", "points", dropped)
 	}
 	if err != nil {
+		// The buffer counted the batch as dropped.
 		a.log.Error("buffer batch on disk", "err", err)
-		if !errors.Is(err, ErrRecordTooLarge) {
-			a.Stats.Dropped.Add(int64(b.points))
-		}
 	}
 }
 

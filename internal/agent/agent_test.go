@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -134,6 +135,39 @@ func TestRunOutageReplaysInOrder(t *testing.T) {
 	}
 	if len(uniq) != len(ts) || int64(len(ts)+left) < a.Stats.Cycles.Load() {
 		t.Fatalf("%d cycles, %d received (%d unique), %d still buffered", a.Stats.Cycles.Load(), len(ts), len(uniq), left)
+	}
+}
+
+// TestRunSlowServerNeverBlocksCollection: a server that never answers
+// holds the sender, while collection goes on at every interval and the
+// batches pile up on disk.
+func TestRunSlowServerNeverBlocksCollection(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	cfg := testConfig(srv.URL)
+	cfg.Timeout = Duration{time.Minute}
+	cfg.Interval = Duration{100 * time.Millisecond}
+	cfg.BufferDir = t.TempDir()
+	cfg.Inputs = []string{"kernel"}
+	a, stop := startAgent(t, cfg)
+	// 16 batches fit in the queue; more cycles than that mean collection
+	// went on past a full queue, to disk.
+	eventually(t, 10*time.Second, "collection past a full queue", func() bool { return a.Stats.Cycles.Load() >= queueLen+5 })
+	if a.Stats.Sent.Load() != 0 {
+		t.Fatalf("sent %d points to a server that never answered", a.Stats.Sent.Load())
+	}
+	stop()
+	b, _ := OpenBuffer(cfg.BufferDir, int64(cfg.BufferSize))
+	defer b.Close()
+	if n := b.Len(); int64(n) < a.Stats.Cycles.Load()-1 {
+		t.Fatalf("%d cycles but %d batches saved on disk", a.Stats.Cycles.Load(), n)
 	}
 }
 

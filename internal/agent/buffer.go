@@ -111,9 +111,12 @@ type Buffer struct {
 	active   *os.File // the last segment, open for append
 	nextSeq  uint64
 	bytes    int64
-	// dropped counts points discarded because the buffer was full, or
-	// lost to corruption found when opening.
+	// dropped counts points discarded because the buffer was full or a
+	// write failed.
 	dropped int64
+	// Discarded is the number of bytes of damaged records found and
+	// skipped when the buffer was opened (torn tails, bit rot).
+	Discarded int64
 	// noSync skips fsync, for tests that check file contents, not
 	// durability, and must stay fast.
 	noSync bool
@@ -160,6 +163,7 @@ func OpenBuffer(dir string, maxBytes int64) (*Buffer, error) {
 			return nil, fmt.Errorf("read segment %d: %w", id, err)
 		}
 		recs, valid := decodeRecords(data)
+		b.Discarded += int64(len(data) - valid)
 		if valid < len(data) && i == len(ids)-1 {
 			// A torn tail: cut it so that appends follow good data.
 			if err := os.Truncate(path, int64(valid)); err != nil {
@@ -202,13 +206,19 @@ func (b *Buffer) Append(points int, payload []byte) (dropped int, err error) {
 		}
 		last = b.lastLocked()
 	}
-	if _, err := b.active.Write(rec); err != nil {
-		// Cut what may have been written so the segment stays decodable.
-		b.active.Truncate(last.size)
-		return dropped, fmt.Errorf("append to segment %d: %w", last.id, err)
+	_, err = b.active.Write(rec)
+	if err == nil {
+		err = b.syncFile(b.active)
 	}
-	if err := b.syncFile(b.active); err != nil {
-		return dropped, fmt.Errorf("sync segment %d: %w", last.id, err)
+	if err != nil {
+		// The record may be partly or wholly in the file without being
+		// durable: cut it off, and start the next append in a new
+		// segment so in-memory offsets never disagree with the file.
+		b.active.Truncate(last.size)
+		b.active.Close()
+		b.active = nil
+		b.dropped += int64(points)
+		return dropped, fmt.Errorf("append to segment %d: %w", last.id, err)
 	}
 	if len(last.recs) == 0 {
 		last.first = b.nextSeq

@@ -169,6 +169,9 @@ func (c *Config) LoadFile(path string) error {
 // positions for keys it did not decode, so scan for the key under its
 // table header.
 func keyLine(src string, key toml.Key) int {
+	if len(key) == 0 {
+		return 0
+	}
 	table := strings.Join(key[:len(key)-1], ".")
 	last := key[len(key)-1]
 	cur := ""

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"strings"
+
+	"github.com/BurntSushi/toml"
 	"testing"
 	"time"
 )
@@ -99,4 +101,21 @@ func TestByteSize(t *testing.T) {
 	f("512KiB", 512<<10)
 	f("1GB", 1<<30)
 	f("2 mib", 2<<20)
+}
+
+// FuzzConfigText: the size parser and the unknown-key line finder never
+// panic on any input.
+func FuzzConfigText(f *testing.F) {
+	f.Add("64MiB", "[disk]\nignore_fss = 1\n")
+	f.Add("99999999999999999999GiB", "")
+	f.Add(" 12 kb ", "[[x]]\n a = [")
+	f.Fuzz(func(t *testing.T, size, src string) {
+		var s ByteSize
+		if err := s.UnmarshalText([]byte(size)); err == nil && s < 0 {
+			t.Fatalf("%q parsed to negative %d", size, s)
+		}
+		keyLine(src, toml.Key{"disk", "ignore_fss"})
+		keyLine(src, toml.Key{"x"})
+		keyLine(src, nil)
+	})
 }
