@@ -198,8 +198,10 @@ func FuzzQueryHandler(f *testing.F) {
 		if w.Code != 200 && w.Code != 400 {
 			t.Fatalf("status %d: %s", w.Code, w.Body)
 		}
+		// A query of no statements streams nothing when chunked, as in
+		// InfluxDB; every line there is must be JSON.
 		for _, line := range bytes.Split(bytes.TrimSpace(w.Body.Bytes()), []byte("\n")) {
-			if !json.Valid(line) {
+			if len(line) > 0 && !json.Valid(line) {
 				t.Fatalf("invalid JSON %q", w.Body)
 			}
 		}

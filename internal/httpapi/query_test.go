@@ -298,3 +298,16 @@ func TestQueryGzipResponse(t *testing.T) {
 		t.Fatalf("got %d %q", w.Code, b)
 	}
 }
+
+// TestQueryNoStatements: text that parses to no statement gets "{}" as
+// InfluxDB's empty Response (results is omitempty), and nothing when
+// chunked.
+func TestQueryNoStatements(t *testing.T) {
+	h := newTestHandler(newFakeStore(), 0)
+	if code, body := getQuery(h, "\x00", ""); code != 200 || body != "{}\n" {
+		t.Fatalf("got %d %q", code, body)
+	}
+	if code, body := getQuery(h, "\x00", "chunked=true"); code != 200 || body != "" {
+		t.Fatalf("chunked: got %d %q", code, body)
+	}
+}
