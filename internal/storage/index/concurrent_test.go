@@ -11,8 +11,8 @@ import (
 )
 
 // TestConcurrent runs writers creating the same series in different
-// orders beside readers, a syncer and a goroutine that creates and drops
-// another measurement. Run it with -race.
+// orders beside readers, a syncer and a goroutine that creates, drops and
+// compacts another measurement. Run it with -race.
 func TestConcurrent(t *testing.T) {
 	ix := openT(t, t.TempDir(), Options{})
 	defer ix.Close()
@@ -101,6 +101,12 @@ func TestConcurrent(t *testing.T) {
 			mustCreate(t, ix, "tmp", "n", fmt.Sprint(i))
 			if i%10 == 9 {
 				if err := ix.DropMeasurement("tmp"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if i%50 == 49 {
+				if err := ix.Compact(); err != nil {
 					t.Error(err)
 					return
 				}
