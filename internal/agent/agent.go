@@ -189,12 +189,11 @@ func (a *Agent) noteErr(name string, err error) {
 
 // selfPoint is the agent's own health as measurement herd_agent.
 func (a *Agent) selfPoint(t time.Time) models.Point {
-	var recs, pts int
+	var pts int
 	var bytes, bufDropped int64
 	if a.buf != nil {
-		recs, pts, bytes, bufDropped = a.buf.Stats()
+		_, pts, bytes, bufDropped = a.buf.Stats()
 	}
-	_ = recs
 	fields := []models.Field{
 		models.IntegerField("buffer_bytes", bytes),
 		models.IntegerField("buffered", int64(pts)),
@@ -385,6 +384,11 @@ func (a *Agent) sendLoop(ctx context.Context) {
 			recs, err := a.buf.Peek(replayBatch)
 			if err != nil {
 				a.log.Error("read disk buffer", "err", err)
+				if len(recs) == 0 {
+					// An unreadable oldest segment must not stall
+					// delivery forever: give it up, counted as dropped.
+					a.log.Warn("dropping unreadable buffer segment", "points", a.buf.SkipHead())
+				}
 			}
 			ok := true
 			for _, r := range recs {

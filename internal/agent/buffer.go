@@ -339,6 +339,17 @@ func (b *Buffer) Ack(seq uint64) {
 	}
 }
 
+// SkipHead drops the oldest segment (when it cannot be read) and returns
+// the unsent points it held, which count as dropped.
+func (b *Buffer) SkipHead() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.segs) == 0 {
+		return 0
+	}
+	return b.dropHeadLocked()
+}
+
 // Stats reports the unsent records, points and bytes on disk, and the
 // points dropped so far.
 func (b *Buffer) Stats() (records, points int, bytes, dropped int64) {

@@ -220,3 +220,18 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 	})
 }
+
+func TestBufferSkipHead(t *testing.T) {
+	b, _ := openTest(t.TempDir(), 64<<10)
+	for i := 0; i < 100; i++ {
+		b.Append(1, payload(i))
+	}
+	n := b.SkipHead()
+	_, pts, _, dropped := b.Stats()
+	if n == 0 || int64(n) != dropped || pts+n != 100 {
+		t.Fatalf("skipped %d, kept %d, dropped %d", n, pts, dropped)
+	}
+	if got := drain(t, b); got[len(got)-1] != string(payload(99)) {
+		t.Fatal("newest record lost")
+	}
+}
