@@ -40,7 +40,7 @@ func benchBatches(hosts, steps, batchSize int) [][]models.Point {
 					fields[i] = models.FloatField(fieldNames[i], float64(int(w.v[i]*100))/100)
 				}
 				all = append(all, models.Point{Measurement: "cpu",
-					Tags: models.Tags{{Key: "cpu", Value: cpu}, {Key: "host", Value: fmt.Sprintf("host_%d", h)}},
+					Tags:   models.Tags{{Key: "cpu", Value: cpu}, {Key: "host", Value: fmt.Sprintf("host_%d", h)}},
 					Fields: fields, Time: t0 + int64(s)*10e9})
 			}
 		}

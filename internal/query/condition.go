@@ -1,0 +1,419 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/storage/index"
+)
+
+// seriesMatching returns the series of a measurement that may satisfy
+// cond: tag comparisons are answered exactly from the index; anything
+// else (field comparisons) cannot narrow the set, so the result is a
+// superset that rows are then checked against.
+//
+// A name that is not a field of the measurement is a tag, as in InfluxDB
+// (a tag the measurement lacks has the empty value); isField is nil for
+// meta statements, where every name is a tag.
+func seriesMatching(ix *index.Index, measurement string, cond influxql.Expr, isField func(string) bool) (*roaring.Bitmap, error) {
+	all := ix.MeasurementSeries(measurement)
+	if cond == nil {
+		return all, nil
+	}
+	if isField == nil {
+		isField = func(string) bool { return false }
+	}
+	return tagFilter(ix, measurement, cond, all, isField)
+}
+
+func tagFilter(ix *index.Index, m string, expr influxql.Expr, all *roaring.Bitmap, isField func(string) bool) (*roaring.Bitmap, error) {
+	switch e := expr.(type) {
+	case *influxql.ParenExpr:
+		return tagFilter(ix, m, e.Expr, all, isField)
+	case *influxql.BinaryExpr:
+		switch e.Op {
+		case influxql.AND, influxql.OR:
+			l, err := tagFilter(ix, m, e.LHS, all, isField)
+			if err != nil {
+				return nil, err
+			}
+			r, err := tagFilter(ix, m, e.RHS, all, isField)
+			if err != nil {
+				return nil, err
+			}
+			if e.Op == influxql.AND {
+				return roaring.And(l, r), nil
+			}
+			return roaring.Or(l, r), nil
+		}
+		ref, lit := e.LHS, e.RHS
+		op := e.Op
+		if _, ok := ref.(*influxql.VarRef); !ok {
+			ref, lit = e.RHS, e.LHS
+			op = flip(op)
+		}
+		vr, ok := ref.(*influxql.VarRef)
+		if !ok || !isTagRef(vr, isField) {
+			return all.Clone(), nil
+		}
+		key := vr.Val
+		without := roaring.AndNot(all, ix.TagKeySeries(m, key))
+		switch l := lit.(type) {
+		case *influxql.StringLiteral:
+			var eq *roaring.Bitmap
+			if l.Val == "" {
+				eq = without
+			} else {
+				eq = ix.TagValueSeries(m, key, l.Val)
+			}
+			switch op {
+			case influxql.EQ:
+				return eq, nil
+			case influxql.NEQ:
+				return roaring.AndNot(all, eq), nil
+			}
+			// Ordering comparisons on tags compare strings.
+			cmp := stringComparer(op, l.Val)
+			if cmp == nil {
+				return roaring.New(), nil
+			}
+			set := ix.MatchTagValues(m, key, cmp)
+			if cmp("") {
+				set.Or(without)
+			}
+			return set, nil
+		case *influxql.RegexLiteral:
+			set := ix.MatchTagValues(m, key, l.Val.MatchString)
+			if l.Val.MatchString("") {
+				set.Or(without)
+			}
+			switch op {
+			case influxql.EQREGEX:
+				return set, nil
+			case influxql.NEQREGEX:
+				return roaring.AndNot(all, set), nil
+			}
+			return roaring.New(), nil
+		default:
+			// A tag compared with a number or boolean never matches.
+			if op == influxql.NEQ {
+				return all.Clone(), nil
+			}
+			return roaring.New(), nil
+		}
+	case *influxql.BooleanLiteral:
+		if e.Val {
+			return all.Clone(), nil
+		}
+		return roaring.New(), nil
+	}
+	return all.Clone(), nil
+}
+
+func isTagRef(vr *influxql.VarRef, isField func(string) bool) bool {
+	switch vr.Type {
+	case influxql.Tag:
+		return true
+	case influxql.Unknown:
+		return vr.Val != "time" && !isField(vr.Val)
+	}
+	return false
+}
+
+func flip(op influxql.Token) influxql.Token {
+	switch op {
+	case influxql.LT:
+		return influxql.GT
+	case influxql.GT:
+		return influxql.LT
+	case influxql.LTE:
+		return influxql.GTE
+	case influxql.GTE:
+		return influxql.LTE
+	}
+	return op
+}
+
+func stringComparer(op influxql.Token, v string) func(string) bool {
+	switch op {
+	case influxql.LT:
+		return func(s string) bool { return s < v }
+	case influxql.LTE:
+		return func(s string) bool { return s <= v }
+	case influxql.GT:
+		return func(s string) bool { return s > v }
+	case influxql.GTE:
+		return func(s string) bool { return s >= v }
+	}
+	return nil
+}
+
+// rowValuer resolves names in a condition or expression for one row:
+// tags of its series, then field values.
+type rowValuer struct {
+	tags   map[string]string
+	fields map[string]any
+}
+
+func (r *rowValuer) value(vr *influxql.VarRef) any {
+	if vr.Type != influxql.Tag {
+		if v, ok := r.fields[vr.Val]; ok {
+			return v
+		}
+		if vr.Type == influxql.Float || vr.Type == influxql.Integer || vr.Type == influxql.String || vr.Type == influxql.Boolean || vr.Type == influxql.Unsigned {
+			return nil
+		}
+	}
+	if v, ok := r.tags[vr.Val]; ok {
+		return v
+	}
+	return nil
+}
+
+// evalBool evaluates a (time-free) condition for a row, as InfluxDB does:
+// comparisons with a missing value are false.
+func evalBool(expr influxql.Expr, r *rowValuer) bool {
+	v, _ := eval(expr, r).(bool)
+	return v
+}
+
+// eval evaluates an expression over a row. Numbers are float64 or int64;
+// nil means null.
+func eval(expr influxql.Expr, r *rowValuer) any {
+	switch e := expr.(type) {
+	case *influxql.ParenExpr:
+		return eval(e.Expr, r)
+	case *influxql.VarRef:
+		return r.value(e)
+	case *influxql.NumberLiteral:
+		return e.Val
+	case *influxql.IntegerLiteral:
+		return e.Val
+	case *influxql.UnsignedLiteral:
+		return e.Val
+	case *influxql.StringLiteral:
+		return e.Val
+	case *influxql.BooleanLiteral:
+		return e.Val
+	case *influxql.RegexLiteral:
+		return e.Val
+	case *influxql.Call:
+		return evalMathCall(e, r)
+	case *influxql.BinaryExpr:
+		if e.Op == influxql.AND || e.Op == influxql.OR {
+			l, _ := eval(e.LHS, r).(bool)
+			if e.Op == influxql.AND && !l {
+				return false
+			}
+			if e.Op == influxql.OR && l {
+				return true
+			}
+			rv, _ := eval(e.RHS, r).(bool)
+			return rv
+		}
+		return binary(e.Op, eval(e.LHS, r), eval(e.RHS, r))
+	}
+	return nil
+}
+
+func binary(op influxql.Token, l, r any) any {
+	if l == nil || r == nil {
+		if op == influxql.NEQ && (l != nil || r != nil) {
+			return false
+		}
+		return nil
+	}
+	switch lv := l.(type) {
+	case string:
+		switch rv := r.(type) {
+		case string:
+			switch op {
+			case influxql.EQ:
+				return lv == rv
+			case influxql.NEQ:
+				return lv != rv
+			case influxql.LT:
+				return lv < rv
+			case influxql.LTE:
+				return lv <= rv
+			case influxql.GT:
+				return lv > rv
+			case influxql.GTE:
+				return lv >= rv
+			case influxql.ADD:
+				return lv + rv
+			}
+		case *regexp.Regexp:
+			switch op {
+			case influxql.EQREGEX:
+				return rv.MatchString(lv)
+			case influxql.NEQREGEX:
+				return !rv.MatchString(lv)
+			}
+		}
+		return nil
+	case bool:
+		rv, ok := r.(bool)
+		if !ok {
+			return nil
+		}
+		switch op {
+		case influxql.EQ:
+			return lv == rv
+		case influxql.NEQ:
+			return lv != rv
+		}
+		return nil
+	}
+	// Numbers: integers stay integers where InfluxDB keeps them.
+	li, lInt := asInt(l)
+	ri, rInt := asInt(r)
+	if lInt && rInt {
+		switch op {
+		case influxql.ADD:
+			return li + ri
+		case influxql.SUB:
+			return li - ri
+		case influxql.MUL:
+			return li * ri
+		case influxql.DIV:
+			if ri == 0 {
+				return float64(0)
+			}
+			return float64(li) / float64(ri)
+		case influxql.MOD:
+			if ri == 0 {
+				return nil
+			}
+			return li % ri
+		case influxql.BITWISE_AND:
+			return li & ri
+		case influxql.BITWISE_OR:
+			return li | ri
+		case influxql.BITWISE_XOR:
+			return li ^ ri
+		}
+	}
+	lf, ok1 := asFloat(l)
+	rf, ok2 := asFloat(r)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	switch op {
+	case influxql.ADD:
+		return lf + rf
+	case influxql.SUB:
+		return lf - rf
+	case influxql.MUL:
+		return lf * rf
+	case influxql.DIV:
+		if rf == 0 {
+			return float64(0)
+		}
+		return lf / rf
+	case influxql.MOD:
+		return math.Mod(lf, rf)
+	case influxql.EQ:
+		return lf == rf
+	case influxql.NEQ:
+		return lf != rf
+	case influxql.LT:
+		return lf < rf
+	case influxql.LTE:
+		return lf <= rf
+	case influxql.GT:
+		return lf > rf
+	case influxql.GTE:
+		return lf >= rf
+	}
+	return nil
+}
+
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	}
+	return 0, false
+}
+
+func asFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+// evalMathCall evaluates InfluxQL's math functions on a row value.
+func evalMathCall(c *influxql.Call, r *rowValuer) any {
+	args := make([]any, len(c.Args))
+	for i, a := range c.Args {
+		args[i] = eval(a, r)
+	}
+	return mathCall(c.Name, args)
+}
+
+func mathCall(name string, args []any) any {
+	if len(args) == 0 || args[0] == nil {
+		return nil
+	}
+	x, ok := asFloat(args[0])
+	if !ok {
+		return nil
+	}
+	f1 := map[string]func(float64) float64{
+		"sqrt": math.Sqrt, "ln": math.Log, "log2": math.Log2, "log10": math.Log10, "exp": math.Exp,
+		"sin": math.Sin, "cos": math.Cos, "tan": math.Tan, "asin": math.Asin, "acos": math.Acos, "atan": math.Atan,
+	}
+	switch name {
+	case "abs":
+		if i, ok := asInt(args[0]); ok {
+			if i < 0 {
+				return -i
+			}
+			return i
+		}
+		return math.Abs(x)
+	case "ceil", "floor", "round":
+		if _, ok := asInt(args[0]); ok {
+			return args[0]
+		}
+		switch name {
+		case "ceil":
+			return math.Ceil(x)
+		case "floor":
+			return math.Floor(x)
+		}
+		return math.Round(x)
+	case "pow", "log", "atan2":
+		if len(args) < 2 || args[1] == nil {
+			return nil
+		}
+		y, ok := asFloat(args[1])
+		if !ok {
+			return nil
+		}
+		switch name {
+		case "pow":
+			return math.Pow(x, y)
+		case "log":
+			return math.Log(x) / math.Log(y)
+		}
+		return math.Atan2(x, y)
+	}
+	if f, ok := f1[name]; ok {
+		return f(x)
+	}
+	return nil
+}
+
+var errUnknownFunction = func(name string) error { return fmt.Errorf("undefined function %s()", name) }

@@ -1,0 +1,91 @@
+// Package query runs InfluxQL statements over herd's storage, answer for
+// answer as InfluxDB 1.x does. Statements are parsed by
+// github.com/influxdata/influxql (InfluxDB's own parser); planning and
+// execution are herd's, over storage's read API (Index, FieldTypes, Read).
+package query
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage"
+	"github.com/herdmon/herd/internal/storage/index"
+)
+
+// Store is the part of the storage engine queries read from.
+type Store interface {
+	Databases() []string
+	RetentionPolicies(db string) ([]models.RetentionPolicy, error)
+	Index(db string) (*index.Index, error)
+	FieldTypes(db, measurement string) (map[string]models.FieldType, error)
+	Read(req storage.ReadRequest, fn storage.ReadFunc) error
+}
+
+// Row is one series of a result, as InfluxDB's models.Row. Values may
+// hold time.Time in column 0 (the HTTP layer formats it per ?epoch=).
+type Row struct {
+	Name    string
+	Tags    map[string]string
+	Columns []string
+	Values  [][]any
+}
+
+// Options are the request's parameters a statement runs with.
+type Options struct {
+	Database        string
+	RetentionPolicy string
+	Now             time.Time
+	// MaxSelectBuckets bounds GROUP BY time buckets (0: 100,000), so a
+	// tiny interval over a long range cannot exhaust memory.
+	MaxSelectBuckets int
+}
+
+// Executor runs statements. It holds no state between statements.
+type Executor struct {
+	Store Store
+}
+
+// UnsupportedError names a statement or feature herd cannot run yet.
+type UnsupportedError struct{ What string }
+
+func (e *UnsupportedError) Error() string { return "not supported yet: " + e.What }
+
+// Execute runs one statement and returns its series. Errors are
+// statement errors (InfluxDB reports them inside the result, HTTP 200).
+func (x *Executor) Execute(ctx context.Context, stmt influxql.Statement, opt Options) ([]*Row, error) {
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	switch s := stmt.(type) {
+	case *influxql.SelectStatement:
+		return x.executeSelect(ctx, s, opt)
+	case *influxql.ShowMeasurementsStatement:
+		return x.showMeasurements(s, opt)
+	case *influxql.ShowTagKeysStatement:
+		return x.showTagKeys(s, opt)
+	case *influxql.ShowTagValuesStatement:
+		return x.showTagValues(s, opt)
+	case *influxql.ShowFieldKeysStatement:
+		return x.showFieldKeys(s, opt)
+	case *influxql.ShowSeriesStatement:
+		return x.showSeries(s, opt)
+	}
+	return nil, &UnsupportedError{What: fmt.Sprintf("%T", stmt)}
+}
+
+// database returns the database a statement names, or the request's.
+func database(stmtDB string, opt Options) (string, error) {
+	if stmtDB != "" {
+		return stmtDB, nil
+	}
+	if opt.Database == "" {
+		return "", errDatabaseRequired
+	}
+	return opt.Database, nil
+}
+
+var errDatabaseRequired = fmt.Errorf("database name required")

@@ -1,0 +1,298 @@
+package query
+
+import (
+	"sort"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/storage/index"
+)
+
+// measurementsOf resolves a statement's FROM clause to measurement names
+// (sorted): all measurements when sources is empty, regex sources
+// matched against every name.
+func measurementsOf(ix *index.Index, sources influxql.Sources) []string {
+	if len(sources) == 0 {
+		return ix.Measurements()
+	}
+	set := map[string]bool{}
+	for _, src := range sources {
+		m, ok := src.(*influxql.Measurement)
+		if !ok {
+			continue
+		}
+		if m.Regex != nil {
+			for _, name := range ix.MatchMeasurements(m.Regex.Val.MatchString) {
+				set[name] = true
+			}
+			continue
+		}
+		set[m.Name] = true
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func limitOffset[T any](list []T, limit, offset int) []T {
+	if offset > 0 {
+		if offset >= len(list) {
+			return nil
+		}
+		list = list[offset:]
+	}
+	if limit > 0 && limit < len(list) {
+		list = list[:limit]
+	}
+	return list
+}
+
+func (x *Executor) index(db string) (*index.Index, error) {
+	return x.Store.Index(db)
+}
+
+func (x *Executor) showMeasurements(s *influxql.ShowMeasurementsStatement, opt Options) ([]*Row, error) {
+	db, err := database(s.Database, opt)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := x.index(db)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	switch {
+	case s.Source == nil:
+		names = ix.Measurements()
+	default:
+		names = measurementsOf(ix, influxql.Sources{s.Source})
+		if m, ok := s.Source.(*influxql.Measurement); ok && m.Regex == nil {
+			// WITH MEASUREMENT = name lists it only when it exists.
+			names = filterExisting(ix, names)
+		}
+	}
+	if s.Condition != nil {
+		kept := names[:0]
+		for _, n := range names {
+			set, err := seriesMatching(ix, n, s.Condition, nil)
+			if err != nil {
+				return nil, err
+			}
+			if !set.IsEmpty() {
+				kept = append(kept, n)
+			}
+		}
+		names = kept
+	}
+	names = limitOffset(names, s.Limit, s.Offset)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	row := &Row{Name: "measurements", Columns: []string{"name"}}
+	for _, n := range names {
+		row.Values = append(row.Values, []any{n})
+	}
+	return []*Row{row}, nil
+}
+
+func filterExisting(ix *index.Index, names []string) []string {
+	kept := names[:0]
+	for _, n := range names {
+		if !ix.MeasurementSeries(n).IsEmpty() {
+			kept = append(kept, n)
+		}
+	}
+	return kept
+}
+
+func (x *Executor) showTagKeys(s *influxql.ShowTagKeysStatement, opt Options) ([]*Row, error) {
+	db, err := database(s.Database, opt)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := x.index(db)
+	if err != nil {
+		return nil, err
+	}
+	var rows []*Row
+	for _, m := range limitOffset(measurementsOf(ix, s.Sources), s.SLimit, s.SOffset) {
+		var keys []string
+		if s.Condition != nil {
+			set, err := seriesMatching(ix, m, s.Condition, nil)
+			if err != nil {
+				return nil, err
+			}
+			keys = tagKeysOfSeries(ix, set)
+		} else {
+			keys = ix.TagKeys(m)
+		}
+		keys = limitOffset(keys, s.Limit, s.Offset)
+		if len(keys) == 0 {
+			continue
+		}
+		row := &Row{Name: m, Columns: []string{"tagKey"}}
+		for _, k := range keys {
+			row.Values = append(row.Values, []any{k})
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func tagKeysOfSeries(ix *index.Index, set *roaring.Bitmap) []string {
+	keys := map[string]bool{}
+	it := set.Iterator()
+	for it.HasNext() {
+		_, tags, ok := ix.Series(uint64(it.Next()))
+		if !ok {
+			continue
+		}
+		for _, t := range tags {
+			keys[t.Key] = true
+		}
+	}
+	out := make([]string, 0, len(keys))
+	for k := range keys {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (x *Executor) showTagValues(s *influxql.ShowTagValuesStatement, opt Options) ([]*Row, error) {
+	db, err := database(s.Database, opt)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := x.index(db)
+	if err != nil {
+		return nil, err
+	}
+	var rows []*Row
+	for _, m := range measurementsOf(ix, s.Sources) {
+		keys := matchTagKeys(ix.TagKeys(m), s.Op, s.TagKeyExpr)
+		var set *roaring.Bitmap
+		if s.Condition != nil {
+			if set, err = seriesMatching(ix, m, s.Condition, nil); err != nil {
+				return nil, err
+			}
+		}
+		row := &Row{Name: m, Columns: []string{"key", "value"}}
+		for _, k := range keys {
+			for _, v := range ix.TagValues(m, k) {
+				if set != nil && !set.Intersects(ix.TagValueSeries(m, k, v)) {
+					continue
+				}
+				row.Values = append(row.Values, []any{k, v})
+			}
+		}
+		row.Values = limitOffset(row.Values, s.Limit, s.Offset)
+		if len(row.Values) > 0 {
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+// matchTagKeys applies WITH KEY = / != / =~ / !~ / IN to a sorted key list.
+func matchTagKeys(keys []string, op influxql.Token, expr influxql.Literal) []string {
+	var match func(string) bool
+	switch lit := expr.(type) {
+	case *influxql.StringLiteral:
+		match = func(k string) bool { return k == lit.Val }
+	case *influxql.RegexLiteral:
+		match = lit.Val.MatchString
+	case *influxql.ListLiteral:
+		set := map[string]bool{}
+		for _, v := range lit.Vals {
+			set[v] = true
+		}
+		match = func(k string) bool { return set[k] }
+	default:
+		return nil
+	}
+	var out []string
+	for _, k := range keys {
+		ok := match(k)
+		if op == influxql.NEQ || op == influxql.NEQREGEX {
+			ok = !ok
+		}
+		if ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (x *Executor) showFieldKeys(s *influxql.ShowFieldKeysStatement, opt Options) ([]*Row, error) {
+	db, err := database(s.Database, opt)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := x.index(db)
+	if err != nil {
+		return nil, err
+	}
+	var rows []*Row
+	for _, m := range measurementsOf(ix, s.Sources) {
+		types, err := x.Store.FieldTypes(db, m)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(types))
+		for n := range types {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		names = limitOffset(names, s.Limit, s.Offset)
+		if len(names) == 0 {
+			continue
+		}
+		row := &Row{Name: m, Columns: []string{"fieldKey", "fieldType"}}
+		for _, n := range names {
+			row.Values = append(row.Values, []any{n, types[n].String()})
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func (x *Executor) showSeries(s *influxql.ShowSeriesStatement, opt Options) ([]*Row, error) {
+	db, err := database(s.Database, opt)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := x.index(db)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, m := range measurementsOf(ix, s.Sources) {
+		set := ix.MeasurementSeries(m)
+		if s.Condition != nil {
+			if set, err = seriesMatching(ix, m, s.Condition, nil); err != nil {
+				return nil, err
+			}
+		}
+		it := set.Iterator()
+		for it.HasNext() {
+			if k, ok := ix.SeriesKey(uint64(it.Next())); ok {
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	keys = limitOffset(keys, s.Limit, s.Offset)
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	row := &Row{Columns: []string{"key"}}
+	for _, k := range keys {
+		row.Values = append(row.Values, []any{k})
+	}
+	return []*Row{row}, nil
+}
