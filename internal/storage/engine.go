@@ -56,6 +56,7 @@ type Engine struct {
 	closed    atomic.Bool
 
 	stats Stats
+	lock  *os.File // flock on Dir/LOCK: one engine per data directory
 }
 
 // Stats are cumulative counters of the engine, for /debug/vars.
@@ -103,8 +104,14 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, logger: opts.Logger, dbs: map[string]*database{},
 		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{})}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	e.lock = lock
 	m, err := loadMeta(e.metaPath())
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	e.meta = m
@@ -247,6 +254,7 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.closeDatabases()
 	e.mu.Unlock()
+	e.lock.Close()
 	return errors.Join(ferr, werr)
 }
 
@@ -493,4 +501,5 @@ func (e *Engine) abandon() {
 	e.commitWG.Wait()
 	e.wal.Close()
 	e.closeDatabases()
+	e.lock.Close()
 }

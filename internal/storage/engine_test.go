@@ -437,3 +437,12 @@ func TestCorruptBlockIsQuarantined(t *testing.T) {
 		t.Fatalf("corrupt data served: %v", got)
 	}
 }
+
+func TestSecondEngineOnSameDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir, nil)
+	defer e.Close()
+	if _, err := Open(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "in use by another herd process") {
+		t.Fatalf("second open: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/wal"
 )
 
 // commitReq is one entry waiting for the committer: WAL bytes to make
@@ -70,12 +71,16 @@ func (e *Engine) commitLoop() {
 		if err == nil {
 			packed = enc.EncodeAll(raw, packed[:0])
 			err = e.wal.Append(packed)
-			if err != nil {
+			if errors.Is(err, wal.ErrFatal) {
 				// An fsync error may have dropped dirty pages: never
 				// acknowledge anything again (see reliability notes).
-				failed = fmt.Errorf("storage: wal write failed, refusing writes until restart: %w", err)
-				e.logger.Error("wal write failed; the server refuses writes until it is restarted", "err", err)
+				failed = fmt.Errorf("storage: wal fsync failed, refusing writes until restart: %w", err)
+				e.logger.Error("wal fsync failed; the server refuses writes until it is restarted", "err", err)
 				err = failed
+			} else if err != nil {
+				// A failed write (disk full) was cut off the log: these
+				// writes fail, later ones may succeed once space is freed.
+				err = fmt.Errorf("storage: wal write: %w", err)
 			}
 		}
 		for _, w := range waiting {
