@@ -27,21 +27,24 @@ modes:
 The last line of the output is a JSON summary for scripts.
 Run 'herd bench <mode> -h' for the flags of a mode.`
 
-func runBench(args []string) int {
+func runBench(args []string) int { return benchMain(args, os.Stdout, os.Stderr) }
+
+// benchMain is runBench with its output streams, for tests.
+func benchMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, benchUsage)
+		fmt.Fprintln(stderr, benchUsage)
 		return 2
 	}
 	switch args[0] {
 	case "write":
-		return benchWrite(args[1:])
+		return benchWrite(args[1:], stdout, stderr)
 	case "send":
-		return benchSend(args[1:])
+		return benchSend(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprintln(os.Stderr, benchUsage)
+		fmt.Fprintln(stderr, benchUsage)
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "herd bench: unknown mode %q\n\n%s\n", args[0], benchUsage)
+	fmt.Fprintf(stderr, "herd bench: unknown mode %q\n\n%s\n", args[0], benchUsage)
 	return 2
 }
 
@@ -106,8 +109,9 @@ func printSummary(w io.Writer, s summary) {
 	fmt.Fprintf(w, "%s\n", b)
 }
 
-func benchWrite(args []string) int {
+func benchWrite(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("herd bench write", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var sf sendFlags
 	sf.register(fs)
 	hosts := fs.Int("hosts", 100, "number of simulated hosts")
@@ -120,15 +124,15 @@ func benchWrite(args []string) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "herd bench write: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "herd bench write: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	if err := sf.validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "herd bench write: %v\n", err)
+		fmt.Fprintf(stderr, "herd bench write: %v\n", err)
 		return 2
 	}
 	if *interval <= 0 || *span <= 0 {
-		fmt.Fprintln(os.Stderr, "herd bench write: --duration and --interval must be positive")
+		fmt.Fprintln(stderr, "herd bench write: --duration and --interval must be positive")
 		return 2
 	}
 	steps := benchgen.StepsFor(*span, *interval)
@@ -136,7 +140,7 @@ func benchWrite(args []string) int {
 	if *startStr != "" {
 		t, err := time.Parse(time.RFC3339, *startStr)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "herd bench write: --start: %v\n", err)
+			fmt.Fprintf(stderr, "herd bench write: --start: %v\n", err)
 			return 2
 		}
 		start = t
@@ -145,7 +149,7 @@ func benchWrite(args []string) int {
 		Hosts: *hosts, Start: start, Interval: *interval, Steps: steps, Seed: *seed,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "herd bench write: %v\n", err)
+		fmt.Fprintf(stderr, "herd bench write: %v\n", err)
 		return 2
 	}
 	startNs, endNs := start.Truncate(*interval).UnixNano(), gen.End().UnixNano()
@@ -156,20 +160,20 @@ func benchWrite(args []string) int {
 	if *out != "" {
 		s, err := generateFile(ctx, gen, *out, sf.batch)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "herd bench write: %v\n", err)
+			fmt.Fprintf(stderr, "herd bench write: %v\n", err)
 			return 1
 		}
 		s.Start, s.End = startNs, endNs
-		printSummary(os.Stdout, s)
+		printSummary(stdout, s)
 		return 0
 	}
-	s, err := send(ctx, sf, &benchgen.GenSource{Gen: gen, BatchSize: sf.batch})
+	s, err := send(ctx, sf, &benchgen.GenSource{Gen: gen, BatchSize: sf.batch}, stderr)
 	s.Mode, s.Start, s.End = "write", startNs, endNs
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "herd bench write: %v\n", err)
+		fmt.Fprintf(stderr, "herd bench write: %v\n", err)
 		return 1
 	}
-	printSummary(os.Stdout, s)
+	printSummary(stdout, s)
 	return 0
 }
 
@@ -213,8 +217,9 @@ func generateFile(ctx context.Context, gen *benchgen.Generator, path string, chu
 	}, nil
 }
 
-func benchSend(args []string) int {
+func benchSend(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("herd bench send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var sf sendFlags
 	sf.register(fs)
 	file := fs.String("file", "", "line-protocol file to replay (- for standard input)")
@@ -222,18 +227,18 @@ func benchSend(args []string) int {
 		return 2
 	}
 	if *file == "" || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "herd bench send: --file is required, and nothing else")
+		fmt.Fprintln(stderr, "herd bench send: --file is required, and nothing else")
 		return 2
 	}
 	if err := sf.validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "herd bench send: %v\n", err)
+		fmt.Fprintf(stderr, "herd bench send: %v\n", err)
 		return 2
 	}
 	var r io.Reader = os.Stdin
 	if *file != "-" {
 		f, err := os.Open(*file)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "herd bench send: %v\n", err)
+			fmt.Fprintf(stderr, "herd bench send: %v\n", err)
 			return 1
 		}
 		defer f.Close()
@@ -241,23 +246,23 @@ func benchSend(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := send(ctx, sf, benchgen.NewFileSource(r, sf.batch))
+	s, err := send(ctx, sf, benchgen.NewFileSource(r, sf.batch), stderr)
 	s.Mode = "send"
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "herd bench send: %v\n", err)
+		fmt.Fprintf(stderr, "herd bench send: %v\n", err)
 		return 1
 	}
-	printSummary(os.Stdout, s)
+	printSummary(stdout, s)
 	return 0
 }
 
 // send creates the database if asked and sends every batch of src.
-func send(ctx context.Context, sf sendFlags, src benchgen.Source) (summary, error) {
+func send(ctx context.Context, sf sendFlags, src benchgen.Source, stderr io.Writer) (summary, error) {
 	cfg := benchgen.SendConfig{URL: sf.url, DB: sf.db, Workers: sf.workers, Gzip: sf.gzip, Timeout: sf.timeout}
 	if !sf.quiet {
 		cfg.ProgressEvery = sf.progressEvery
 		cfg.Progress = func(points, values int64, elapsed time.Duration) {
-			fmt.Fprintf(os.Stderr, "%6.0fs  %d points  %d values  %.0f values/s\n",
+			fmt.Fprintf(stderr, "%6.0fs  %d points  %d values  %.0f values/s\n",
 				elapsed.Seconds(), points, values, float64(values)/elapsed.Seconds())
 		}
 	}
