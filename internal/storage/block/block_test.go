@@ -179,7 +179,7 @@ func TestRoundTrip(t *testing.T) {
 			{id: 1, fields: []testField{{"a", Column{Type: models.Boolean}}, {"b", Column{Type: models.Boolean, Times: []int64{1}, Booleans: []bool{true}}}}},
 		},
 		"special floats": {{id: 3, fields: []testField{{"f", Column{Type: models.Float, Times: []int64{1, 2, 3, 4}, Floats: []float64{math.NaN(), math.Copysign(0, -1), math.MaxFloat64, math.SmallestNonzeroFloat64}}}}}},
-		"many series":    genData(1, 300),
+		"many series":    genData(1, 60),
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -437,7 +437,7 @@ func TestColumnReset(t *testing.T) {
 }
 
 func TestConcurrentReads(t *testing.T) {
-	data := genData(9, 40)
+	data := genData(9, 10)
 	path := filepath.Join(t.TempDir(), "c.blk")
 	writeFile(t, path, data)
 	r, err := Open(path)

@@ -1,30 +1,53 @@
 package block
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/herdmon/herd/internal/models"
 )
 
-// smallData is a file of a few KiB with every type, several series and a
-// cut chunk, small enough to damage at every offset.
+// smallData is a file of a few KiB with every type, several series, a
+// cut chunk and a zstd chunk, small enough to damage at every offset.
 func smallData() []testSeries {
-	data := genData(4, 4)
-	long := Column{Type: models.Integer}
-	for i := 0; i < ChunkPoints+5; i++ {
-		long.Times = append(long.Times, int64(i)*10e9)
-		long.Integers = append(long.Integers, int64(i*i))
+	col := func(typ models.FieldType, n int, val func(i int, c *Column)) Column {
+		c := Column{Type: typ}
+		for i := 0; i < n; i++ {
+			c.Times = append(c.Times, 1_700_000_000e9+int64(i)*10e9)
+			val(i, &c)
+		}
+		return c
 	}
-	return append(data, testSeries{id: data[len(data)-1].id + 1, fields: []testField{{"n", long}}})
+	return []testSeries{
+		{id: 10, fields: []testField{
+			{"a", col(models.Float, 20, func(i int, c *Column) { c.Floats = append(c.Floats, float64(i)/3) })},
+			{"b", col(models.String, 5, func(i int, c *Column) { c.Strings = append(c.Strings, strings.Repeat("ab", i)) })},
+			{"c", col(models.Boolean, 10, func(i int, c *Column) { c.Booleans = append(c.Booleans, i%3 == 0) })},
+		}},
+		{id: 20, fields: []testField{
+			{"i", col(models.Integer, 12, func(i int, c *Column) { c.Integers = append(c.Integers, int64(-i*1000)) })},
+			{"u", col(models.Unsigned, 7, func(i int, c *Column) { c.Unsigneds = append(c.Unsigneds, uint64(i)<<40) })},
+		}},
+		{id: 30, fields: []testField{
+			{"n", col(models.Integer, ChunkPoints+5, func(i int, c *Column) { c.Integers = append(c.Integers, int64(i*i)) })},
+			{"z", col(models.Float, 150, func(i int, c *Column) { c.Floats = append(c.Floats, []float64{0.1234567, 98.7654321, 3.3}[i%3]) })},
+		}},
+	}
 }
 
 func smallFile(t testing.TB) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "small.blk")
 	writeFile(t, path, smallData())
+	return readFileBytes(t, path)
+}
+
+func readFileBytes(t testing.TB, path string) []byte {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -32,14 +55,48 @@ func smallFile(t testing.TB) []byte {
 	return b
 }
 
-// openBytes opens b as a block file; it returns the reader or the error.
-func openBytes(t testing.TB, dir string, b []byte) (*Reader, error) {
-	t.Helper()
-	path := filepath.Join(dir, "x.blk")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+func TestSmallFileHasZstdChunk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "small.blk")
+	writeFile(t, path, smallData())
+	r, err := Open(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return Open(path)
+	defer r.Close()
+	encs := map[byte]int{}
+	for _, id := range r.SeriesIDs() {
+		for _, f := range r.Fields(id) {
+			for _, m := range f.Chunks {
+				var e [1]byte
+				r.f.ReadAt(e[:], m.offset)
+				encs[e[0]]++
+			}
+		}
+	}
+	t.Logf("file of %d bytes, chunk encodings %v", r.Size(), encs)
+	if encs[chunkZstd] == 0 || encs[chunkRaw] == 0 {
+		t.Fatalf("small file should have raw and zstd chunks, has %v", encs)
+	}
+}
+
+// openBytes opens b as a block file, from memory: the damage tests open
+// thousands of variants. TestOpenFileBytes checks that Open of a real file
+// behaves the same.
+func openBytes(b []byte) (*Reader, error) {
+	return open("mem.blk", bytes.NewReader(b), int64(len(b)))
+}
+
+func TestOpenFileBytes(t *testing.T) {
+	orig := smallFile(t)
+	path := filepath.Join(t.TempDir(), "x.blk")
+	if err := os.WriteFile(path, orig[:len(orig)-1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path)
+	wantCorrupt(t, "truncated file", err)
+	if ce := err.(*CorruptError); ce.Path != path {
+		t.Fatalf("CorruptError.Path = %q, want %q", ce.Path, path)
+	}
 }
 
 func wantCorrupt(t *testing.T, what string, err error) {
@@ -55,9 +112,8 @@ func wantCorrupt(t *testing.T, what string, err error) {
 
 func TestOpenTruncated(t *testing.T) {
 	orig := smallFile(t)
-	dir := t.TempDir()
 	for n := 0; n < len(orig); n++ {
-		r, err := openBytes(t, dir, orig[:n])
+		r, err := openBytes(orig[:n])
 		if err == nil {
 			r.Close()
 			t.Fatalf("file truncated to %d of %d bytes opened", n, len(orig))
@@ -67,23 +123,22 @@ func TestOpenTruncated(t *testing.T) {
 }
 
 // TestFlippedBytes damages every byte of a small file in turn. Each damage
-// must be reported as a *CorruptError by Open, SeriesFields or ReadChunk
-// (every byte is under some checksum or check), and whatever is read
-// before the damage is found must equal what was written.
+// must be reported as a *CorruptError by Open, SeriesFields, ReadChunk or
+// Verify (every byte is under some checksum or check), and every chunk
+// that does decode must hold exactly the written data.
 func TestFlippedBytes(t *testing.T) {
 	orig := smallFile(t)
 	want := normalize(smallData())
-	dir := t.TempDir()
 	b := make([]byte, len(orig))
 	for off := 0; off < len(orig); off++ {
 		copy(b, orig)
 		b[off] ^= 1 << (off % 8)
-		r, err := openBytes(t, dir, b)
+		r, err := openBytes(b)
 		if err != nil {
 			wantCorrupt(t, "open", err)
 			continue
 		}
-		got, err := readAll(r)
+		err = readChecked(t, r, want)
 		if err == nil {
 			err = r.Verify()
 		}
@@ -92,23 +147,23 @@ func TestFlippedBytes(t *testing.T) {
 			t.Fatalf("flipped byte at %d of %d went unnoticed", off, len(orig))
 		}
 		wantCorrupt(t, "read", err)
-		_ = got
-		checkPrefix(t, r, b, want)
 	}
 }
 
-// checkPrefix reads every chunk it can from the damaged file and checks
-// that every chunk that decodes holds exactly the written data.
-func checkPrefix(t *testing.T, _ *Reader, b []byte, want []testSeries) {
+// readChecked reads every chunk it can and fails the test if one that
+// decodes differs from the written data. It returns the first error seen.
+func readChecked(t *testing.T, r *Reader, want []testSeries) error {
 	t.Helper()
-	r, err := openBytes(t, t.TempDir(), b)
-	if err != nil {
-		return
+	var first error
+	note := func(err error) {
+		if first == nil {
+			first = err
+		}
 	}
-	defer r.Close()
 	for _, s := range want {
 		fs, err := r.SeriesFields(s.id)
 		if err != nil {
+			note(err)
 			continue
 		}
 		if len(fs) != len(s.fields) {
@@ -122,22 +177,43 @@ func checkPrefix(t *testing.T, _ *Reader, b []byte, want []testSeries) {
 			at := 0
 			var c Column
 			for _, m := range f.Chunks {
-				if err := r.ReadChunk(m, &c); err != nil {
+				err := r.ReadChunk(m, &c)
+				if err != nil {
+					note(err)
 					if c.Len() != 0 {
 						t.Fatal("ReadChunk left data in dst after an error")
 					}
-					at += m.Count
-					continue
-				}
-				for k := range c.Times {
-					if c.Times[k] != wf.col.Times[at+k] {
-						t.Fatalf("damaged file served a wrong time")
-					}
+				} else if !equalColumn(c, sliceColumn(wf.col, at, at+m.Count)) {
+					t.Fatalf("damaged file served wrong data for series %d field %s", s.id, f.Name)
 				}
 				at += m.Count
 			}
 		}
 	}
+	return first
+}
+
+func sliceColumn(c Column, i, j int) Column {
+	s := Column{Type: c.Type, Times: c.Times[i:j]}
+	switch c.Type {
+	case models.Float:
+		s.Floats = c.Floats[i:j]
+	case models.Integer:
+		s.Integers = c.Integers[i:j]
+	case models.Unsigned:
+		s.Unsigneds = c.Unsigneds[i:j]
+	case models.String:
+		s.Strings = c.Strings[i:j]
+	case models.Boolean:
+		s.Booleans = c.Booleans[i:j]
+	}
+	return s
+}
+
+func equalColumn(a, b Column) bool {
+	nilEmpty(&a)
+	nilEmpty(&b)
+	return equalData([]testSeries{{fields: []testField{{"", a}}}}, []testSeries{{fields: []testField{{"", b}}}})
 }
 
 func TestCorruptErrorText(t *testing.T) {

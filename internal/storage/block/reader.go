@@ -38,7 +38,8 @@ type ChunkMeta struct {
 // per series; index entries and chunks are read on demand.
 type Reader struct {
 	path  string
-	f     *os.File
+	f     io.ReaderAt // the file; tests pass bytes
+	c     io.Closer
 	size  int64
 	ft    footer
 	names []string
@@ -53,20 +54,23 @@ func Open(path string) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open block file: %w", err)
 	}
-	r, err := open(path, f)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open block file %s: %w", path, err)
+	}
+	r, err := open(path, f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
+	r.c = f
 	return r, nil
 }
 
-func open(path string, f *os.File) (*Reader, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("open block file %s: %w", path, err)
-	}
-	r := &Reader{path: path, f: f, size: st.Size()}
+// open checks and loads the file's index; f holds size bytes.
+func open(path string, f io.ReaderAt, size int64) (*Reader, error) {
+	r := &Reader{path: path, f: f, size: size}
 	if r.size < int64(headerLen+footerLen) {
 		return nil, r.corrupt(0, "file of %d bytes is too short", r.size)
 	}
@@ -248,7 +252,9 @@ func (r *Reader) fieldsAt(i int) ([]FieldInfo, error) {
 	}
 	_, end := r.rec(i)
 	off := int64(r.ft.indexOffset) + int64(start)
-	b := make([]byte, end-start)
+	bp := getBuf(int(end - start))
+	defer putBuf(bp)
+	b := *bp
 	if err := r.readAt(b, off); err != nil {
 		return nil, err
 	}
@@ -279,8 +285,9 @@ func (r *Reader) decodeEntry(b []byte) ([]FieldInfo, string) {
 		return nil, "chunk offset outside the data region"
 	}
 	fs := make([]FieldInfo, nfields)
-	var metas []ChunkMeta
-	bounds := make([]int, 0, nfields+1)
+	// Each chunk takes at least 4 bytes of the entry: one allocation
+	// for all metas, never grown.
+	metas := make([]ChunkMeta, 0, len(d.b)/4)
 	for f := range fs {
 		nameID := d.uvarint()
 		typ := models.FieldType(d.byte())
@@ -292,7 +299,7 @@ func (r *Reader) decodeEntry(b []byte) ([]FieldInfo, string) {
 			return nil, "fields not ascending"
 		}
 		fs[f].Name, fs[f].Type = r.names[nameID], typ
-		bounds = append(bounds, len(metas))
+		first := len(metas)
 		prev := base
 		for c := uint64(0); c < nchunks; c++ {
 			delta, span, count, length := d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
@@ -315,13 +322,10 @@ func (r *Reader) decodeEntry(b []byte) ([]FieldInfo, string) {
 			offset += length
 			prev = maxT
 		}
+		fs[f].Chunks = metas[first:len(metas):len(metas)]
 	}
 	if len(d.b) != 0 {
 		return nil, "trailing bytes"
-	}
-	bounds = append(bounds, len(metas))
-	for f := range fs {
-		fs[f].Chunks = metas[bounds[f]:bounds[f+1]:bounds[f+1]]
 	}
 	return fs, ""
 }
@@ -470,7 +474,7 @@ func (r *Reader) decodeChunk(b []byte, m ChunkMeta, dst *Column) string {
 		return err.Error()
 	}
 	n := len(dst.Times)
-	if n != m.Count || dst.valuesLen() != n {
+	if n == 0 || n != m.Count || dst.valuesLen() != n {
 		return fmt.Sprintf("%d times and %d values, index says %d", n, dst.valuesLen(), m.Count)
 	}
 	if dst.Times[0] != m.MinTime || dst.Times[n-1] != m.MaxTime {
@@ -522,7 +526,10 @@ func (r *Reader) Verify() error {
 
 // Close closes the file. Chunk metas from this reader become invalid.
 func (r *Reader) Close() error {
-	if err := r.f.Close(); err != nil {
+	if r.c == nil {
+		return nil
+	}
+	if err := r.c.Close(); err != nil {
 		return fmt.Errorf("close block file %s: %w", r.path, err)
 	}
 	return nil

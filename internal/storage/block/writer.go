@@ -204,7 +204,7 @@ func (w *Writer) writeChunk(col *Column, start, end int) error {
 
 	chunk := append(w.packed[:0], chunkRaw)
 	chunk = append(chunk, raw...)
-	if len(raw) >= 64 {
+	if zstdStage && len(raw) >= 64 {
 		enc, _, err := zstdCoders()
 		if err != nil {
 			w.err = fmt.Errorf("write block column: zstd: %w", err)

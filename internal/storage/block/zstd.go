@@ -19,7 +19,7 @@ var (
 func zstdCoders() (*zstd.Encoder, *zstd.Decoder, error) {
 	zstdOnce.Do(func() {
 		zstdEnc, zstdErr = zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderLevel(zstd.SpeedFastest),
 			// Flushes and compactions are rare and sequential: one
 			// encoder is enough, and each costs a few MiB.
 			zstd.WithEncoderConcurrency(1),
@@ -42,6 +42,10 @@ func zstdCoders() (*zstd.Encoder, *zstd.Decoder, error) {
 	})
 	return zstdEnc, zstdDec, zstdErr
 }
+
+// zstdStage can be turned off by benchmarks to measure what the stage
+// saves.
+var zstdStage = true
 
 // zstdWorth reports whether a zstd frame of packed bytes (plus its length
 // header) is worth storing instead of raw bytes: it must save at least an
