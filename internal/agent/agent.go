@@ -319,7 +319,13 @@ func (a *Agent) enqueue(b batch) {
 		case a.queue <- b:
 			return
 		default:
+			// The sender is stuck on a slow server. Move the queued
+			// (older) batches to disk first so the buffer stays in
+			// collection order; only the batch in flight can end up
+			// behind newer ones, and timestamps make that harmless.
 			a.log.Warn("sender is slow; buffering on disk")
+			a.degraded.Store(true)
+			a.flushQueueToDisk()
 		}
 	}
 	a.toDisk(b)
