@@ -17,6 +17,7 @@ import (
 	"github.com/herdmon/herd/internal/buildinfo"
 	"github.com/herdmon/herd/internal/config"
 	"github.com/herdmon/herd/internal/httpapi"
+	"github.com/herdmon/herd/internal/query"
 	"github.com/herdmon/herd/internal/storage"
 )
 
@@ -73,6 +74,7 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 	}
 	handler := httpapi.New(httpapi.Options{
 		Store:       engine,
+		Executor:    &httpapi.MetaExecutor{Store: engine, Next: &queryExecutor{x: &query.Executor{Store: engine}}},
 		MaxBodySize: int64(cfg.MaxBodySize),
 		BindAddr:    cfg.HTTPAddr,
 		Logger:      log,
