@@ -23,7 +23,7 @@ func TestServerKill9LosesNoAcknowledgedPoint(t *testing.T) {
 	dataDir := t.TempDir()
 	addr := freePort(t)
 	s := startServer(t, dataDir, addr)
-	query(t, s.url, "CREATE DATABASE kill")
+	query(t, s.url, "CREATE DATABASE killtest")
 
 	var mu sync.Mutex
 	acked := map[int]bool{}
@@ -46,7 +46,7 @@ func TestServerKill9LosesNoAcknowledgedPoint(t *testing.T) {
 					for i := 0; i < 20; i++ {
 						fmt.Fprintf(&body, "acked,w=%d seq=%di %d\n", w, seq, int64(seq)*100+int64(i))
 					}
-					req, _ := http.NewRequestWithContext(ctx, "POST", s.url+"/write?db=kill", strings.NewReader(body.String()))
+					req, _ := http.NewRequestWithContext(ctx, "POST", s.url+"/write?db=killtest", strings.NewReader(body.String()))
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {
 						return
@@ -88,7 +88,7 @@ func TestServerKill9LosesNoAcknowledgedPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	ix, err := e.Index("kill")
+	ix, err := e.Index("killtest")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestServerKill9LosesNoAcknowledgedPoint(t *testing.T) {
 		}
 	}
 	present := map[int]int{}
-	err = e.Read(storage.ReadRequest{Database: "kill", SeriesIDs: ids, MinTime: math.MinInt64, MaxTime: math.MaxInt64},
+	err = e.Read(storage.ReadRequest{Database: "killtest", SeriesIDs: ids, MinTime: math.MinInt64, MaxTime: math.MaxInt64},
 		func(_ uint64, _ string, col *block.Column) error {
 			for _, v := range col.Integers {
 				present[int(v)]++
