@@ -446,3 +446,22 @@ func TestSecondEngineOnSameDirIsRefused(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+func TestTimeTagAndFieldAreRefused(t *testing.T) {
+	e := openTest(t, t.TempDir(), nil)
+	defer e.Close()
+	must(t, e.CreateDatabase("db"))
+	err := e.WriteBatch(&models.Batch{Database: "db", Points: []models.Point{
+		pt("m", models.Tags{{Key: "time", Value: "x"}}, 1, models.FloatField("f", 1)),
+		pt("m", hostA, 2, models.FloatField("time", 1), models.FloatField("f", 2)),
+		pt("m", hostA, 3, models.FloatField("time", 1)),
+	}})
+	want := `partial write: invalid tag key: input tag "time" on measurement "m" is invalid dropped=2`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+	got := readAll(t, e, "db", "", "m,host=a")
+	if fmt.Sprint(got) != fmt.Sprint(map[string][]value{"f": {{2, 2.0}}}) {
+		t.Fatalf("got %v", got)
+	}
+}

@@ -182,7 +182,7 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 		default:
 		}
 	}
-	if res.dropped > 0 {
+	if res.reason != "" {
 		return &models.PartialWriteError{Reason: res.reason, Dropped: res.dropped}
 	}
 	return nil
@@ -249,6 +249,19 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResul
 			cur = s
 			cur.mu.Lock()
 		}
+		if p.Tags.Get("time") != "" || hasTagKey(p.Tags, "time") {
+			res.drop(fmt.Sprintf("invalid tag key: input tag %q on measurement %q is invalid", "time", p.Measurement))
+			continue
+		}
+		if hasField(p.Fields, "time") {
+			// InfluxDB skips a field named time and keeps the others.
+			res.note(fmt.Sprintf("invalid field name: input field %q on measurement %q is invalid", "time", p.Measurement))
+			p = withoutTimeField(p)
+			if len(p.Fields) == 0 {
+				res.dropped++
+				continue
+			}
+		}
 		sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
 		id, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
 		if err != nil {
@@ -313,10 +326,46 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResul
 }
 
 func (r *applyResult) drop(reason string) {
-	if r.dropped == 0 {
+	r.note(reason)
+	r.dropped++
+}
+
+// note records the first reason a batch was not written whole.
+func (r *applyResult) note(reason string) {
+	if r.reason == "" {
 		r.reason = reason
 	}
-	r.dropped++
+}
+
+func hasTagKey(tags models.Tags, key string) bool {
+	for _, t := range tags {
+		if t.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func hasField(fields []models.Field, key string) bool {
+	for i := range fields {
+		if fields[i].Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutTimeField returns a copy of p without fields named time (the
+// batch's own point is left as the caller gave it).
+func withoutTimeField(p *models.Point) *models.Point {
+	cp := *p
+	cp.Fields = make([]models.Field, 0, len(p.Fields))
+	for _, f := range p.Fields {
+		if f.Key != "time" {
+			cp.Fields = append(cp.Fields, f)
+		}
+	}
+	return &cp
 }
 
 // find returns the series' column named name, or nil.
