@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X github.com/herdmon/herd/internal/buildinfo.Version=$(VERSI
 DATA_DIR  ?= ./herd-data
 export CGO_ENABLED=0
 
-.PHONY: all build run test test-short bench fuzz dist lint deps clean
+.PHONY: all build run test test-deps test-short bench fuzz dist lint deps clean
 
 all: build
 
@@ -22,8 +22,15 @@ build: deps
 run: build
 	./bin/herd server --data-dir $(DATA_DIR) --http-addr :8086
 
+# Debian packages the tests run against: a real InfluxDB 1.x for the
+# InfluxQL differential suite. Installed only when missing.
+test-deps:
+	@command -v influxd >/dev/null 2>&1 || { \
+		echo "installing Debian package influxdb (differential query tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
+
 # Every test: unit, integration (real processes), fuzz seed corpora, race detector.
-test: deps
+test: deps test-deps
 	@test -z "$$(gofmt -l cmd internal bench 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1; }
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
