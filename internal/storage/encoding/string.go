@@ -62,11 +62,13 @@ func AppendStrings(dst []byte, vs []string) []byte {
 	dst = appendStringsRaw(dst, vs)
 	best := len(dst) - start
 	if len(vs) >= 4 {
-		if dict, ok := appendStringsDict(dst, vs, best); ok {
-			dst = dict
-			copy(dst[start:], dst[start+best:])
-			best = len(dst) - start - best
-			dst = dst[:start+best]
+		end := start + best
+		if dict, ok := appendStringsDict(dst, vs, best); ok && len(dict)-end < best {
+			copy(dict[start:], dict[end:])
+			best = len(dict) - end
+			dst = dict[:start+best]
+		} else {
+			dst = dict[:end]
 		}
 	}
 	if best >= zstdMinInput {
