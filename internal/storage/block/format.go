@@ -75,6 +75,7 @@ type CorruptError struct {
 	Reason string
 }
 
+// Error returns a lowercase description with the path and offset.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("corrupt block file %s at offset %d: %s", e.Path, e.Offset, e.Reason)
 }
