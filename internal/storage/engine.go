@@ -290,11 +290,14 @@ func (e *Engine) DropDatabase(name string) error {
 	// The drop goes through the WAL so that replaying older batches after
 	// a crash cannot bring the dropped data back into a new database of
 	// the same name.
+	// flushMu keeps a flush from writing into the directory being removed.
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
 	if err := e.commitMarker(dropDBEntry(name)); err != nil {
 		return err
 	}
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.dropDatabaseLocked(name)
@@ -435,11 +438,13 @@ func (e *Engine) UpdateRetentionPolicy(db, name string, u models.RetentionPolicy
 
 // DropRetentionPolicy removes a policy and its data.
 func (e *Engine) DropRetentionPolicy(db, name string) error {
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
 	if err := e.commitMarker(dropRPEntry(db, name)); err != nil {
 		return err
 	}
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	d := e.meta.database(db)

@@ -208,6 +208,8 @@ func (e *Engine) flushLogged() {
 // than its policy's duration. Whole shard directories are removed: no
 // file is rewritten to expire data.
 func (e *Engine) EnforceRetention(now time.Time) {
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	e.mu.Lock()
