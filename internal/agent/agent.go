@@ -196,6 +196,7 @@ func (a *Agent) selfPoint(t time.Time) models.Point {
 	}
 	fields := []models.Field{
 		models.IntegerField("buffer_bytes", bytes),
+		models.IntegerField("cycles", a.Stats.Cycles.Load()),
 		models.IntegerField("buffered", int64(pts)),
 		models.IntegerField("dropped", a.Stats.Dropped.Load()+bufDropped),
 		models.IntegerField("gather_time_ns", a.Stats.GatherNanos.Load()),

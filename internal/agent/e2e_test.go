@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -220,4 +225,91 @@ func gunzip(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// TestBinaryWithHerdServerOutage runs the real herd server and agent: the
+// server is stopped while the agent keeps collecting, then restarted;
+// every cycle's point arrives (count(cycles) = max(cycles)).
+func TestBinaryWithHerdServerOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow extra: starts the real server twice")
+	}
+	bin := buildHerd(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dataDir, bufDir := t.TempDir(), t.TempDir()
+	startServer := func() *exec.Cmd {
+		cmd := exec.Command(bin, "server", "--data-dir", dataDir, "--http-addr", addr, "--no-local-agent")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "server up", func() bool {
+			resp, err := http.Get("http://" + addr + "/ping")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusNoContent
+		})
+		return cmd
+	}
+	stopServer := func(cmd *exec.Cmd) {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	// count and max of the cycles field, or -1 while unknown.
+	cycles := func() (count, max int64) {
+		resp, err := http.PostForm("http://"+addr+"/query?db=telegraf",
+			url.Values{"q": {"SELECT count(cycles), max(cycles) FROM herd_agent"}})
+		if err != nil {
+			return -1, -1
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Results []struct {
+				Series []struct{ Values [][]any }
+			}
+		}
+		if json.NewDecoder(resp.Body).Decode(&r) != nil || len(r.Results) == 0 || len(r.Results[0].Series) == 0 ||
+			len(r.Results[0].Series[0].Values) == 0 || len(r.Results[0].Series[0].Values[0]) < 3 {
+			return -1, -1
+		}
+		v := r.Results[0].Series[0].Values[0]
+		c, _ := v[1].(float64)
+		m, _ := v[2].(float64)
+		return int64(c), int64(m)
+	}
+
+	srv := startServer()
+	defer func() { stopServer(srv) }()
+	agent := exec.Command(bin, "agent", "--url", "http://"+addr, "--interval", "200ms", "--buffer-dir", bufDir,
+		"--hostname", "e2e", "--inputs", "kernel,mem")
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { agent.Process.Kill(); agent.Wait() }()
+	eventually(t, 10*time.Second, "first points at the server", func() bool { _, m := cycles(); return m >= 3 })
+
+	stopServer(srv)
+	eventually(t, 10*time.Second, "batches buffered while the server is down", func() bool {
+		n := 0
+		files, _ := filepath.Glob(filepath.Join(bufDir, "*"+segmentSuffix))
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			recs, _ := decodeRecords(data)
+			n += len(recs)
+		}
+		return n >= 5
+	})
+	srv = startServer()
+	var c, m int64
+	eventually(t, 20*time.Second, "every cycle at the server", func() bool {
+		c, m = cycles()
+		return m >= 10 && c == m
+	})
+	t.Logf("%d cycles, all stored", m)
 }
