@@ -210,6 +210,9 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("read back differs from written data")
 			}
 			checkMetas(t, r, want)
+			if r.Err() != nil {
+				t.Fatalf("Err() = %v on a sound file", r.Err())
+			}
 		})
 	}
 }

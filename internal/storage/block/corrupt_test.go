@@ -138,6 +138,9 @@ func TestFlippedBytes(t *testing.T) {
 			wantCorrupt(t, "open", err)
 			continue
 		}
+		if r.Err() != nil {
+			t.Fatalf("Err() = %v before any read", r.Err())
+		}
 		err = readChecked(t, r, want)
 		if err == nil {
 			err = r.Verify()
@@ -147,6 +150,9 @@ func TestFlippedBytes(t *testing.T) {
 			t.Fatalf("flipped byte at %d of %d went unnoticed", off, len(orig))
 		}
 		wantCorrupt(t, "read", err)
+		if r.Err() != err {
+			t.Fatalf("Err() = %v, want the first damage %v", r.Err(), err)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/encoding"
@@ -44,6 +45,10 @@ type Reader struct {
 	ft    footer
 	names []string
 	table []byte // seriesCount records: id uint64, entry end uint32
+
+	// damage is the first *CorruptError found after Open, kept because
+	// Fields cannot return it.
+	damage atomic.Pointer[CorruptError]
 }
 
 // Open opens a block file and checks its header, footer and the checksum of
@@ -181,7 +186,9 @@ func (r *Reader) readAt(b []byte, off int64) error {
 }
 
 func (r *Reader) corrupt(off int64, format string, args ...any) *CorruptError {
-	return &CorruptError{Path: r.path, Offset: off, Reason: fmt.Sprintf(format, args...)}
+	e := &CorruptError{Path: r.path, Offset: off, Reason: fmt.Sprintf(format, args...)}
+	r.damage.CompareAndSwap(nil, e)
+	return e
 }
 
 func (r *Reader) seriesCount() int { return len(r.table) / seriesRecLen }
@@ -221,7 +228,9 @@ func (r *Reader) SeriesIDs() []uint64 {
 // Fields returns the fields of a series, ascending by name, or nil if the
 // file does not hold the series. It reads the series' index entry from the
 // file; if that entry is damaged (possible only if the file changed after
-// Open checked it) it also returns nil: SeriesFields reports the error.
+// Open checked it) it also returns nil, and Err reports the damage. Code
+// that must not mistake damage for absence (compaction, which deletes its
+// inputs) should call SeriesFields.
 func (r *Reader) Fields(seriesID uint64) []FieldInfo {
 	fs, _ := r.SeriesFields(seriesID)
 	return fs
@@ -267,6 +276,15 @@ func (r *Reader) fieldsAt(i int) ([]FieldInfo, error) {
 		return nil, r.corrupt(off, "series entry: %s", reason)
 	}
 	return fs, nil
+}
+
+// Err returns the first damage found in the file since Open (by Fields,
+// SeriesFields, ReadChunk or Verify) as a *CorruptError, or nil.
+func (r *Reader) Err() error {
+	if e := r.damage.Load(); e != nil {
+		return e
+	}
+	return nil
 }
 
 // decodeEntry decodes one series entry (without its CRC), checking every
