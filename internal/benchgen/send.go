@@ -58,7 +58,9 @@ const maxLine = 1 << 20
 
 // FileSource cuts line protocol read from R into batches of BatchSize
 // lines, counting points, values (fields) and points per measurement as
-// it goes. Blank lines and comments are skipped.
+// it goes. Blank lines and comments are skipped. Lines are cut at every
+// newline, so a string field holding a raw newline would be split; the
+// Generator never writes one.
 type FileSource struct {
 	BatchSize int
 	br        *bufio.Reader
