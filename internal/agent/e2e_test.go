@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdmon/herd/internal/lineproto"
 )
 
 var (
@@ -56,32 +58,24 @@ func buildHerd(t *testing.T) string {
 	return binPath
 }
 
-// checkLines checks that every line looks like line protocol
-// (measurement[,tags] fields timestamp) and returns the measurements seen.
+// checkLines parses out with the server's line-protocol parser, checks
+// every point has a host tag, and returns the measurements seen.
 func checkLines(t *testing.T, out string) map[string]bool {
 	t.Helper()
+	var p lineproto.Parser
+	points, err := p.Parse(nil, []byte(out), 0, 1)
+	if err != nil {
+		t.Fatalf("output does not parse: %v", err)
+	}
+	if n := strings.Count(out, "\n"); len(points) != n {
+		t.Fatalf("%d lines but %d points", n, len(points))
+	}
 	seen := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		// Split on unescaped spaces outside quoted strings.
-		var parts []string
-		start, quoted := 0, false
-		for i := 0; i < len(line); i++ {
-			switch {
-			case line[i] == '\\':
-				i++
-			case line[i] == '"':
-				quoted = !quoted
-			case line[i] == ' ' && !quoted:
-				parts = append(parts, line[start:i])
-				start = i + 1
-			}
+	for _, pt := range points {
+		if pt.Tags.Get("host") == "" {
+			t.Fatalf("point without a host tag: %s", pt.Measurement)
 		}
-		parts = append(parts, line[start:])
-		if len(parts) != 3 || !strings.Contains(parts[0], ",host=") || !strings.Contains(parts[1], "=") {
-			t.Fatalf("not line protocol with a host tag: %q", line)
-		}
-		m, _, _ := strings.Cut(parts[0], ",")
-		seen[m] = true
+		seen[pt.Measurement] = true
 	}
 	return seen
 }

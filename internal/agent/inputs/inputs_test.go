@@ -122,6 +122,11 @@ func gatherTwice(t *testing.T, root, name string, opt Options) (string, error) {
 
 func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
+	// Whatever an input writes must be accepted by the server's parser.
+	var p lineproto.Parser
+	if _, err := p.Parse(nil, []byte(got), 0, 1); err != nil {
+		t.Errorf("%s: output does not parse: %v", path, err)
+	}
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
