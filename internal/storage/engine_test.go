@@ -465,3 +465,40 @@ func TestTimeTagAndFieldAreRefused(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// TestHeadOutOfOrderAcrossSealedChunks writes enough values for the head
+// to compress several chunks, out of order and with overwrites, and
+// checks reads before and after a flush.
+func TestHeadOutOfOrderAcrossSealedChunks(t *testing.T) {
+	e := openTest(t, t.TempDir(), nil)
+	defer e.Close()
+	must(t, e.CreateDatabase("db"))
+	const n = 1000
+	var pts []models.Point
+	for i := 0; i < n; i++ {
+		ts := int64((i * 7919) % n) // a permutation of 0..n-1
+		pts = append(pts, pt("m", hostA, ts, models.IntegerField("v", ts), models.StringField("s", fmt.Sprint("x", ts))))
+	}
+	for i := 0; i < n; i += 3 {
+		pts = append(pts, pt("m", hostA, int64(i), models.IntegerField("v", -int64(i))))
+	}
+	must(t, e.WriteBatch(&models.Batch{Database: "db", Points: pts}))
+	check := func(stage string) {
+		got := readAll(t, e, "db", "", "m,host=a")
+		if len(got["v"]) != n || len(got["s"]) != n {
+			t.Fatalf("%s: %d %d values", stage, len(got["v"]), len(got["s"]))
+		}
+		for i, v := range got["v"] {
+			want := int64(i)
+			if i%3 == 0 {
+				want = -want
+			}
+			if v.t != int64(i) || v.v != want || got["s"][i].v != fmt.Sprint("x", i) {
+				t.Fatalf("%s: value %d = %v, %v", stage, i, v, got["s"][i])
+			}
+		}
+	}
+	check("head")
+	must(t, e.Flush())
+	check("blocks")
+}
