@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"sync"
 	"unsafe"
 )
@@ -308,14 +309,7 @@ func appendIntGrid(dst []byte, vs []int64, scratch *[]uint64, limit int) ([]byte
 	return appendPacked(dst, u, limit-(len(dst)-start))
 }
 
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
 // decodeInts decodes any integer scheme.
 func decodeInts(dst []int64, src []byte, what string) ([]int64, error) {
