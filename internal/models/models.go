@@ -192,6 +192,9 @@ const (
 
 // AppendEscaped appends s with a backslash before every byte in chars.
 func AppendEscaped(dst []byte, s, chars string) []byte {
+	if !strings.ContainsAny(s, chars) {
+		return append(dst, s...) // the common case: nothing to escape
+	}
 	for i := 0; i < len(s); i++ {
 		if strings.IndexByte(chars, s[i]) >= 0 {
 			dst = append(dst, '\\')

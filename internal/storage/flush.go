@@ -53,11 +53,20 @@ func (e *Engine) replay() error {
 				}
 			case kindBatch:
 				b := modelsBatch(en)
+				e.mu.RLock()
+				db := e.dbs[b.Database]
+				e.mu.RUnlock()
+				if db == nil {
+					skipped++ // dropped since
+					continue
+				}
+				var res applyResult
+				e.prepare(db, &b, sc, &res)
 				e.applyMu.Lock()
-				_, aerr := e.apply(&b, now, sc)
+				aerr := e.apply(&b, now, sc, &res, db)
 				e.applyMu.Unlock()
 				if aerr != nil {
-					// The database or policy was dropped since.
+					// The retention policy was dropped since.
 					skipped++
 				}
 			}

@@ -129,8 +129,10 @@ func (e *Engine) commitLoop() {
 // write path does not allocate per point.
 type writeScratch struct {
 	key    []byte
-	points []byte
-	ids    []uint64
+	points []byte   // WAL encoding of every prepared point
+	offs   []int    // start of each point's encoding in points, plus the end
+	ids    []uint64 // series id per point; 0: dropped before apply
+	entry  []byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return &writeScratch{} }}
@@ -142,6 +144,11 @@ var scratchPool = sync.Pool{New: func() any { return &writeScratch{} }}
 // conflict with a field's stored type or fall outside the retention
 // window are dropped and reported with *models.PartialWriteError; the
 // rest are written.
+//
+// Work that needs no shared state (series keys and ids, the WAL
+// encoding) happens before taking applyMu, so concurrent writers overlap
+// it; only validation against stored field types and the head append
+// are serialized.
 func (e *Engine) WriteBatch(b *models.Batch) error {
 	if e.closed.Load() {
 		return errClosed
@@ -156,13 +163,30 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 	sc := scratchPool.Get().(*writeScratch)
 	defer scratchPool.Put(sc)
 
+	e.mu.RLock()
+	db := e.dbs[b.Database]
+	e.mu.RUnlock()
+	if db == nil {
+		return &models.DatabaseNotFoundError{Name: b.Database}
+	}
+	var res applyResult
+	e.prepare(db, b, sc, &res)
+
 	e.applyMu.Lock()
-	res, err := e.apply(b, time.Now().UnixNano(), sc)
+	err := e.apply(b, time.Now().UnixNano(), sc, &res, db)
 	var done chan commitResult
 	if err == nil && res.accepted > 0 {
-		entry := appendWALBatchHeader(make([]byte, 0, len(sc.points)+64), b.Database, res.rp, res.accepted)
-		entry = append(entry, sc.points...)
-		done = e.enqueue(entry, false)
+		sc.entry = appendWALBatchHeader(sc.entry[:0], b.Database, res.rp, res.accepted)
+		if res.accepted == len(b.Points) {
+			sc.entry = append(sc.entry, sc.points...)
+		} else {
+			for i, id := range sc.ids {
+				if id != 0 {
+					sc.entry = append(sc.entry, sc.points[sc.offs[i]:sc.offs[i+1]]...)
+				}
+			}
+		}
+		done = e.enqueue(append([]byte(nil), sc.entry...), false)
 	}
 	e.applyMu.Unlock()
 	if err != nil {
@@ -194,18 +218,56 @@ type applyResult struct {
 	reason                    string
 }
 
-// apply validates the batch's points and appends the accepted ones to
-// the heads, encoding them into sc.points for the WAL. The caller holds
-// applyMu. It is deterministic: the same batches applied in the same
-// order give the same heads, field types and series ids.
-func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResult, error) {
-	var res applyResult
+// prepare resolves every point's series id and WAL encoding, and drops
+// points that no stored state could make valid (a tag keyed time, too
+// many series). Fields named time are removed in place: b's points
+// belong to this call.
+func (e *Engine) prepare(db *database, b *models.Batch, sc *writeScratch, res *applyResult) {
+	sc.points = sc.points[:0]
+	sc.offs = sc.offs[:0]
+	sc.ids = sc.ids[:0]
+	for i := range b.Points {
+		p := &b.Points[i]
+		sc.offs = append(sc.offs, len(sc.points))
+		if hasTagKey(p.Tags, "time") {
+			res.drop(fmt.Sprintf("invalid tag key: input tag %q on measurement %q is invalid", "time", p.Measurement))
+			sc.ids = append(sc.ids, 0)
+			continue
+		}
+		if hasField(p.Fields, "time") {
+			// InfluxDB skips a field named time and keeps the others.
+			res.note(fmt.Sprintf("invalid field name: input field %q on measurement %q is invalid", "time", p.Measurement))
+			p.Fields = withoutTimeField(p.Fields)
+			if len(p.Fields) == 0 {
+				res.dropped++
+				sc.ids = append(sc.ids, 0)
+				continue
+			}
+		}
+		sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
+		id, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
+		if err != nil {
+			res.drop(err.Error())
+			sc.ids = append(sc.ids, 0)
+			continue
+		}
+		sc.ids = append(sc.ids, id)
+		sc.points = appendWALPoint(sc.points, sc.key, p)
+	}
+	sc.offs = append(sc.offs, len(sc.points))
+}
+
+// apply validates the prepared points against the stored field types and
+// retention window and appends the accepted ones to the heads, marking
+// rejected ones with id 0 in sc.ids. The caller holds applyMu. It is
+// deterministic: the same batches applied in the same order give the same
+// heads and field types.
+func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch, res *applyResult, db *database) error {
 	e.mu.RLock()
 	dm := e.meta.database(b.Database)
-	db := e.dbs[b.Database]
-	if dm == nil || db == nil {
+	if dm == nil || e.dbs[b.Database] != db {
 		e.mu.RUnlock()
-		return res, &models.DatabaseNotFoundError{Name: b.Database}
+		return &models.DatabaseNotFoundError{Name: b.Database}
 	}
 	rpName := b.RetentionPolicy
 	if rpName == "" {
@@ -214,13 +276,12 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResul
 	rpm := dm.policy(rpName)
 	if rpm == nil {
 		e.mu.RUnlock()
-		return res, &models.RetentionPolicyNotFoundError{Database: b.Database, Name: rpName}
+		return &models.RetentionPolicyNotFoundError{Database: b.Database, Name: rpName}
 	}
 	rp := *rpm
 	e.mu.RUnlock()
 	res.rp = rpName
 
-	sc.points = sc.points[:0]
 	var cur *shard
 	defer func() {
 		if cur != nil {
@@ -232,9 +293,14 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResul
 		oldest = now - int64(rp.Duration)
 	}
 	for i := range b.Points {
+		id := sc.ids[i]
+		if id == 0 {
+			continue
+		}
 		p := &b.Points[i]
 		if p.Time < oldest {
 			res.drop("points beyond retention policy")
+			sc.ids[i] = 0
 			continue
 		}
 		if cur == nil || p.Time < cur.start || p.Time >= cur.end {
@@ -244,29 +310,10 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResul
 			s, err := e.shardFor(db, &rp, p.Time)
 			if err != nil {
 				cur = nil
-				return res, err
+				return err
 			}
 			cur = s
 			cur.mu.Lock()
-		}
-		if p.Tags.Get("time") != "" || hasTagKey(p.Tags, "time") {
-			res.drop(fmt.Sprintf("invalid tag key: input tag %q on measurement %q is invalid", "time", p.Measurement))
-			continue
-		}
-		if hasField(p.Fields, "time") {
-			// InfluxDB skips a field named time and keeps the others.
-			res.note(fmt.Sprintf("invalid field name: input field %q on measurement %q is invalid", "time", p.Measurement))
-			p = withoutTimeField(p)
-			if len(p.Fields) == 0 {
-				res.dropped++
-				continue
-			}
-		}
-		sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
-		id, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
-		if err != nil {
-			res.drop(err.Error())
-			continue
 		}
 		h := cur.head
 		ms := h.series[id]
@@ -291,6 +338,7 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResul
 		}
 		if conflict != "" {
 			res.drop(conflict)
+			sc.ids[i] = 0
 			continue
 		}
 		if ms == nil {
@@ -318,11 +366,10 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch) (applyResul
 		if e.headSince.Load() == 0 {
 			e.headSince.Store(time.Now().UnixNano())
 		}
-		sc.points = appendWALPoint(sc.points, sc.key, p)
 		res.accepted++
 		res.values += len(p.Fields)
 	}
-	return res, nil
+	return nil
 }
 
 func (r *applyResult) drop(reason string) {
@@ -355,17 +402,16 @@ func hasField(fields []models.Field, key string) bool {
 	return false
 }
 
-// withoutTimeField returns a copy of p without fields named time (the
-// batch's own point is left as the caller gave it).
-func withoutTimeField(p *models.Point) *models.Point {
-	cp := *p
-	cp.Fields = make([]models.Field, 0, len(p.Fields))
-	for _, f := range p.Fields {
+// withoutTimeField returns the fields not named time, in a new slice (the
+// caller's backing array may be shared with other points).
+func withoutTimeField(fields []models.Field) []models.Field {
+	out := make([]models.Field, 0, len(fields))
+	for _, f := range fields {
 		if f.Key != "time" {
-			cp.Fields = append(cp.Fields, f)
+			out = append(out, f)
 		}
 	}
-	return &cp
+	return out
 }
 
 // find returns the series' column named name, or nil.
