@@ -51,45 +51,38 @@ func (e *Engine) commitMarker(entry []byte) error {
 // the WAL's record limit.
 const maxGroupBytes = 8 << 20
 
-// commitLoop is the only writer of the WAL. It takes everything queued,
-// writes it as one compressed record with one fsync, and answers every
-// waiter: concurrent writers share the fsync (group commit), and one
-// compression pass over many batches compresses better than one each.
+// commitLoop groups queued entries: it takes everything queued, and
+// hands it as one compressed record to appendLoop, the only writer of
+// the WAL. Concurrent writers share one fsync (group commit), one
+// compression pass over many batches compresses better than one each,
+// and the next group is compressed while the previous one is fsynced.
 func (e *Engine) commitLoop() {
 	defer e.commitWG.Done()
+	jobs := make(chan walJob, 1)
+	var appender sync.WaitGroup
+	appender.Add(1)
+	go func() {
+		defer appender.Done()
+		e.appendLoop(jobs)
+	}()
+	defer func() {
+		close(jobs)
+		appender.Wait()
+	}()
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true))
 	defer enc.Close()
-	var raw, packed []byte
+	raw := []byte{walRecordVersion}
 	var waiting []*commitReq
-	var failed error
 	commit := func() {
 		if len(waiting) == 0 {
 			return
 		}
-		err := failed
-		if err == nil {
-			packed = enc.EncodeAll(raw, packed[:0])
-			err = e.wal.Append(packed)
-			if errors.Is(err, wal.ErrFatal) {
-				// An fsync error may have dropped dirty pages: never
-				// acknowledge anything again (see reliability notes).
-				failed = fmt.Errorf("storage: wal fsync failed, refusing writes until restart: %w", err)
-				e.logger.Error("wal fsync failed; the server refuses writes until it is restarted", "err", err)
-				err = failed
-			} else if err != nil {
-				// A failed write (disk full) was cut off the log: these
-				// writes fail, later ones may succeed once space is freed.
-				err = fmt.Errorf("storage: wal write: %w", err)
-			}
-		}
-		for _, w := range waiting {
-			w.done <- commitResult{err: err}
-		}
-		waiting = waiting[:0]
-		raw = append(raw[:0], walRecordVersion)
+		packed := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2))
+		jobs <- walJob{rec: packed, waiters: waiting}
+		waiting = nil
+		raw = raw[:1]
 	}
-	raw = append(raw[:0], walRecordVersion)
 	for req := range e.commits {
 		group := []*commitReq{req}
 	drain:
@@ -108,11 +101,7 @@ func (e *Engine) commitLoop() {
 		for _, r := range group {
 			if r.roll {
 				commit()
-				res := commitResult{err: failed}
-				if res.err == nil {
-					res.nextSegment, res.err = e.wal.Roll()
-				}
-				r.done <- res
+				jobs <- walJob{roll: r}
 				continue
 			}
 			raw = append(raw, r.entry...)
@@ -122,6 +111,47 @@ func (e *Engine) commitLoop() {
 			}
 		}
 		commit()
+	}
+}
+
+// walJob is a compressed record and the writers waiting for it, or a
+// request to roll the WAL after every record before it.
+type walJob struct {
+	rec     []byte
+	waiters []*commitReq
+	roll    *commitReq
+}
+
+// appendLoop writes records in the order commitLoop made them.
+func (e *Engine) appendLoop(jobs <-chan walJob) {
+	var failed error
+	for j := range jobs {
+		if j.roll != nil {
+			res := commitResult{err: failed}
+			if failed == nil {
+				res.nextSegment, res.err = e.wal.Roll()
+			}
+			j.roll.done <- res
+			continue
+		}
+		err := failed
+		if err == nil {
+			err = e.wal.Append(j.rec)
+			if errors.Is(err, wal.ErrFatal) {
+				// An fsync error may have dropped dirty pages: never
+				// acknowledge anything again (see reliability notes).
+				failed = fmt.Errorf("storage: wal fsync failed, refusing writes until restart: %w", err)
+				e.logger.Error("wal fsync failed; the server refuses writes until it is restarted", "err", err)
+				err = failed
+			} else if err != nil {
+				// A failed write (disk full) was cut off the log: these
+				// writes fail, later ones may succeed once space is freed.
+				err = fmt.Errorf("storage: wal write: %w", err)
+			}
+		}
+		for _, w := range j.waiters {
+			w.done <- commitResult{err: err}
+		}
 	}
 }
 
