@@ -146,4 +146,3 @@ func (s *headStream) decode(typ models.FieldType, times []int64, nums []uint64, 
 	}
 	return times, nums, strs, nil
 }
-
