@@ -10,10 +10,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/herdmon/herd/internal/agent"
+	"github.com/herdmon/herd/internal/agent/inputs"
 	"github.com/herdmon/herd/internal/buildinfo"
 	"github.com/herdmon/herd/internal/config"
 	"github.com/herdmon/herd/internal/httpapi"
@@ -94,10 +98,16 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 	// Tests and scripts read the real address here (with port 0 too).
 	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
 		"version", buildinfo.Version, "influxdb_api", buildinfo.InfluxDBVersion)
-	if !cfg.NoLocalAgent {
-		// The local agent arrives with its own issue; until then the flag
-		// is accepted so scripts and units can already pass it.
-		log.Info("local agent not started: not wired into the server yet (use --no-local-agent to silence this)")
+	agentDone := make(chan struct{})
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	defer stopAgent()
+	if cfg.NoLocalAgent {
+		close(agentDone)
+	} else {
+		go func() {
+			defer close(agentDone)
+			runLocalAgent(agentCtx, cfg, ln.Addr(), log)
+		}()
 	}
 
 	select {
@@ -108,6 +118,8 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 	}
 	stop() // a second signal kills the process the default way
 	log.Info("shutting down")
+	stopAgent()
+	<-agentDone
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -127,4 +139,28 @@ func logLevel(s string) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// runLocalAgent collects this host's own metrics into this server, as
+// any agent would (over HTTP, into the telegraf database), so a single
+// `herd server` is already a monitored host.
+func runLocalAgent(ctx context.Context, cfg config.ServerConfig, addr net.Addr, log *slog.Logger) {
+	acfg := agent.DefaultConfig()
+	port := "8086"
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+	}
+	acfg.URLs = []string{"http://" + net.JoinHostPort("127.0.0.1", port)}
+	acfg.BufferDir = filepath.Join(cfg.DataDir, "agent-buffer")
+	env := inputs.EnvFromOS()
+	alog := log.With("component", "local-agent")
+	a, err := agent.New(acfg, &env, alog)
+	if err != nil {
+		alog.Error("local agent not started", "err", err)
+		return
+	}
+	alog.Info("local agent started", "url", acfg.URLs[0], "database", acfg.Database, "interval", acfg.Interval.Duration)
+	if err := a.Run(ctx); err != nil {
+		alog.Error("local agent stopped", "err", err)
+	}
 }

@@ -57,11 +57,17 @@ type server struct {
 
 func startServer(t *testing.T, dataDir, addr string, extra ...string) *server {
 	t.Helper()
+	return startServerArgs(t, dataDir, addr, append([]string{"--no-local-agent"}, extra...)...)
+}
+
+// startServerArgs starts `herd server` with exactly these extra flags.
+func startServerArgs(t *testing.T, dataDir, addr string, extra ...string) *server {
+	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "server-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"server", "--data-dir", dataDir, "--http-addr", addr, "--no-local-agent"}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--http-addr", addr}, extra...)
 	cmd := exec.Command(herdBin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
