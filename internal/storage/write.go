@@ -69,7 +69,7 @@ func (e *Engine) commitLoop() {
 		close(jobs)
 		appender.Wait()
 	}()
-	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(walZstdLevel), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true))
 	defer enc.Close()
 	raw := []byte{walRecordVersion}
@@ -509,3 +509,7 @@ func (e *Engine) shardFor(db *database, rp *rpMeta, t int64) (*shard, error) {
 	e.mu.Unlock()
 	return s, nil
 }
+
+// walZstdLevel trades CPU for bytes written per value: the WAL is most of
+// what herd writes to the SD card.
+var walZstdLevel = zstd.SpeedDefault
