@@ -23,6 +23,7 @@ import (
 	"github.com/herdmon/herd/internal/httpapi"
 	"github.com/herdmon/herd/internal/query"
 	"github.com/herdmon/herd/internal/storage"
+	"github.com/herdmon/herd/internal/ui"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -82,6 +83,7 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 		MaxBodySize: int64(cfg.MaxBodySize),
 		BindAddr:    cfg.HTTPAddr,
 		Logger:      log,
+		UI:          ui.New(),
 	})
 	srv := &http.Server{
 		Handler: handler,

@@ -41,6 +41,9 @@ type Options struct {
 	// Now returns the server clock, used for points without a timestamp;
 	// nil means time.Now. Tests set it.
 	Now func() time.Time
+	// UI serves GET and HEAD requests for paths that are not API
+	// endpoints (the built-in dashboard at "/"); nil means 404 for them.
+	UI http.Handler
 }
 
 // DefaultMaxBodySize is InfluxDB's default max-body-size.
@@ -54,6 +57,7 @@ type Handler struct {
 	bindAddr string
 	log      *slog.Logger
 	now      func() time.Time
+	ui       http.Handler
 	started  time.Time
 	stats    stats
 }
@@ -67,6 +71,7 @@ func New(opts Options) *Handler {
 		bindAddr: opts.BindAddr,
 		log:      opts.Logger,
 		now:      opts.Now,
+		ui:       opts.UI,
 		started:  time.Now(),
 	}
 	if h.exec == nil {
@@ -140,6 +145,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		h.route(w, r, "GET", h.serveMetrics, nil)
 	default:
+		// The API routes above keep priority; everything else a browser
+		// asks for belongs to the dashboard.
+		if h.ui != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			h.ui.ServeHTTP(w, r)
+			return
+		}
 		http.NotFound(w, r)
 	}
 }
