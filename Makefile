@@ -33,6 +33,7 @@ test-deps:
 test: deps test-deps
 	@test -z "$$(gofmt -l cmd internal bench 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1; }
 	$(GO) vet ./...
+	GOOS=linux GOARCH=arm GOARM=6 $(GO) vet ./...   # 32-bit Pis: int overflows only show here
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 test-short: deps

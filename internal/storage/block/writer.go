@@ -272,8 +272,8 @@ func (w *Writer) endSeries() {
 	e = binary.LittleEndian.AppendUint32(e, crc(e[start:]))
 	w.entries = e
 	w.table = binary.LittleEndian.AppendUint64(w.table, w.cur.id)
-	w.table = binary.LittleEndian.AppendUint32(w.table, uint32(min(len(e), maxEntriesLen)))
-	if len(e) > maxEntriesLen && w.err == nil {
+	w.table = binary.LittleEndian.AppendUint32(w.table, uint32(min(uint64(len(e)), maxEntriesLen)))
+	if uint64(len(e)) > maxEntriesLen && w.err == nil {
 		w.err = errors.New("write block file: index exceeds 4 GiB")
 	}
 	w.cur.fields = w.cur.fields[:0]

@@ -37,7 +37,7 @@ func appendSimple8b(dst []byte, vs []uint64) []byte {
 		rem := len(vs) - i
 		if vs[i] == 0 {
 			r := 1
-			for r < rem && r < s8bPayload && vs[i+r] == 0 {
+			for r < rem && uint64(r) < s8bPayload && vs[i+r] == 0 {
 				r++
 			}
 			if r >= s8bRunMin {
