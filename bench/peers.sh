@@ -302,8 +302,13 @@ run_system() {
 		log "$name: ready; sending $DATA_POINTS points ($DATA_VALUES values)"
 		local gz=()
 		[[ $GZIP == 1 ]] && gz=(--gzip)
-		if ! timeout "$SEND_TIMEOUT" "$HERD" bench send --file "$DATA" --url "$url" --db "$DB" \
-			--workers "$WORKERS" --batch "$BATCH" --quiet "${gz[@]}" >"$dir/send.out" 2>"$dir/send.err"; then
+		# In the background so that a signal to this script is handled
+		# at once (bash runs traps only between foreground commands).
+		timeout "$SEND_TIMEOUT" "$HERD" bench send --file "$DATA" --url "$url" --db "$DB" \
+			--workers "$WORKERS" --batch "$BATCH" --quiet "${gz[@]}" >"$dir/send.out" 2>"$dir/send.err" &
+		local sender=$!
+		PIDS+=("$sender")
+		if ! wait "$sender"; then
 			status=failed note="send failed: $(tail -c 300 "$dir/send.err" | tr '\n' ' ')"
 		fi
 	fi
