@@ -8,6 +8,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/influxdata/influxql"
 
+	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/index"
 )
 
@@ -76,16 +77,8 @@ func tagFilter(ix *index.Index, m string, expr influxql.Expr, all *roaring.Bitma
 			case influxql.NEQ:
 				return roaring.AndNot(all, eq), nil
 			}
-			// Ordering comparisons on tags compare strings.
-			cmp := stringComparer(op, l.Val)
-			if cmp == nil {
-				return roaring.New(), nil
-			}
-			set := ix.MatchTagValues(m, key, cmp)
-			if cmp("") {
-				set.Or(without)
-			}
-			return set, nil
+			// InfluxDB matches no series on ordering comparisons of tags.
+			return roaring.New(), nil
 		case *influxql.RegexLiteral:
 			set := ix.MatchTagValues(m, key, l.Val.MatchString)
 			if l.Val.MatchString("") {
@@ -138,40 +131,83 @@ func flip(op influxql.Token) influxql.Token {
 	return op
 }
 
-func stringComparer(op influxql.Token, v string) func(string) bool {
-	switch op {
-	case influxql.LT:
-		return func(s string) bool { return s < v }
-	case influxql.LTE:
-		return func(s string) bool { return s <= v }
-	case influxql.GT:
-		return func(s string) bool { return s > v }
-	case influxql.GTE:
-		return func(s string) bool { return s >= v }
-	}
-	return nil
-}
-
 // rowValuer resolves names in a condition or expression for one row:
-// tags of its series, then field values.
+// fields of the row (cast as the reference asks), else tags of its
+// series. In a condition (cond) a tag the series lacks is the empty
+// string, as in InfluxDB; in a select list it is null.
 type rowValuer struct {
-	tags   map[string]string
+	tags   models.Tags
 	fields map[string]any
+	types  map[string]models.FieldType
+	cond   bool
 }
 
 func (r *rowValuer) value(vr *influxql.VarRef) any {
 	if vr.Type != influxql.Tag {
-		if v, ok := r.fields[vr.Val]; ok {
-			return v
+		if _, isField := r.types[vr.Val]; isField {
+			v, ok := r.fields[vr.Val]
+			if !ok {
+				return nil
+			}
+			return cast(v, vr.Type)
 		}
-		if vr.Type == influxql.Float || vr.Type == influxql.Integer || vr.Type == influxql.String || vr.Type == influxql.Boolean || vr.Type == influxql.Unsigned {
+		switch vr.Type {
+		case influxql.Float, influxql.Integer, influxql.String, influxql.Boolean, influxql.Unsigned:
 			return nil
 		}
 	}
-	if v, ok := r.tags[vr.Val]; ok {
-		return v
+	for _, t := range r.tags {
+		if t.Key == vr.Val {
+			return t.Value
+		}
+	}
+	if r.cond {
+		return ""
 	}
 	return nil
+}
+
+// cast converts a field value to the type a reference asks for
+// (field::type): numbers convert between themselves (floats truncate to
+// integers), strings and booleans only match themselves.
+func cast(v any, t influxql.DataType) any {
+	switch t {
+	case influxql.Float:
+		f, ok := asFloat(v)
+		if !ok {
+			return nil
+		}
+		return f
+	case influxql.Integer:
+		switch x := v.(type) {
+		case float64:
+			return int64(x)
+		case int64:
+			return x
+		case uint64:
+			return int64(x)
+		}
+		return nil
+	case influxql.Unsigned:
+		switch x := v.(type) {
+		case float64:
+			return uint64(x)
+		case int64:
+			return uint64(x)
+		case uint64:
+			return x
+		}
+		return nil
+	case influxql.String:
+		if _, ok := v.(string); !ok {
+			return nil
+		}
+	case influxql.Boolean:
+		if _, ok := v.(bool); !ok {
+			return nil
+		}
+	}
+	return v
 }
 
 // evalBool evaluates a (time-free) condition for a row, as InfluxDB does:

@@ -83,20 +83,155 @@ func dataType(t models.FieldType) influxql.DataType {
 var aggregates = map[string]bool{
 	"count": true, "sum": true, "mean": true, "median": true, "mode": true, "spread": true, "stddev": true,
 	"integral": true, "first": true, "last": true, "min": true, "max": true, "percentile": true, "distinct": true,
+	"top": true, "bottom": true, "sample": true,
 }
 
-var selectors = map[string]bool{"first": true, "last": true, "min": true, "max": true, "percentile": true}
+// selectors pick points: their value keeps its own time and, alone in a
+// select list, may carry other fields and tags of the picked point.
+var selectors = map[string]bool{"first": true, "last": true, "min": true, "max": true, "percentile": true,
+	"top": true, "bottom": true, "sample": true}
+
+// multiSelectors return several points per bucket.
+var multiSelectors = map[string]bool{"top": true, "bottom": true, "sample": true}
 
 var transforms = map[string]bool{
 	"derivative": true, "non_negative_derivative": true, "difference": true, "non_negative_difference": true,
 	"moving_average": true, "cumulative_sum": true, "elapsed": true,
 }
 
-var unsupportedCalls = map[string]bool{"top": true, "bottom": true, "sample": true, "holt_winters": true,
+// mathFuncs are InfluxQL's row-wise math functions.
+var mathFuncs = map[string]bool{"abs": true, "sin": true, "cos": true, "tan": true, "asin": true, "acos": true,
+	"atan": true, "atan2": true, "exp": true, "log": true, "ln": true, "log2": true, "log10": true, "sqrt": true,
+	"pow": true, "floor": true, "ceil": true, "round": true}
+
+var unsupportedCalls = map[string]bool{"holt_winters": true,
 	"holt_winters_with_fit": true, "chande_momentum_oscillator": true, "exponential_moving_average": true,
 	"double_exponential_moving_average": true, "triple_exponential_moving_average": true,
 	"relative_strength_index": true, "triple_exponential_derivative": true, "kaufmans_efficiency_ratio": true,
 	"kaufmans_adaptive_moving_average": true}
+
+// numericOnly lists the functions InfluxDB runs only over numbers, and
+// minMax those that also take booleans; a string or boolean field gets
+// InfluxDB's iterator error.
+var numericOnly = map[string]bool{"sum": true, "mean": true, "median": true, "stddev": true, "spread": true,
+	"percentile": true, "integral": true, "top": true, "bottom": true, "derivative": true,
+	"non_negative_derivative": true, "difference": true, "non_negative_difference": true,
+	"moving_average": true, "cumulative_sum": true}
+
+// checkCalls validates every call of the select list: known names,
+// argument counts, and argument types against the sources' fields.
+func checkCalls(fields influxql.Fields, sources []*source) error {
+	var bad error
+	for _, f := range fields {
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			c, ok := n.(*influxql.Call)
+			if !ok || bad != nil {
+				return
+			}
+			switch {
+			case unsupportedCalls[c.Name]:
+				bad = &UnsupportedError{What: c.Name + "()"}
+				return
+			case !aggregates[c.Name] && !transforms[c.Name] && !mathFuncs[c.Name]:
+				bad = fmt.Errorf("undefined function %s()", c.Name)
+				return
+			}
+			switch c.Name {
+			case "percentile":
+				if len(c.Args) != 2 {
+					bad = fmt.Errorf("invalid number of arguments for percentile, expected 2, got %d", len(c.Args))
+					return
+				}
+			case "top", "bottom", "sample":
+				if c.Name == "sample" && len(c.Args) != 2 {
+					bad = fmt.Errorf("invalid number of arguments for sample, expected 2, got %d", len(c.Args))
+					return
+				}
+				if len(c.Args) < 2 {
+					bad = fmt.Errorf("invalid number of arguments for %s, expected at least 2, got %d", c.Name, len(c.Args))
+					return
+				}
+				lim, ok := c.Args[len(c.Args)-1].(*influxql.IntegerLiteral)
+				if !ok {
+					bad = fmt.Errorf("expected integer as last argument in %s(), found %s", c.Name, c.Args[len(c.Args)-1])
+					return
+				}
+				if lim.Val <= 0 {
+					if c.Name == "sample" {
+						bad = fmt.Errorf("sample window must be greater than 1, got %d", lim.Val)
+					} else {
+						bad = fmt.Errorf("limit (%d) in %s function must be at least 1", lim.Val, c.Name)
+					}
+					return
+				}
+			}
+			if len(c.Args) == 0 {
+				return
+			}
+			ref, ok := c.Args[0].(*influxql.VarRef)
+			if !ok || !(numericOnly[c.Name] || c.Name == "min" || c.Name == "max") {
+				return
+			}
+			for _, src := range sources {
+				t, ok := src.types[ref.Val]
+				if !ok {
+					continue
+				}
+				if t == models.String || t == models.Boolean && c.Name != "min" && c.Name != "max" {
+					bad = fmt.Errorf("unsupported %s iterator type: *query.%sInterruptIterator", c.Name, strings.ToLower(t.String()))
+					return
+				}
+			}
+		})
+	}
+	return bad
+}
+
+// checkTypes rejects arithmetic between a field and a literal of
+// incompatible types, with InfluxDB's message. (Two fields of
+// incompatible types give null values instead, as in InfluxDB.)
+func checkTypes(fields influxql.Fields) error {
+	var bad error
+	for _, f := range fields {
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			b, ok := n.(*influxql.BinaryExpr)
+			if !ok || bad != nil || !(b.Op >= influxql.ADD && b.Op <= influxql.BITWISE_XOR) {
+				return
+			}
+			lt, llit := exprType(b.LHS)
+			rt, rlit := exprType(b.RHS)
+			if !llit && !rlit || lt == influxql.Unknown || rt == influxql.Unknown {
+				return
+			}
+			numeric := func(t influxql.DataType) bool {
+				return t == influxql.Float || t == influxql.Integer || t == influxql.Unsigned
+			}
+			if !numeric(lt) || !numeric(rt) {
+				bad = fmt.Errorf("type error: %s: incompatible types: %s and %s", b, lt, rt)
+			}
+		})
+	}
+	return bad
+}
+
+func exprType(e influxql.Expr) (influxql.DataType, bool) {
+	switch n := e.(type) {
+	case *influxql.VarRef:
+		if n.Type == influxql.Tag {
+			return influxql.Unknown, false
+		}
+		return n.Type, false
+	case *influxql.StringLiteral:
+		return influxql.String, true
+	case *influxql.BooleanLiteral:
+		return influxql.Boolean, true
+	case *influxql.NumberLiteral:
+		return influxql.Float, true
+	case *influxql.IntegerLiteral:
+		return influxql.Integer, true
+	}
+	return influxql.Unknown, false
+}
 
 func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatement, opt Options) ([]*Row, error) {
 	if s.Target != nil {
@@ -139,16 +274,21 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	if err != nil {
 		return nil, err
 	}
+	// "time" in the select list names the time column; it is not a
+	// field (InfluxDB drops it the same way).
+	kept := stmt.Fields[:0:0]
 	for _, f := range stmt.Fields {
-		var bad error
-		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
-			if c, ok := n.(*influxql.Call); ok && unsupportedCalls[c.Name] && bad == nil {
-				bad = &UnsupportedError{What: c.Name + "()"}
-			}
-		})
-		if bad != nil {
-			return nil, bad
+		if v, ok := f.Expr.(*influxql.VarRef); ok && strings.EqualFold(v.Val, "time") {
+			continue
 		}
+		kept = append(kept, f)
+	}
+	stmt.Fields = kept
+	if err := checkCalls(stmt.Fields, sources); err != nil {
+		return nil, err
+	}
+	if err := checkTypes(stmt.Fields); err != nil {
+		return nil, err
 	}
 	valuer := &influxql.NowValuer{Now: opt.Now, Location: stmt.Location}
 	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
@@ -163,7 +303,8 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{stmt: stmt, cond: cond, interval: int64(interval), offset: int64(offset), opt: opt}
+	p := &plan{stmt: stmt, cond: cond, interval: int64(interval), offset: int64(offset), opt: opt,
+		loc: stmt.Location, desc: len(stmt.SortFields) > 0 && !stmt.TimeAscending()}
 	p.minT, p.maxT = influxql.MinTime, influxql.MaxTime
 	if !tr.Min.IsZero() {
 		p.minT = tr.Min.UnixNano()
@@ -171,22 +312,42 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	if !tr.Max.IsZero() {
 		p.maxT = tr.Max.UnixNano()
 	}
+	p.startT = p.minT
 	p.aggregate = hasAggregate(stmt)
+	for _, f := range stmt.Fields {
+		p.exprs = append(p.exprs, f.Expr)
+	}
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
 	if p.aggregate && p.interval > 0 && tr.Max.IsZero() {
 		p.maxT = opt.Now.UnixNano()
 	}
-	p.columns = stmt.ColumnNames()
-	if p.aggregate && p.interval > 0 {
-		start := p.bucketStart(p.lowerBound())
-		limit := opt.MaxSelectBuckets
-		if limit <= 0 {
-			limit = defaultMaxSelectBuckets
+	// A transformation of GROUP BY time buckets also reads the buckets
+	// before the range, so that its first bucket has a predecessor (as
+	// InfluxDB does).
+	// ORDER BY time DESC runs it backwards, from the bucket after the
+	// range.
+	p.endT = p.maxT
+	if t, ok := transformCall(p.exprs); ok && p.aggregate && p.interval > 0 {
+		extra := int64(1)
+		switch t.Name {
+		case "moving_average":
+			extra = int64(callArg(t)) - 1
+		case "cumulative_sum":
+			extra = 0
 		}
-		if n := (p.maxT-start)/p.interval + 1; n > int64(limit) {
-			return nil, fmt.Errorf("max-select-buckets limit exceeded: (%d/%d)", n, limit)
+		switch {
+		case p.desc:
+			p.maxT += extra * p.interval
+		case p.minT != influxql.MinTime:
+			p.minT -= extra * p.interval
+		}
+	}
+	p.columns = stmt.ColumnNames()
+	if p.aggregate && p.interval > 0 && p.minT != influxql.MinTime && stmt.Fill != influxql.NoFill {
+		if err := p.checkBuckets(p.window(p.minT)); err != nil {
+			return nil, err
 		}
 	}
 
@@ -201,8 +362,28 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 		}
 		rows = append(rows, r...)
 	}
+	// SLIMIT counts series in ascending order; ORDER BY time DESC then
+	// lists the kept series in reverse, as InfluxDB does.
 	rows = limitOffset(rows, stmt.SLimit, stmt.SOffset)
+	if p.desc {
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+	}
 	return rows, nil
+}
+
+// checkBuckets bounds the GROUP BY time buckets from start to the end of
+// the range.
+func (p *plan) checkBuckets(start, _ int64) error {
+	limit := p.opt.MaxSelectBuckets
+	if limit <= 0 {
+		limit = defaultMaxSelectBuckets
+	}
+	if n := (p.maxT-start)/p.interval + 1; n > int64(limit) {
+		return fmt.Errorf("max-select-buckets limit exceeded: (%d/%d)", n, limit)
+	}
+	return nil
 }
 
 func hasAggregate(s *influxql.SelectStatement) bool {
@@ -220,73 +401,181 @@ func hasAggregate(s *influxql.SelectStatement) bool {
 // plan is a SELECT resolved for execution.
 type plan struct {
 	stmt             *influxql.SelectStatement
+	exprs            []influxql.Expr
 	cond             influxql.Expr
-	minT, maxT       int64
+	minT, maxT       int64 // the range read
+	startT, endT     int64 // the statement's own bounds
 	interval, offset int64
+	loc              *time.Location
+	desc             bool
 	aggregate        bool
 	columns          []string
 	opt              Options
 }
 
-func (p *plan) validate() error {
-	if p.aggregate {
-		for _, f := range p.stmt.Fields {
-			if err := checkAggregateField(f.Expr, false); err != nil {
-				return err
+// topCalls lists the aggregate calls of a select list, outermost first;
+// the distinct inside count(distinct(x)) is part of its count.
+func topCalls(exprs []influxql.Expr) []*influxql.Call {
+	var calls []*influxql.Call
+	var walk func(e influxql.Expr)
+	walk = func(e influxql.Expr) {
+		switch n := e.(type) {
+		case *influxql.Call:
+			if aggregates[n.Name] {
+				calls = append(calls, n)
+				return
 			}
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *influxql.BinaryExpr:
+			walk(n.LHS)
+			walk(n.RHS)
+		case *influxql.ParenExpr:
+			walk(n.Expr)
 		}
-	} else if p.interval > 0 {
-		return fmt.Errorf("GROUP BY requires at least one aggregate function")
 	}
-	return nil
+	for _, e := range exprs {
+		walk(e)
+	}
+	return calls
 }
 
-// checkAggregateField rejects raw field references outside an aggregate in
-// an aggregate query, as InfluxDB does.
-func checkAggregateField(e influxql.Expr, inCall bool) error {
+// rawRefs reports whether an expression reads a field or tag outside
+// any aggregate or transformation.
+func rawRefs(e influxql.Expr) bool {
 	switch n := e.(type) {
 	case *influxql.Call:
 		if aggregates[n.Name] || transforms[n.Name] {
-			inCall = true
+			return false
 		}
 		for _, a := range n.Args {
-			if err := checkAggregateField(a, inCall); err != nil {
-				return err
+			if rawRefs(a) {
+				return true
 			}
 		}
 	case *influxql.BinaryExpr:
-		if err := checkAggregateField(n.LHS, inCall); err != nil {
-			return err
-		}
-		return checkAggregateField(n.RHS, inCall)
+		return rawRefs(n.LHS) || rawRefs(n.RHS)
 	case *influxql.ParenExpr:
-		return checkAggregateField(n.Expr, inCall)
+		return rawRefs(n.Expr)
 	case *influxql.VarRef:
-		if !inCall && n.Type != influxql.Tag {
+		return true
+	}
+	return false
+}
+
+func (p *plan) validate() error {
+	if !p.aggregate {
+		if p.interval > 0 {
+			return fmt.Errorf("GROUP BY requires at least one aggregate function")
+		}
+		if _, ok := transformCall(p.exprs); ok || hasTransform(p.exprs) {
+			for _, e := range p.exprs {
+				if rawRefs(e) {
+					return fmt.Errorf("mixing aggregate and non-aggregate queries is not supported")
+				}
+			}
+			if _, ok := transformCall(p.exprs); !ok {
+				return &UnsupportedError{What: "several transformations in one select list"}
+			}
+		}
+		return nil
+	}
+	calls := topCalls(p.exprs)
+	raw := false
+	for _, e := range p.exprs {
+		if rawRefs(e) {
+			raw = true
+		}
+	}
+	nsel := 0
+	for _, c := range calls {
+		if selectors[c.Name] {
+			nsel++
+		}
+	}
+	for _, c := range calls {
+		if (c.Name == "top" || c.Name == "bottom") && len(calls) > 1 {
+			return fmt.Errorf("selector function %s() cannot be combined with other functions", c.Name)
+		}
+		if c.Name == "distinct" && (len(calls) > 1 || raw) {
+			return fmt.Errorf("aggregate function distinct() cannot be combined with other functions or fields")
+		}
+	}
+	if raw {
+		switch {
+		case len(calls) == 1 && selectors[calls[0].Name]:
+		case nsel == len(calls):
+			return fmt.Errorf("mixing multiple selector functions with tags or fields is not supported")
+		default:
 			return fmt.Errorf("mixing aggregate and non-aggregate queries is not supported")
+		}
+	}
+	if hasTransform(p.exprs) {
+		if _, ok := transformCall(p.exprs); !ok {
+			return &UnsupportedError{What: "several transformations in one select list"}
 		}
 	}
 	return nil
 }
 
+// lowerBound is the time of a whole-range aggregate: the statement's
+// lower bound, or 0 without one.
 func (p *plan) lowerBound() int64 {
-	if p.minT == influxql.MinTime {
+	if p.startT == influxql.MinTime {
 		return 0
 	}
-	return p.minT
+	return p.startT
 }
 
-// bucketStart aligns t down to its GROUP BY time bucket.
-func (p *plan) bucketStart(t int64) int64 {
-	if p.interval <= 0 {
-		return t
+// window returns the GROUP BY time bucket holding t, as InfluxDB's
+// IteratorOptions.Window computes it: buckets align to the interval in
+// the statement's time zone (tz()), moved by the offset.
+func (p *plan) window(t int64) (start, end int64) {
+	iv := p.interval
+	t -= p.offset
+	var zone int64
+	if p.loc != nil {
+		zone = zoneOffset(p.loc, t)
 	}
-	d := t - p.offset
-	b := d - d%p.interval
-	if d%p.interval < 0 {
-		b -= p.interval
+	dt := (t + zone) % iv
+	if dt < 0 {
+		dt += iv
 	}
-	return b + p.offset
+	start = t - dt
+	if p.loc != nil {
+		if o := zone - zoneOffset(p.loc, start); o != 0 && abs64(o) < iv {
+			start += o
+		}
+	}
+	start += p.offset
+	end = t + (iv - dt) + p.offset
+	if p.loc != nil {
+		if eo := zoneOffset(p.loc, end); zone != eo {
+			off := zone - eo
+			switch {
+			case off > 0:
+				if end-off <= t {
+					end += off
+				}
+			case off < 0:
+				end += off
+			}
+		}
+	}
+	return start, end
+}
+
+func zoneOffset(loc *time.Location, t int64) int64 {
+	_, off := time.Unix(0, t).In(loc).Zone()
+	return int64(off) * int64(time.Second)
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // group is one output series: the series of a measurement sharing the
@@ -325,28 +614,29 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
 	dims = dedupe(dims)
 	byKey := map[string]*group{}
 	it := set.Iterator()
+	var kb strings.Builder
 	for it.HasNext() {
 		id := uint64(it.Next())
 		_, tags, ok := src.ix.Series(id)
 		if !ok {
 			continue
 		}
-		var kb strings.Builder
-		gt := map[string]string{}
+		kb.Reset()
 		for _, d := range dims {
-			v := tags.Get(d)
-			gt[d] = v
 			kb.WriteString(d)
 			kb.WriteByte(0)
-			kb.WriteString(v)
+			kb.WriteString(tags.Get(d))
 			kb.WriteByte(0)
 		}
 		k := kb.String()
 		g := byKey[k]
 		if g == nil {
-			g = &group{tags: gt, key: k}
-			if len(dims) == 0 {
-				g.tags = nil
+			g = &group{key: k}
+			if len(dims) > 0 {
+				g.tags = make(map[string]string, len(dims))
+				for _, d := range dims {
+					g.tags[d] = tags.Get(d)
+				}
 			}
 			byKey[k] = g
 		}
@@ -354,11 +644,28 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
 	}
 	out := make([]*group, 0, len(byKey))
 	for _, g := range byKey {
-		sort.Slice(g.series, func(i, j int) bool { return seriesKey(src.ix, g.series[i]) < seriesKey(src.ix, g.series[j]) })
+		keys := make([]string, len(g.series))
+		for i, id := range g.series {
+			keys[i] = seriesKey(src.ix, id)
+		}
+		sort.Sort(byKeys{g.series, keys})
 		out = append(out, g)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out, nil
+}
+
+// byKeys sorts series ids by their series keys.
+type byKeys struct {
+	ids  []uint64
+	keys []string
+}
+
+func (b byKeys) Len() int           { return len(b.ids) }
+func (b byKeys) Less(i, j int) bool { return b.keys[i] < b.keys[j] }
+func (b byKeys) Swap(i, j int) {
+	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
+	b.keys[i], b.keys[j] = b.keys[j], b.keys[i]
 }
 
 func seriesKey(ix *index.Index, id uint64) string {
@@ -377,12 +684,14 @@ func dedupe(s []string) []string {
 }
 
 // fieldRefs lists the field names an expression reads.
-func fieldRefs(exprs []influxql.Expr, tagKeys map[string]bool) []string {
+func fieldRefs(exprs []influxql.Expr, src *source) []string {
 	set := map[string]bool{}
 	for _, e := range exprs {
 		influxql.WalkFunc(e, func(n influxql.Node) {
-			if v, ok := n.(*influxql.VarRef); ok && v.Type != influxql.Tag && !(v.Type == influxql.Unknown && tagKeys[v.Val]) && v.Val != "time" {
-				set[v.Val] = true
+			if v, ok := n.(*influxql.VarRef); ok && v.Type != influxql.Tag && v.Val != "time" {
+				if _, isField := src.types[v.Val]; isField {
+					set[v.Val] = true
+				}
 			}
 		})
 	}
@@ -394,9 +703,8 @@ func fieldRefs(exprs []influxql.Expr, tagKeys map[string]bool) []string {
 	return out
 }
 
-// seriesRows reads a group's series and joins their fields by time: one
-// row per (series, time) with at least one of the fields, in time order
-// then series order; rows failing the condition are removed.
+// srow is one (series, time) of a group with the values of the fields
+// read; rows failing the condition are removed.
 type srow struct {
 	t      int64
 	ser    int32
@@ -435,7 +743,7 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 			return nil, err
 		}
 		for _, r := range order {
-			if p.cond != nil && !evalBool(p.cond, &rowValuer{tags: tagMap(r.tags), fields: r.fields}) {
+			if p.cond != nil && !evalBool(p.cond, &rowValuer{tags: r.tags, fields: r.fields, types: src.types, cond: true}) {
 				continue
 			}
 			rows = append(rows, r)
@@ -450,73 +758,68 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	return rows, nil
 }
 
-func tagMap(tags models.Tags) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[t.Key] = t.Value
-	}
-	return m
-}
-
 func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*Row, error) {
 	groups, err := x.groups(p, src)
 	if err != nil {
 		return nil, err
 	}
-	exprs := make([]influxql.Expr, len(p.stmt.Fields))
-	for i, f := range p.stmt.Fields {
-		exprs[i] = f.Expr
-	}
-	condExprs := exprs
+	condExprs := p.exprs
 	if p.cond != nil {
-		condExprs = append(append([]influxql.Expr(nil), exprs...), p.cond)
+		condExprs = append(append([]influxql.Expr(nil), p.exprs...), p.cond)
 	}
-	fields := fieldRefs(condExprs, src.tagKeys)
+	fields := fieldRefs(condExprs, src)
 	var out []*Row
 	for _, g := range groups {
 		rows, err := x.readRows(ctx, p, src, g, fields)
 		if err != nil {
 			return nil, err
 		}
+		if len(rows) == 0 {
+			continue
+		}
 		var values [][]any
 		if p.aggregate {
-			values, err = p.aggregateRows(rows, exprs)
-			if err != nil {
-				return nil, err
-			}
+			values, err = p.aggregateRows(rows, src)
 		} else {
-			values, err = p.rawRows(rows, exprs, src)
-			if err != nil {
-				return nil, err
-			}
+			values, err = p.rawRows(rows, src)
 		}
-		if len(p.stmt.SortFields) > 0 && !p.stmt.TimeAscending() {
-			for i, j := 0, len(values)-1; i < j; i, j = i+1, j-1 {
-				values[i], values[j] = values[j], values[i]
-			}
+		if err != nil {
+			return nil, err
 		}
 		values = limitOffset(values, p.stmt.Limit, p.stmt.Offset)
 		if len(values) == 0 {
 			continue
+		}
+		for _, v := range values {
+			v[0] = time.Unix(0, v[0].(int64)).UTC()
 		}
 		out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
 	}
 	return out, nil
 }
 
-// rawRows evaluates the select list for each row; a row whose field
-// columns are all null is left out, as InfluxDB does.
-func (p *plan) rawRows(rows []*srow, exprs []influxql.Expr, src *source) ([][]any, error) {
-	if hasTransform(exprs) {
-		return p.transformRaw(rows, exprs)
+func reverse[T any](s []T) {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+}
+
+// rawRows evaluates the select list for each row (times stay int64); a
+// row whose field columns are all null is left out, as InfluxDB does.
+func (p *plan) rawRows(rows []*srow, src *source) ([][]any, error) {
+	if p.desc {
+		reverse(rows)
+	}
+	if t, ok := transformCall(p.exprs); ok {
+		return p.transformRaw(rows, t, src)
 	}
 	var out [][]any
 	for _, r := range rows {
-		rv := &rowValuer{tags: tagMap(r.tags), fields: r.fields}
-		vals := make([]any, 0, len(exprs)+1)
-		vals = append(vals, time.Unix(0, r.t).UTC())
+		rv := &rowValuer{tags: r.tags, fields: r.fields, types: src.types}
+		vals := make([]any, 0, len(p.exprs)+1)
+		vals = append(vals, r.t)
 		anyField := false
-		for _, e := range exprs {
+		for _, e := range p.exprs {
 			v := eval(e, rv)
 			vals = append(vals, v)
 			if v != nil && !isTagExpr(e, src.tagKeys) {
@@ -547,283 +850,21 @@ func hasTransform(exprs []influxql.Expr) bool {
 	return found
 }
 
-// bucketed holds the aggregate values of one GROUP BY time bucket.
-type bucket struct {
-	start int64
-	rows  []*srow
-}
-
-// aggregateRows computes the select list per time bucket (or over the
-// whole range without GROUP BY time), then applies fill and
-// transformations.
-func (p *plan) aggregateRows(rows []*srow, exprs []influxql.Expr) ([][]any, error) {
-	var buckets []bucket
-	if p.interval > 0 {
-		start := p.bucketStart(p.lowerBound())
-		n := (p.maxT-start)/p.interval + 1
-		buckets = make([]bucket, 0, n)
-		for b := start; b <= p.maxT; b += p.interval {
-			buckets = append(buckets, bucket{start: b})
-		}
-		for _, r := range rows {
-			i := (p.bucketStart(r.t) - start) / p.interval
-			if i >= 0 && int(i) < len(buckets) {
-				buckets[i].rows = append(buckets[i].rows, r)
-			}
-		}
-	} else {
-		t := p.lowerBound()
-		buckets = []bucket{{start: t, rows: rows}}
-	}
-	// One call whose value is a selected point: its time is the row's
-	// time when there is no GROUP BY time.
-	var calls []*influxql.Call
-	for _, e := range exprs {
-		influxql.WalkFunc(e, func(n influxql.Node) {
-			if c, ok := n.(*influxql.Call); ok && aggregates[c.Name] {
-				for _, known := range calls {
-					if inner, ok := nestedDistinct(known); ok && inner == c {
-						return // the distinct inside count(distinct(x))
-					}
-				}
-				calls = append(calls, c)
-			}
-		})
-	}
-	useSelectorTime := p.interval == 0 && len(calls) == 1 && selectors[calls[0].Name]
-	if len(calls) == 1 && calls[0].Name == "distinct" {
-		return p.distinctRows(buckets, calls[0])
-	}
-
-	out := make([][]any, 0, len(buckets))
-	empty := make([]bool, 0, len(buckets))
-	for _, b := range buckets {
-		results := map[*influxql.Call]aggResult{}
-		isEmpty := true
-		for _, c := range calls {
-			if inner, ok := nestedDistinct(c); ok {
-				n := int64(len(distinctValues(callPoints(inner, b.rows))))
-				if n > 0 {
-					isEmpty = false
-				}
-				results[c] = aggResult{v: n}
-				continue
-			}
-			ps := callPoints(c, b.rows)
-			if len(ps) > 0 {
-				isEmpty = false
-			}
-			results[c] = aggregate(c.Name, ps, callArg(c))
-		}
-		t := b.start
-		if useSelectorTime {
-			if r := results[calls[0]]; r.hasTime {
-				t = r.t
-			}
-		}
-		vals := make([]any, 0, len(exprs)+1)
-		vals = append(vals, t)
-		for _, e := range exprs {
-			vals = append(vals, evalAgg(e, results))
-		}
-		out = append(out, vals)
-		empty = append(empty, isEmpty)
-	}
-	if p.interval == 0 {
-		if len(out) == 1 && empty[0] {
-			return nil, nil
-		}
-	}
-	out = p.fill(out, empty)
-	if hasTransform(exprs) {
-		var err error
-		if out, err = transformAggregated(out, exprs, p.interval); err != nil {
-			return nil, err
-		}
-	}
-	for _, v := range out {
-		v[0] = time.Unix(0, v[0].(int64)).UTC()
-	}
-	return out, nil
-}
-
-// callPoints collects the values a call aggregates from a bucket's rows.
-func callPoints(c *influxql.Call, rows []*srow) []point {
-	if len(c.Args) == 0 {
-		return nil
-	}
-	ref, ok := c.Args[0].(*influxql.VarRef)
-	if !ok {
-		return nil
-	}
-	ps := make([]point, 0, len(rows))
-	for _, r := range rows {
-		v, ok := r.fields[ref.Val]
-		if !ok {
-			continue
-		}
-		p := point{t: r.t, ser: r.ser}
-		switch x := v.(type) {
-		case float64:
-			p.typ, p.f = models.Float, x
-		case int64:
-			p.typ, p.i = models.Integer, x
-		case uint64:
-			p.typ, p.u = models.Unsigned, x
-		case string:
-			p.typ, p.s = models.String, x
-		case bool:
-			p.typ, p.b = models.Boolean, x
-		}
-		ps = append(ps, p)
-	}
-	return ps
-}
-
-func callArg(c *influxql.Call) float64 {
-	if len(c.Args) < 2 {
-		return 0
-	}
-	switch a := c.Args[1].(type) {
-	case *influxql.NumberLiteral:
-		return a.Val
-	case *influxql.IntegerLiteral:
-		return float64(a.Val)
-	case *influxql.DurationLiteral:
-		return float64(a.Val)
-	}
-	return 0
-}
-
-// evalAgg evaluates a select expression with aggregate calls replaced by
-// their results.
-func evalAgg(e influxql.Expr, results map[*influxql.Call]aggResult) any {
-	switch n := e.(type) {
-	case *influxql.Call:
-		if r, ok := results[n]; ok {
-			return r.v
-		}
-		if transforms[n.Name] && len(n.Args) > 0 {
-			return evalAgg(n.Args[0], results)
-		}
-		args := make([]any, len(n.Args))
-		for i, a := range n.Args {
-			args[i] = evalAgg(a, results)
-		}
-		return mathCall(n.Name, args)
-	case *influxql.BinaryExpr:
-		return binary(n.Op, evalAgg(n.LHS, results), evalAgg(n.RHS, results))
-	case *influxql.ParenExpr:
-		return evalAgg(n.Expr, results)
-	case *influxql.NumberLiteral:
-		return n.Val
-	case *influxql.IntegerLiteral:
-		return n.Val
-	case *influxql.StringLiteral:
-		return n.Val
-	}
-	return nil
-}
-
-// fill applies the statement's fill option to empty GROUP BY time
-// buckets.
-func (p *plan) fill(rows [][]any, empty []bool) [][]any {
-	if p.interval == 0 {
-		return rows
-	}
-	switch p.stmt.Fill {
-	case influxql.NoFill:
-		out := rows[:0]
-		for i, r := range rows {
-			if !empty[i] {
-				out = append(out, r)
-			}
-		}
-		return out
-	case influxql.NumberFill:
-		for i, r := range rows {
-			for c := 1; c < len(r); c++ {
-				if r[c] == nil || empty[i] && isZeroCount(p.stmt.Fields[c-1].Expr) {
-					r[c] = p.stmt.FillValue
-				}
-			}
-		}
-	case influxql.PreviousFill:
-		for i := 1; i < len(rows); i++ {
-			for c := 1; c < len(rows[i]); c++ {
-				if rows[i][c] == nil {
-					rows[i][c] = rows[i-1][c]
-				}
-			}
-		}
-	case influxql.LinearFill:
-		for c := 1; len(rows) > 0 && c < len(rows[0]); c++ {
-			linearFill(rows, c)
-		}
-	}
-	return rows
-}
-
-func isZeroCount(e influxql.Expr) bool {
-	c, ok := e.(*influxql.Call)
-	return ok && c.Name == "count"
-}
-
-func linearFill(rows [][]any, c int) {
-	prev := -1
-	for i := range rows {
-		if rows[i][c] == nil {
-			continue
-		}
-		if prev >= 0 && i-prev > 1 {
-			a, aok := asFloat(rows[prev][c])
-			b, bok := asFloat(rows[i][c])
-			_, isInt := rows[prev][c].(int64)
-			if aok && bok {
-				for k := prev + 1; k < i; k++ {
-					v := a + (b-a)*float64(k-prev)/float64(i-prev)
-					if isInt {
-						rows[k][c] = int64(v)
-					} else {
-						rows[k][c] = v
-					}
-				}
-			}
-		}
-		prev = i
-	}
-}
-
-// nestedDistinct recognises count(distinct(x)).
-func nestedDistinct(c *influxql.Call) (*influxql.Call, bool) {
-	if c.Name != "count" || len(c.Args) != 1 {
+// transformCall returns the transformation when the select list is one
+// field holding exactly one transformation (possibly inside math), the
+// form herd supports.
+func transformCall(exprs []influxql.Expr) (*influxql.Call, bool) {
+	if len(exprs) != 1 {
 		return nil, false
 	}
-	inner, ok := c.Args[0].(*influxql.Call)
-	return inner, ok && inner.Name == "distinct"
-}
-
-// distinctValues returns the distinct values of points, sorted.
-func distinctValues(ps []point) []any {
-	seen := map[any]bool{}
-	var vals []any
-	for _, pt := range ps {
-		v := pt.value()
-		if !seen[v] {
-			seen[v] = true
-			vals = append(vals, v)
+	var found []*influxql.Call
+	influxql.WalkFunc(exprs[0], func(n influxql.Node) {
+		if c, ok := n.(*influxql.Call); ok && transforms[c.Name] {
+			found = append(found, c)
 		}
+	})
+	if len(found) != 1 || len(found[0].Args) == 0 {
+		return nil, false
 	}
-	sort.SliceStable(vals, func(i, j int) bool { return lessAny(vals[i], vals[j]) })
-	return vals
-}
-
-func (p *plan) distinctRows(buckets []bucket, c *influxql.Call) ([][]any, error) {
-	var out [][]any
-	for _, b := range buckets {
-		for _, v := range distinctValues(callPoints(c, b.rows)) {
-			out = append(out, []any{time.Unix(0, b.start).UTC(), v})
-		}
-	}
-	return out, nil
+	return found[0], true
 }

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -51,8 +52,14 @@ func limitOffset[T any](list []T, limit, offset int) []T {
 	return list
 }
 
+// index returns a database's index, with InfluxDB's error text (no
+// quotes around the name, unlike a write's).
 func (x *Executor) index(db string) (*index.Index, error) {
-	return x.Store.Index(db)
+	ix, err := x.Store.Index(db)
+	if err != nil {
+		return nil, fmt.Errorf("database not found: %s", db)
+	}
+	return ix, nil
 }
 
 func (x *Executor) showMeasurements(s *influxql.ShowMeasurementsStatement, opt Options) ([]*Row, error) {
@@ -62,7 +69,7 @@ func (x *Executor) showMeasurements(s *influxql.ShowMeasurementsStatement, opt O
 	}
 	ix, err := x.index(db)
 	if err != nil {
-		return nil, err
+		return nil, nil // InfluxDB lists nothing for a missing database
 	}
 	var names []string
 	switch {

@@ -15,7 +15,11 @@ type seqPoint struct {
 // transform applies derivative, difference, moving_average,
 // cumulative_sum or elapsed to a time-ordered sequence, as InfluxDB does:
 // null values are skipped and the output time is that of the later point.
-func transform(c *influxql.Call, seq []seqPoint, defaultUnit int64) []seqPoint {
+//
+// In descending order (ORDER BY time DESC) the sequence runs backwards:
+// differences are later minus earlier in that order, and derivatives
+// divide by the absolute time step, as InfluxDB's reducers do.
+func transform(c *influxql.Call, seq []seqPoint, defaultUnit int64, desc bool) []seqPoint {
 	unit := defaultUnit
 	if c.Name == "elapsed" {
 		unit = 1
@@ -42,6 +46,9 @@ func transform(c *influxql.Call, seq []seqPoint, defaultUnit int64) []seqPoint {
 	case "derivative", "non_negative_derivative":
 		for i := 1; i < len(vals); i++ {
 			dt := vals[i].t - vals[i-1].t
+			if desc {
+				dt = -dt
+			}
 			if dt == 0 {
 				continue
 			}
@@ -95,26 +102,9 @@ func transform(c *influxql.Call, seq []seqPoint, defaultUnit int64) []seqPoint {
 	return out
 }
 
-// singleTransform returns the transformation call when the select list
-// is exactly one transformation (possibly aliased), which is the form
-// herd supports.
-func singleTransform(exprs []influxql.Expr) (*influxql.Call, bool) {
-	if len(exprs) != 1 {
-		return nil, false
-	}
-	c, ok := exprs[0].(*influxql.Call)
-	if !ok || !transforms[c.Name] || len(c.Args) == 0 {
-		return nil, false
-	}
-	return c, true
-}
-
-// transformRaw runs a transformation over a group's raw values.
-func (p *plan) transformRaw(rows []*srow, exprs []influxql.Expr) ([][]any, error) {
-	c, ok := singleTransform(exprs)
-	if !ok {
-		return nil, &UnsupportedError{What: "transformations combined with other fields"}
-	}
+// transformRaw runs the select list's transformation over a group's
+// raw values (rows are in output order).
+func (p *plan) transformRaw(rows []*srow, c *influxql.Call, src *source) ([][]any, error) {
 	ref, ok := c.Args[0].(*influxql.VarRef)
 	if !ok {
 		return nil, &UnsupportedError{What: c.Name + "() of an expression"}
@@ -122,37 +112,61 @@ func (p *plan) transformRaw(rows []*srow, exprs []influxql.Expr) ([][]any, error
 	seq := make([]seqPoint, 0, len(rows))
 	for _, r := range rows {
 		if v, ok := r.fields[ref.Val]; ok {
-			seq = append(seq, seqPoint{r.t, v})
+			seq = append(seq, seqPoint{r.t, cast(v, ref.Type)})
 		}
 	}
 	var out [][]any
-	for _, sp := range transform(c, seq, int64(time.Second)) {
-		out = append(out, []any{time.Unix(0, sp.t).UTC(), sp.v})
+	for _, sp := range transform(c, seq, int64(time.Second), p.desc) {
+		out = append(out, []any{sp.t, applyOuter(p.exprs[0], c, sp.v)})
 	}
 	return out, nil
 }
 
-// transformAggregated runs a transformation over aggregated buckets
-// (rows hold int64 times in column 0 at this point).
+// transformBuckets runs the transformation over aggregated buckets
+// (column 1 holds its argument), then evaluates the math around it.
 //
 // Without an explicit unit, derivatives of GROUP BY time buckets are per
 // interval, as in InfluxDB.
-func transformAggregated(rows [][]any, exprs []influxql.Expr, interval int64) ([][]any, error) {
-	c, ok := singleTransform(exprs)
-	if !ok {
-		return nil, &UnsupportedError{What: "transformations combined with other fields"}
-	}
+func (p *plan) transformBuckets(rows [][]any, c *influxql.Call) [][]any {
 	seq := make([]seqPoint, 0, len(rows))
 	for _, r := range rows {
 		seq = append(seq, seqPoint{r[0].(int64), r[1]})
 	}
-	var out [][]any
-	unit := interval
+	unit := p.interval
 	if unit <= 0 {
 		unit = int64(time.Second)
 	}
-	for _, sp := range transform(c, seq, unit) {
-		out = append(out, []any{sp.t, sp.v})
+	var out [][]any
+	for _, sp := range transform(c, seq, unit, p.desc) {
+		if sp.t < p.startT || sp.t > p.endT {
+			continue // a bucket read only to seed the transformation
+		}
+		out = append(out, []any{sp.t, applyOuter(p.exprs[0], c, sp.v)})
 	}
-	return out, nil
+	return out
+}
+
+// applyOuter evaluates a select expression with its transformation call
+// replaced by v.
+func applyOuter(e influxql.Expr, c *influxql.Call, v any) any {
+	switch n := e.(type) {
+	case *influxql.Call:
+		if n == c {
+			return v
+		}
+		args := make([]any, len(n.Args))
+		for i, a := range n.Args {
+			args[i] = applyOuter(a, c, v)
+		}
+		return mathCall(n.Name, args)
+	case *influxql.BinaryExpr:
+		return binary(n.Op, applyOuter(n.LHS, c, v), applyOuter(n.RHS, c, v))
+	case *influxql.ParenExpr:
+		return applyOuter(n.Expr, c, v)
+	case *influxql.NumberLiteral:
+		return n.Val
+	case *influxql.IntegerLiteral:
+		return n.Val
+	}
+	return nil
 }

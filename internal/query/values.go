@@ -19,6 +19,7 @@ type point struct {
 	s   string
 	b   bool
 	ser int32 // series order within its group: the tie-breaker InfluxDB uses
+	row *srow // the row the value comes from, for selectors' other columns
 }
 
 func (p *point) value() any {
@@ -84,6 +85,7 @@ type aggResult struct {
 	v       any
 	t       int64
 	hasTime bool
+	row     *srow
 }
 
 // aggregate computes an InfluxQL aggregate or selector over points
@@ -100,11 +102,11 @@ func aggregate(name string, ps []point, arg float64) aggResult {
 	case "count":
 		return aggResult{v: int64(len(ps))}
 	case "first":
-		return aggResult{v: ps[0].value(), t: ps[0].t, hasTime: true}
+		return aggResult{v: ps[0].value(), t: ps[0].t, hasTime: true, row: ps[0].row}
 	case "last":
 		// The last time; among equal times the last series, as InfluxDB.
 		j := len(ps) - 1
-		return aggResult{v: ps[j].value(), t: ps[j].t, hasTime: true}
+		return aggResult{v: ps[j].value(), t: ps[j].t, hasTime: true, row: ps[j].row}
 	case "min", "max":
 		best := -1
 		for i := range ps {
@@ -122,7 +124,7 @@ func aggregate(name string, ps []point, arg float64) aggResult {
 		if best < 0 {
 			return aggResult{}
 		}
-		return aggResult{v: ps[best].value(), t: ps[best].t, hasTime: true}
+		return aggResult{v: ps[best].value(), t: ps[best].t, hasTime: true, row: ps[best].row}
 	case "sum":
 		if ps[0].typ == models.Integer {
 			var s int64
@@ -216,28 +218,9 @@ func aggregate(name string, ps []point, arg float64) aggResult {
 			return aggResult{}
 		}
 		p := &ps[idx[i]]
-		return aggResult{v: p.value(), t: p.t, hasTime: true}
+		return aggResult{v: p.value(), t: p.t, hasTime: true, row: p.row}
 	case "mode":
-		counts := map[any]int{}
-		var order []any
-		for i := range ps {
-			v := ps[i].value()
-			if counts[v] == 0 {
-				order = append(order, v)
-			}
-			counts[v]++
-		}
-		// Most frequent; ties go to the largest value, as InfluxDB counts
-		// runs over the sorted values.
-		sort.SliceStable(order, func(a, b int) bool { return lessAny(order[a], order[b]) })
-		var best any
-		bestN := 0
-		for _, v := range order {
-			if counts[v] >= bestN {
-				best, bestN = v, counts[v]
-			}
-		}
-		return aggResult{v: best}
+		return aggResult{v: mode(ps)}
 	case "integral":
 		unit := arg
 		if unit == 0 {
@@ -252,6 +235,54 @@ func aggregate(name string, ps []point, arg float64) aggResult {
 		return aggResult{v: area}
 	}
 	return aggResult{}
+}
+
+// mode returns the most frequent value the way InfluxDB's mode reducers
+// compute it: over the values sorted (stably: equal values keep their
+// time order), a run replaces the best one when it is longer, or as long
+// and started no later than the time of the best run's last point. A
+// boolean mode is true only when true is strictly more frequent.
+func mode(ps []point) any {
+	if ps[0].typ == models.Boolean {
+		n := 0
+		for i := range ps {
+			if ps[i].b {
+				n++
+			} else {
+				n--
+			}
+		}
+		return n > 0
+	}
+	idx := make([]int, len(ps))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		pa, pb := &ps[idx[a]], &ps[idx[b]]
+		if pa.typ == models.String {
+			return pa.s < pb.s
+		}
+		return less(pa, pb)
+	})
+	first := &ps[idx[0]]
+	mostFreq, currFreq := 0, 0
+	mostMode, mostTime := first.value(), first.t
+	currMode, currTime := first.value(), first.t
+	for _, k := range idx {
+		p := &ps[k]
+		v := p.value()
+		if v != currMode {
+			currFreq, currMode, currTime = 1, v, p.t
+			continue
+		}
+		currFreq++
+		if mostFreq > currFreq || mostFreq == currFreq && currTime > mostTime {
+			continue
+		}
+		mostFreq, mostMode, mostTime = currFreq, v, p.t
+	}
+	return mostMode
 }
 
 func numbers(ps []point) []float64 {

@@ -5,6 +5,7 @@
 package compat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,6 +62,46 @@ func dataset() []byte {
 		}
 		if step%30 == 0 {
 			fmt.Fprintf(&b, "event,host=pi1 text=\"boot %d\",level=%di %d\n", step, step%4, t)
+		}
+	}
+	return []byte(b.String())
+}
+
+// tsbsBase is the start of the TSBS-like data set (TSBS's default
+// start time).
+var tsbsBase = time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// tsbsDataset writes data shaped like TSBS's devops "cpu" measurement:
+// ten tags per host, ten int64 usage_* fields, 12 hours at 20 s steps.
+func tsbsDataset() []byte {
+	r := rand.New(rand.NewSource(11))
+	var b strings.Builder
+	fields := []string{"usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
+		"usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"}
+	const hosts = 8
+	vals := make([][]int64, hosts)
+	for h := range vals {
+		vals[h] = make([]int64, len(fields))
+		for f := range fields {
+			vals[h][f] = r.Int63n(100)
+		}
+	}
+	regions := []string{"us-east-1", "eu-west-1", "ap-south-1"}
+	for step := 0; step < 12*180; step++ {
+		t := tsbsBase.Add(time.Duration(step) * 20 * time.Second).UnixNano()
+		for h := 0; h < hosts; h++ {
+			fmt.Fprintf(&b, "cpu,hostname=host_%d,region=%s,datacenter=%s%c,rack=%d,os=Ubuntu16.04LTS,arch=x64,team=%s,service=%d,service_version=%d,service_environment=%s ",
+				h, regions[h%3], regions[h%3], 'a'+byte(h%2), h*7%10, []string{"SF", "NYC", "LON", "CHI"}[h%4], h%5, h%2, []string{"production", "staging", "test"}[h%3])
+			for f := range fields {
+				v := vals[h][f] + r.Int63n(11) - 5
+				v = max(0, min(100, v))
+				vals[h][f] = v
+				if f > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "%s=%di", fields[f], v)
+			}
+			fmt.Fprintf(&b, " %d\n", t)
 		}
 	}
 	return []byte(b.String())
@@ -182,21 +223,21 @@ func herdAnswer(ex *query.Executor, db, q string, now time.Time) []byte {
 	return b
 }
 
-func TestDifferentialAgainstInfluxDB(t *testing.T) {
-	u := startInfluxDB(t)
-	data := dataset()
-	// A fresh influxd may answer /ping before its meta store takes a
-	// database: retry until the write is accepted.
+// loadInfluxDB creates db in the real InfluxDB and writes data to it. A
+// fresh influxd may answer /ping before its meta store takes a database:
+// retry until the write is accepted.
+func loadInfluxDB(t *testing.T, u, db string, data []byte) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if r, err := http.PostForm(u+"/query", url.Values{"q": {"CREATE DATABASE compat"}}); err == nil {
+		if r, err := http.PostForm(u+"/query", url.Values{"q": {"CREATE DATABASE " + db}}); err == nil {
 			r.Body.Close()
 		}
-		resp, err := http.Post(u+"/write?db=compat", "text/plain", strings.NewReader(string(data)))
+		resp, err := http.Post(u+"/write?db="+db, "text/plain", bytes.NewReader(data))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 204 {
-				break
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -204,32 +245,58 @@ func TestDifferentialAgainstInfluxDB(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
-	if err != nil {
+}
+
+// loadHerd creates db in herd's engine and writes data to it.
+func loadHerd(t testing.TB, e *storage.Engine, db string, data []byte) {
+	t.Helper()
+	if err := e.CreateDatabase(db); err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	e.CreateDatabase("compat")
 	var p lineproto.Parser
 	pts, err := p.Parse(nil, data, time.Now().UnixNano(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.WriteBatch(&models.Batch{Database: "compat", Points: pts}); err != nil {
+	if err := e.WriteBatch(&models.Batch{Database: db, Points: pts}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDifferentialAgainstInfluxDB(t *testing.T) {
+	u := startInfluxDB(t)
+	sets := []struct {
+		db      string
+		data    []byte
+		queries []string
+	}{
+		{"compat", dataset(), queries},
+		{"tsbs", tsbsDataset(), tsbsQueries},
+	}
+	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, set := range sets {
+		loadInfluxDB(t, u, set.db, set.data)
+		loadHerd(t, e, set.db, set.data)
 	}
 	ex := &query.Executor{Store: e}
 	now := time.Now()
-	failures := 0
-	for _, q := range queries {
-		want := influxQuery(t, u, "compat", q)
-		got := herdAnswer(ex, "compat", q, now)
-		if !sameJSON(got, want) {
-			failures++
-			t.Errorf("query %s\n got: %.600s\nwant: %.600s", q, got, want)
+	total, failures := 0, 0
+	for _, set := range sets {
+		for _, q := range set.queries {
+			total++
+			want := influxQuery(t, u, set.db, q)
+			got := herdAnswer(ex, set.db, q, now)
+			if !sameJSON(got, want) {
+				failures++
+				t.Errorf("query %s\n got: %.1500s\nwant: %.1500s", q, got, want)
+			}
 		}
 	}
-	t.Logf("%d queries, %d differ", len(queries), failures)
+	t.Logf("%d queries, %d differ", total, failures)
 }
 
 // sameJSON compares two answers, numbers to 1e-9 relative. InfluxDB
@@ -306,4 +373,19 @@ func closeEnough(x, y any) bool {
 		return true
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// TestDumpDatasets writes the generated data sets as line protocol into
+// $COMPAT_DUMP_DIR (compat.lp, tsbs.lp), for loading into an InfluxDB by
+// hand when investigating a difference.
+func TestDumpDatasets(t *testing.T) {
+	dir := os.Getenv("COMPAT_DUMP_DIR")
+	if dir == "" {
+		t.Skip("COMPAT_DUMP_DIR not set")
+	}
+	for name, data := range map[string][]byte{"compat.lp": dataset(), "tsbs.lp": tsbsDataset()} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
