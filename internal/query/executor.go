@@ -73,6 +73,16 @@ func (x *Executor) Execute(ctx context.Context, stmt influxql.Statement, opt Opt
 		return x.showFieldKeys(s, opt)
 	case *influxql.ShowSeriesStatement:
 		return x.showSeries(s, opt)
+	case *influxql.ShowSeriesCardinalityStatement:
+		return x.showSeriesCardinality(s, opt)
+	case *influxql.ShowMeasurementCardinalityStatement:
+		return x.showMeasurementCardinality(s, opt)
+	case *influxql.ShowTagValuesCardinalityStatement:
+		return x.showTagValuesCardinality(s, opt)
+	case *influxql.ShowTagKeyCardinalityStatement:
+		return x.showTagKeyCardinality(s, opt)
+	case *influxql.ShowFieldKeyCardinalityStatement:
+		return x.showFieldKeyCardinality(s, opt)
 	}
 	return nil, &UnsupportedError{What: fmt.Sprintf("%T", stmt)}
 }
