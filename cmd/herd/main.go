@@ -19,6 +19,7 @@ type command struct {
 var commands = map[string]command{
 	"server":  {"run the time-series server (InfluxDB 1.x API) and dashboard", runServer},
 	"agent":   {"collect host metrics and ship them to the server", runAgent},
+	"deploy":  {"install herd on the hosts of an Ansible inventory over SSH", runDeploy},
 	"bench":   {"load generators for benchmarks", runBench},
 	"version": {"print the version", runVersion},
 }
