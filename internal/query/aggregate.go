@@ -15,6 +15,9 @@ import (
 type bucket struct {
 	start int64
 	rows  []*srow
+	// res holds the bucket's results when they were computed while
+	// decoding (the streaming path), which then keeps no rows.
+	res map[*influxql.Call]aggResult
 }
 
 // dataBuckets cuts a group's time-ordered rows into the buckets holding
@@ -92,22 +95,34 @@ func (p *plan) aggregateRows(rows []*srow, src *source) ([][]any, error) {
 		}
 		return out, nil
 	}
-	tc, hasT := transformCall(p.exprs)
-	exprs := p.exprs
-	if hasT {
-		exprs = []influxql.Expr{tc.Args[0]}
-	}
 	integrals := map[*influxql.Call]map[int64]float64{}
 	for _, c := range calls {
 		if c.Name == "integral" {
 			integrals[c] = p.integral(callPoints(c, rows, src), callArg(c))
 		}
 	}
+	return p.finishAggregate(buckets, calls, integrals, src)
+}
+
+// finishAggregate evaluates the select list over each bucket's results,
+// then applies fill, ORDER BY and transformations.
+func (p *plan) finishAggregate(buckets []bucket, calls []*influxql.Call, integrals map[*influxql.Call]map[int64]float64, src *source) ([][]any, error) {
+	tc, hasT := transformCall(p.exprs)
+	exprs := p.exprs
+	if hasT {
+		exprs = []influxql.Expr{tc.Args[0]}
+	}
 	single := len(calls) == 1 && selectors[calls[0].Name]
 	compute := func(b bucket) ([]any, bool) {
-		results := make(map[*influxql.Call]aggResult, len(calls))
-		emitted := false
+		results := b.res
+		if results == nil {
+			results = make(map[*influxql.Call]aggResult, len(calls))
+		}
+		emitted := b.res != nil
 		for _, c := range calls {
+			if b.res != nil {
+				break
+			}
 			var r aggResult
 			switch {
 			case !fieldExists(c, src):

@@ -768,8 +768,31 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 		condExprs = append(append([]influxql.Expr(nil), p.exprs...), p.cond)
 	}
 	fields := fieldRefs(condExprs, src)
+	stream := p.streamable(src)
+	calls := topCalls(p.exprs)
 	var out []*Row
 	for _, g := range groups {
+		var values [][]any
+		if stream {
+			buckets, err := x.streamGroup(ctx, p, src, g, calls)
+			if err != nil {
+				return nil, err
+			}
+			if len(buckets) == 0 {
+				continue
+			}
+			if values, err = p.finishAggregate(buckets, calls, nil, src); err != nil {
+				return nil, err
+			}
+			if values = limitOffset(values, p.stmt.Limit, p.stmt.Offset); len(values) == 0 {
+				continue
+			}
+			for _, v := range values {
+				v[0] = time.Unix(0, v[0].(int64)).UTC()
+			}
+			out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
+			continue
+		}
 		rows, err := x.readRows(ctx, p, src, g, fields)
 		if err != nil {
 			return nil, err
@@ -777,7 +800,6 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 		if len(rows) == 0 {
 			continue
 		}
-		var values [][]any
 		if p.aggregate {
 			values, err = p.aggregateRows(rows, src)
 		} else {

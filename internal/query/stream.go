@@ -1,0 +1,286 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage"
+	"github.com/herdmon/herd/internal/storage/block"
+)
+
+// The streaming path computes the common aggregates while storage
+// decodes, straight from its columns into per-bucket accumulators:
+// no rows, no boxed values. It serves a select list of count, sum,
+// mean, min, max, first, last and spread over plain fields, with a
+// condition on tags only (the index already answered it exactly) and
+// buckets without a time zone. Everything else takes the row path.
+
+var streamFuncs = map[string]bool{"count": true, "sum": true, "mean": true, "min": true, "max": true,
+	"first": true, "last": true, "spread": true}
+
+// streamable reports whether p over src can take the streaming path.
+func (p *plan) streamable(src *source) bool {
+	if !p.aggregate || p.loc != nil {
+		return false
+	}
+	for _, e := range p.exprs {
+		if rawRefs(e) {
+			return false
+		}
+	}
+	if p.cond != nil {
+		field := false
+		influxql.WalkFunc(p.cond, func(n influxql.Node) {
+			if v, ok := n.(*influxql.VarRef); ok && v.Type != influxql.Tag {
+				if _, ok := src.types[v.Val]; ok {
+					field = true
+				}
+			}
+		})
+		if field {
+			return false
+		}
+	}
+	for _, c := range topCalls(p.exprs) {
+		if !streamFuncs[c.Name] || len(c.Args) != 1 {
+			return false
+		}
+		ref, ok := c.Args[0].(*influxql.VarRef)
+		if !ok {
+			return false
+		}
+		t, ok := src.types[ref.Val]
+		if !ok || ref.Type != influxql.Unknown && ref.Type != dataType(t) {
+			return false
+		}
+		if t == models.String && c.Name != "count" && c.Name != "first" && c.Name != "last" {
+			return false
+		}
+	}
+	return true
+}
+
+// acc accumulates one call over one bucket.
+type acc struct {
+	n    int64
+	typ  models.FieldType
+	sumF float64
+	sumI int64
+	sumU uint64
+	a, b point // min/first/the pick, and max for spread
+}
+
+// streamGroup reads a group's series and returns its data buckets with
+// their results, in time order.
+func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *group, calls []*influxql.Call) ([]bucket, error) {
+	byField := map[string][]int{}
+	var fields []string
+	for i, c := range calls {
+		f := c.Args[0].(*influxql.VarRef).Val
+		if byField[f] == nil {
+			fields = append(fields, f)
+		}
+		byField[f] = append(byField[f], i)
+	}
+	sort.Strings(fields)
+	ser := make(map[uint64]int32, len(g.series))
+	for i, id := range g.series {
+		ser[id] = int32(i)
+	}
+	var starts []int64
+	index := map[int64]int{}
+	accs := make([][]acc, len(calls))
+	iv := p.interval
+	// slot returns the bucket of t, creating it.
+	slot := func(t int64) (int, int64, int64) {
+		start, end := p.lowerBound(), int64(influxql.MaxTime)
+		if iv > 0 {
+			m := (t - p.offset) % iv
+			if m < 0 {
+				m += iv
+			}
+			start = t - m
+			end = start + iv
+		}
+		bi, ok := index[start]
+		if !ok {
+			bi = len(starts)
+			index[start] = bi
+			starts = append(starts, start)
+			for ci := range accs {
+				accs[ci] = append(accs[ci], acc{})
+			}
+		}
+		if iv == 0 {
+			start = influxql.MinTime
+		}
+		return bi, start, end
+	}
+	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+		Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(id uint64, field string, col *block.Column) error {
+		s := ser[id]
+		for _, ci := range byField[field] {
+			accumulate(calls[ci].Name, &accs[ci], col, s, slot)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
+			return nil, fmt.Errorf("retention policy not found: %s", src.rp)
+		}
+		return nil, err
+	}
+	order := make([]int, len(starts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return starts[order[a]] < starts[order[b]] })
+	out := make([]bucket, len(order))
+	for k, bi := range order {
+		res := make(map[*influxql.Call]aggResult, len(calls))
+		for ci, c := range calls {
+			res[c] = accs[ci][bi].result(c.Name)
+		}
+		out[k] = bucket{start: starts[bi], res: res}
+	}
+	return out, nil
+}
+
+// accumulate folds a column into a call's buckets. Series arrive one
+// after the other in group order, each in time order, so ties go the way
+// the row path breaks them: first and min/max keep the earlier (time,
+// series), last takes the later.
+func accumulate(name string, accs *[]acc, col *block.Column, ser int32, slot func(int64) (int, int64, int64)) {
+	bi, start, end := -1, int64(0), int64(0)
+	for i, t := range col.Times {
+		if bi < 0 || t >= end || t < start {
+			bi, start, end = slot(t)
+		}
+		a := &(*accs)[bi] // slot may have grown the slice
+		if a.n == 0 {
+			a.typ = col.Type
+		}
+		switch col.Type {
+		case models.Float:
+			v := col.Floats[i]
+			switch name {
+			case "count":
+				a.n++
+				continue
+			case "sum", "mean":
+				a.n++
+				a.sumF += v
+				continue
+			case "min", "max", "spread":
+				if a.n == 0 || (name == "min" || name == "spread") && (v < a.a.f || v == a.a.f && t < a.a.t) ||
+					name == "max" && (v > a.a.f || v == a.a.f && t < a.a.t) {
+					a.a = point{t: t, typ: models.Float, f: v, ser: ser}
+				}
+				if name == "spread" && (a.n == 0 || v > a.b.f) {
+					a.b = point{t: t, typ: models.Float, f: v, ser: ser}
+				}
+				a.n++
+				continue
+			}
+		case models.Integer:
+			v := col.Integers[i]
+			switch name {
+			case "count":
+				a.n++
+				continue
+			case "sum", "mean":
+				a.n++
+				a.sumI += v
+				a.sumF += float64(v)
+				continue
+			case "min", "max", "spread":
+				if a.n == 0 || (name == "min" || name == "spread") && (v < a.a.i || v == a.a.i && t < a.a.t) ||
+					name == "max" && (v > a.a.i || v == a.a.i && t < a.a.t) {
+					a.a = point{t: t, typ: models.Integer, i: v, ser: ser}
+				}
+				if name == "spread" && (a.n == 0 || v > a.b.i) {
+					a.b = point{t: t, typ: models.Integer, i: v, ser: ser}
+				}
+				a.n++
+				continue
+			}
+		}
+		// Other types, and first/last of every type.
+		p := point{t: t, typ: col.Type, ser: ser}
+		switch col.Type {
+		case models.Float:
+			p.f = col.Floats[i]
+		case models.Integer:
+			p.i = col.Integers[i]
+		case models.Unsigned:
+			p.u = col.Unsigneds[i]
+		case models.String:
+			p.s = col.Strings[i]
+		case models.Boolean:
+			p.b = col.Booleans[i]
+		}
+		switch name {
+		case "count":
+		case "sum", "mean":
+			a.sumU += p.u
+			f, _ := p.number()
+			a.sumF += f
+		case "first":
+			if a.n == 0 || t < a.a.t {
+				a.a = p
+			}
+		case "last":
+			if a.n == 0 || t >= a.a.t {
+				a.a = p
+			}
+		case "min", "max", "spread":
+			if a.n == 0 || (name != "max") && (less(&p, &a.a) || equalVal(&p, &a.a) && t < a.a.t) ||
+				name == "max" && (less(&a.a, &p) || equalVal(&p, &a.a) && t < a.a.t) {
+				a.a = p
+			}
+			if name == "spread" && (a.n == 0 || less(&a.b, &p)) {
+				a.b = p
+			}
+		}
+		a.n++
+	}
+}
+
+// result is the call's value over the bucket, as aggregate() gives it.
+func (a *acc) result(name string) aggResult {
+	if a.n == 0 {
+		if name == "count" {
+			return aggResult{v: int64(0)}
+		}
+		return aggResult{}
+	}
+	switch name {
+	case "count":
+		return aggResult{v: a.n}
+	case "sum":
+		switch a.typ {
+		case models.Integer:
+			return aggResult{v: a.sumI}
+		case models.Unsigned:
+			return aggResult{v: a.sumU}
+		}
+		return aggResult{v: a.sumF}
+	case "mean":
+		return aggResult{v: a.sumF / float64(a.n)}
+	case "spread":
+		switch a.a.typ {
+		case models.Integer:
+			return aggResult{v: a.b.i - a.a.i}
+		case models.Unsigned:
+			return aggResult{v: a.b.u - a.a.u}
+		}
+		fa, _ := a.a.number()
+		fb, _ := a.b.number()
+		return aggResult{v: fb - fa}
+	}
+	return aggResult{v: a.a.value(), t: a.a.t, hasTime: true}
+}
