@@ -154,7 +154,7 @@ func (p *plan) finishAggregate(buckets []bucket, calls []*influxql.Call, integra
 					t = r.t
 				}
 				if r.row != nil {
-					aux = &rowValuer{tags: r.row.tags, fields: r.row.fields, types: src.types}
+					aux = &rowValuer{tags: r.row.tags, row: r.row, types: src.types}
 				}
 			}
 		}
@@ -231,7 +231,7 @@ func callPoints(c *influxql.Call, rows []*srow, src *source) []point {
 	}
 	ps := make([]point, 0, len(rows))
 	for _, r := range rows {
-		v, ok := r.fields[ref.Val]
+		v, ok := r.get(ref.Val)
 		if !ok {
 			continue
 		}
@@ -450,7 +450,7 @@ func (p *plan) multiSelect(buckets []bucket, c *influxql.Call, src *source) [][]
 		}
 		for i := range picked {
 			pt := &picked[i]
-			rv := &rowValuer{tags: pt.row.tags, fields: pt.row.fields, types: src.types}
+			rv := &rowValuer{tags: pt.row.tags, row: pt.row, types: src.types}
 			vals := []any{pt.t}
 			for _, e := range p.exprs {
 				if e == influxql.Expr(c) {

@@ -136,16 +136,16 @@ func flip(op influxql.Token) influxql.Token {
 // series. In a condition (cond) a tag the series lacks is the empty
 // string, as in InfluxDB; in a select list it is null.
 type rowValuer struct {
-	tags   models.Tags
-	fields map[string]any
-	types  map[string]models.FieldType
-	cond   bool
+	tags  models.Tags
+	row   *srow
+	types map[string]models.FieldType
+	cond  bool
 }
 
 func (r *rowValuer) value(vr *influxql.VarRef) any {
 	if vr.Type != influxql.Tag {
 		if _, isField := r.types[vr.Val]; isField {
-			v, ok := r.fields[vr.Val]
+			v, ok := r.row.get(vr.Val)
 			if !ok {
 				return nil
 			}

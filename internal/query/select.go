@@ -704,58 +704,191 @@ func fieldRefs(exprs []influxql.Expr, src *source) []string {
 }
 
 // srow is one (series, time) of a group with the values of the fields
-// read; rows failing the condition are removed.
+// read (vals, indexed through fidx; nil where the field has no value).
 type srow struct {
-	t      int64
-	ser    int32
-	tags   models.Tags
-	fields map[string]any
+	t    int64
+	ser  int32
+	tags models.Tags
+	vals []any
+	fidx map[string]int
 }
 
+// get returns the row's value of a field.
+func (r *srow) get(name string) (any, bool) {
+	i, ok := r.fidx[name]
+	if !ok {
+		return nil, false
+	}
+	v := r.vals[i]
+	return v, v != nil
+}
+
+// seriesCols collects one series' columns, one per field read.
+type seriesCols struct {
+	times [][]int64
+	vals  [][]any
+}
+
+func (c *seriesCols) reset() {
+	for i := range c.times {
+		c.times[i] = c.times[i][:0]
+		c.vals[i] = c.vals[i][:0]
+	}
+}
+
+// readRows reads a group's series and joins each series' fields by time
+// into rows: one row per (series, time) with a value of at least one
+// field, kept if it satisfies the condition, in (time, series) order.
 func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group, fields []string) ([]*srow, error) {
-	var rows []*srow
 	if len(fields) == 0 {
 		return nil, nil
 	}
-	for si, id := range g.series {
-		_, tags, _ := src.ix.Series(id)
-		byTime := map[int64]*srow{}
-		var order []*srow
-		err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: []uint64{id},
-			Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(_ uint64, field string, col *block.Column) error {
-			var tmp []point
-			tmp = appendColumn(tmp, col, 0)
-			for i := range tmp {
-				r := byTime[tmp[i].t]
-				if r == nil {
-					r = &srow{t: tmp[i].t, ser: int32(si), tags: tags, fields: map[string]any{}}
-					byTime[tmp[i].t] = r
-					order = append(order, r)
-				}
-				r.fields[field] = tmp[i].value()
-			}
-			return ctx.Err()
-		})
-		if err != nil {
-			if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
-				return nil, fmt.Errorf("retention policy not found: %s", src.rp)
-			}
-			return nil, err
+	fidx := make(map[string]int, len(fields))
+	for i, f := range fields {
+		fidx[f] = i
+	}
+	ser := make(map[uint64]int32, len(g.series))
+	for i, id := range g.series {
+		ser[id] = int32(i)
+	}
+	cols := &seriesCols{times: make([][]int64, len(fields)), vals: make([][]any, len(fields))}
+	var rows []*srow
+	var cur uint64
+	started := false
+	flush := func() {
+		_, tags, _ := src.ix.Series(cur)
+		rows = appendSeriesRows(rows, cols, ser[cur], tags, fidx, p.cond, src.types)
+		cols.reset()
+	}
+	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+		Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(id uint64, field string, col *block.Column) error {
+		if started && id != cur {
+			flush()
 		}
-		for _, r := range order {
-			if p.cond != nil && !evalBool(p.cond, &rowValuer{tags: r.tags, fields: r.fields, types: src.types, cond: true}) {
-				continue
+		cur, started = id, true
+		fi := fidx[field]
+		cols.times[fi] = append(cols.times[fi], col.Times...)
+		cols.vals[fi] = appendValues(cols.vals[fi], col)
+		return ctx.Err()
+	})
+	if err != nil {
+		if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
+			return nil, fmt.Errorf("retention policy not found: %s", src.rp)
+		}
+		return nil, err
+	}
+	if started {
+		flush()
+	}
+	if len(g.series) > 1 {
+		sort.Slice(rows, func(i, j int) bool {
+			if rows[i].t != rows[j].t {
+				return rows[i].t < rows[j].t
 			}
-			rows = append(rows, r)
+			return rows[i].ser < rows[j].ser
+		})
+	}
+	return rows, nil
+}
+
+func appendValues(dst []any, col *block.Column) []any {
+	switch col.Type {
+	case models.Float:
+		for _, v := range col.Floats {
+			dst = append(dst, v)
+		}
+	case models.Integer:
+		for _, v := range col.Integers {
+			dst = append(dst, v)
+		}
+	case models.Unsigned:
+		for _, v := range col.Unsigneds {
+			dst = append(dst, v)
+		}
+	case models.String:
+		for _, v := range col.Strings {
+			dst = append(dst, v)
+		}
+	case models.Boolean:
+		for _, v := range col.Booleans {
+			dst = append(dst, v)
 		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].t != rows[j].t {
-			return rows[i].t < rows[j].t
+	return dst
+}
+
+// appendSeriesRows joins one series' field columns by time (each is in
+// time order) and appends the rows passing cond.
+func appendSeriesRows(rows []*srow, c *seriesCols, ser int32, tags models.Tags, fidx map[string]int,
+	cond influxql.Expr, types map[string]models.FieldType) []*srow {
+	nf := len(c.times)
+	// The common case: every field has a value at the same times.
+	same := true
+	for f := 1; f < nf && same; f++ {
+		same = equalTimes(c.times[f], c.times[0])
+	}
+	n := len(c.times[0])
+	if !same {
+		n = 0
+		for f := range c.times {
+			n += len(c.times[f])
 		}
-		return rows[i].ser < rows[j].ser
-	})
-	return rows, nil
+	}
+	slab := make([]srow, 0, n)
+	vals := make([]any, n*nf)
+	emit := func(t int64) *srow {
+		slab = append(slab, srow{t: t, ser: ser, tags: tags, vals: vals[:nf:nf], fidx: fidx})
+		vals = vals[nf:]
+		return &slab[len(slab)-1]
+	}
+	keep := func(r *srow) {
+		if cond != nil && !evalBool(cond, &rowValuer{tags: tags, row: r, types: types, cond: true}) {
+			return
+		}
+		rows = append(rows, r)
+	}
+	if same {
+		for i, t := range c.times[0] {
+			r := emit(t)
+			for f := 0; f < nf; f++ {
+				r.vals[f] = c.vals[f][i]
+			}
+			keep(r)
+		}
+		return rows
+	}
+	pos := make([]int, nf)
+	for {
+		t, any := int64(0), false
+		for f := 0; f < nf; f++ {
+			if pos[f] < len(c.times[f]) && (!any || c.times[f][pos[f]] < t) {
+				t, any = c.times[f][pos[f]], true
+			}
+		}
+		if !any {
+			return rows
+		}
+		r := emit(t)
+		for f := 0; f < nf; f++ {
+			if pos[f] < len(c.times[f]) && c.times[f][pos[f]] == t {
+				r.vals[f] = c.vals[f][pos[f]]
+				pos[f]++
+			}
+		}
+		keep(r)
+	}
+}
+
+func equalTimes(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*Row, error) {
@@ -837,7 +970,7 @@ func (p *plan) rawRows(rows []*srow, src *source) ([][]any, error) {
 	}
 	var out [][]any
 	for _, r := range rows {
-		rv := &rowValuer{tags: r.tags, fields: r.fields, types: src.types}
+		rv := &rowValuer{tags: r.tags, row: r, types: src.types}
 		vals := make([]any, 0, len(p.exprs)+1)
 		vals = append(vals, r.t)
 		anyField := false

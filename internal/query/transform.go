@@ -111,7 +111,7 @@ func (p *plan) transformRaw(rows []*srow, c *influxql.Call, src *source) ([][]an
 	}
 	seq := make([]seqPoint, 0, len(rows))
 	for _, r := range rows {
-		if v, ok := r.fields[ref.Val]; ok {
+		if v, ok := r.get(ref.Val); ok {
 			seq = append(seq, seqPoint{r.t, cast(v, ref.Type)})
 		}
 	}
