@@ -173,6 +173,9 @@ func killHerd(root string) {
 			continue
 		}
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
+			// Each was started with setsid: its process group is its pid,
+			// and holds the supervisor's herd child too.
+			syscall.Kill(-pid, syscall.SIGKILL)
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -483,6 +486,70 @@ func TestDeploy(t *testing.T) {
 		if _, changed, _, _ := r.recap(t, h.name); changed != 0 {
 			t.Errorf("%s: second uninstall changed %d", h.name, changed)
 		}
+	}
+}
+
+// Without systemd the deploy stops with a hint; with --init none herd
+// runs under the supervisor script, and --manage-hosts-file writes the
+// names into a marked /etc/hosts block. Uninstall undoes both.
+func TestInitNoneAndHostsFile(t *testing.T) {
+	c := newCluster(t, "whitemage", "blackmage")
+	for _, h := range c.hosts {
+		if err := os.RemoveAll(filepath.Join(h.root, "run", "systemd")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := c.deploy("--accept-new-host-keys")
+	if r.code != 1 || !strings.Contains(r.out, "systemd is not running on this host") || !strings.Contains(r.out, "--init none") {
+		t.Fatalf("no systemd: exit %d, want 1 and a hint to --init none", r.code)
+	}
+
+	r = c.deploy("--init", "none", "--manage-hosts-file")
+	if r.code != 0 {
+		t.Fatalf("--init none: exit %d", r.code)
+	}
+	t.Logf("MEASURE first deploy of 2 hosts with --init none: %s", r.elapsed.Round(time.Millisecond))
+	wm := c.host("whitemage")
+	for _, h := range c.hosts {
+		if n := c.points(t, h.name); n == 0 {
+			t.Errorf("%s: no points on the server", h.name)
+		}
+		if !h.exists("var/lib/herd/run/herd-agent.pid") || !h.exists("usr/local/lib/herd/supervise") {
+			t.Errorf("%s: supervisor not running", h.name)
+		}
+		hosts, _ := os.ReadFile(filepath.Join(h.root, "etc", "hosts"))
+		if !strings.HasPrefix(string(hosts), "127.0.0.1 localhost\n") || !strings.Contains(string(hosts), wm.sshd.IP+" whitemage") {
+			t.Errorf("%s: hosts file:\n%s", h.name, hosts)
+		}
+	}
+	if !wm.exists("var/lib/herd/run/herd-server.pid") {
+		t.Error("server supervisor not running")
+	}
+
+	r = c.deploy("--init", "none", "--manage-hosts-file")
+	for _, h := range c.hosts {
+		if _, changed, _, _ := r.recap(t, h.name); changed != 0 {
+			t.Errorf("%s: rerun changed %d", h.name, changed)
+		}
+	}
+
+	r = c.deploy("--uninstall")
+	if r.code != 0 {
+		t.Fatalf("uninstall: exit %d", r.code)
+	}
+	for _, h := range c.hosts {
+		hosts, _ := os.ReadFile(filepath.Join(h.root, "etc", "hosts"))
+		if string(hosts) != "127.0.0.1 localhost\n" {
+			t.Errorf("%s: hosts after uninstall: %q", h.name, hosts)
+		}
+		if h.exists("var/lib/herd") || h.exists("usr/local/lib/herd") {
+			t.Errorf("%s: files left", h.name)
+		}
+	}
+	// The server is gone: its port refuses connections.
+	if conn, err := net.DialTimeout("tcp", c.httpAddr, time.Second); err == nil {
+		conn.Close()
+		t.Error("server still listening after uninstall")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,6 +167,8 @@ func (s *Server) start(port int) error {
 		return err
 	}
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", conf)
+	// Should the test binary die without its cleanups, sshd goes too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
