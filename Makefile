@@ -23,11 +23,15 @@ run: build
 	./bin/herd server --data-dir $(DATA_DIR) --http-addr :8086
 
 # Debian packages the tests run against: a real InfluxDB 1.x for the
-# InfluxQL differential suite. Installed only when missing.
+# InfluxQL differential suite; OpenSSH servers as herd deploy's test
+# hosts. Installed only when missing.
 test-deps:
 	@command -v influxd >/dev/null 2>&1 || { \
 		echo "installing Debian package influxdb (differential query tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
+	@test -x /usr/sbin/sshd || { \
+		echo "installing Debian package openssh-server (herd deploy tests run real sshd hosts)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
 
 # Every test: unit, integration (real processes), fuzz seed corpora, race detector.
 test: deps test-deps
