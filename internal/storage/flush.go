@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // replay re-applies every WAL record to the heads. Records are applied
@@ -14,25 +12,11 @@ import (
 // about (and perhaps a little more that was written but not yet
 // acknowledged when the process died).
 func (e *Engine) replay() error {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<28))
-	if err != nil {
-		return err
-	}
-	defer dec.Close()
 	sc := &writeScratch{}
 	now := time.Now().UnixNano()
-	var raw []byte
-	records, skipped := 0, 0
-	err = e.wal.Replay(func(rec []byte) error {
-		records++
-		raw, err = dec.DecodeAll(rec, raw[:0])
-		if err != nil {
-			// The WAL's checksum passed, so this is a bug or a format
-			// change, not a torn write: keep going with the rest.
-			skipped++
-			e.logger.Error("wal record does not decompress; skipped", "err", err)
-			return nil
-		}
+	records, groups, skipped := 0, 0, 0
+	apply := func(raw []byte) error {
+		groups++
 		entries, derr := decodeWALRecord(raw)
 		for i := range entries {
 			en := &entries[i]
@@ -73,15 +57,29 @@ func (e *Engine) replay() error {
 		}
 		if derr != nil {
 			skipped++
-			e.logger.Error("wal record is malformed; kept what decoded", "err", derr)
+			e.logger.Error("wal group is malformed; kept what decoded", "err", derr)
+		}
+		return nil
+	}
+	sr := newWALStreamReader(apply)
+	err := e.wal.Replay(func(rec []byte) error {
+		records++
+		if err := sr.push(rec); err != nil {
+			// The WAL's checksum passed, so this is a bug or a format
+			// change, not a torn write: keep going with the rest.
+			skipped++
+			e.logger.Error("wal record cannot be decoded; skipped", "err", err)
 		}
 		return nil
 	})
+	if ferr := sr.finish(); ferr != nil {
+		e.logger.Error("wal stream could not be decoded to its end; kept what decoded", "err", ferr)
+	}
 	if err != nil {
 		return fmt.Errorf("storage: replay wal: %w", err)
 	}
 	if records > 0 {
-		e.logger.Info("replayed write-ahead log", "records", records, "skipped_entries", skipped,
+		e.logger.Info("replayed write-ahead log", "records", records, "groups", groups, "skipped_entries", skipped,
 			"head_bytes", e.headBytes.Load())
 	}
 	return nil

@@ -69,17 +69,22 @@ func (e *Engine) commitLoop() {
 		close(jobs)
 		appender.Wait()
 	}()
-	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(walZstdLevel), zstd.WithEncoderConcurrency(1),
-		zstd.WithLowerEncoderMem(true))
-	defer enc.Close()
+	enc := newWALEncoder()
+	defer enc.close()
 	raw := []byte{walRecordVersion}
 	var waiting []*commitReq
 	commit := func() {
 		if len(waiting) == 0 {
 			return
 		}
-		packed := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2))
-		jobs <- walJob{rec: packed, waiters: waiting}
+		rec, err := enc.record(raw)
+		if err != nil {
+			for _, w := range waiting {
+				w.done <- commitResult{err: fmt.Errorf("storage: compress wal record: %w", err)}
+			}
+		} else {
+			jobs <- walJob{rec: rec, waiters: waiting}
+		}
 		waiting = nil
 		raw = raw[:1]
 	}
@@ -101,6 +106,7 @@ func (e *Engine) commitLoop() {
 		for _, r := range group {
 			if r.roll {
 				commit()
+				enc.restart() // the next segment starts a new stream
 				jobs <- walJob{roll: r}
 				continue
 			}
