@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -926,6 +927,20 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 			out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
 			continue
 		}
+		if p.tailOnly() {
+			values, err := x.rawTail(ctx, p, src, g, fields)
+			if err != nil {
+				return nil, err
+			}
+			if values = limitOffset(values, p.stmt.Limit, p.stmt.Offset); len(values) == 0 {
+				continue
+			}
+			for _, v := range values {
+				v[0] = time.Unix(0, v[0].(int64)).UTC()
+			}
+			out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
+			continue
+		}
 		rows, err := x.readRows(ctx, p, src, g, fields)
 		if err != nil {
 			return nil, err
@@ -951,6 +966,59 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 		out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
 	}
 	return out, nil
+}
+
+// tailOnly reports whether the statement wants only the latest rows of
+// each series (raw, ORDER BY time DESC, LIMIT), like TSBS's lastpoint.
+func (p *plan) tailOnly() bool {
+	return !p.aggregate && p.desc && p.stmt.Limit > 0 && !hasTransform(p.exprs)
+}
+
+// firstTailWindow is the span read first by rawTail; each further read
+// reaches four times further back.
+const firstTailWindow = int64(time.Minute)
+
+// rawTail answers a tailOnly statement for a group by reading backwards
+// from the end of the range in growing windows until LIMIT+OFFSET rows
+// are found, instead of reading the whole range.
+func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, fields []string) ([][]any, error) {
+	need := p.stmt.Limit + p.stmt.Offset
+	var out [][]any
+	hi := p.maxT
+	now := p.opt.Now.UnixNano()
+	lo := now
+	if hi <= now {
+		lo = hi - firstTailWindow + 1
+	}
+	step := firstTailWindow
+	for {
+		if lo < p.minT || lo > hi {
+			lo = p.minT
+		}
+		sub := *p
+		sub.minT, sub.maxT = lo, hi
+		rows, err := x.readRows(ctx, &sub, src, g, fields)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := sub.rawRows(rows, src)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vals...)
+		if len(out) >= need || lo <= p.minT {
+			return out, nil
+		}
+		hi = lo - 1
+		if step < math.MaxInt64/8 {
+			step *= 4
+		}
+		if hi < p.minT+step { // (hi-minT could overflow)
+			lo = p.minT
+		} else {
+			lo = hi - step + 1
+		}
+	}
 }
 
 func reverse[T any](s []T) {
