@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X github.com/herdmon/herd/internal/buildinfo.Version=$(VERSI
 DATA_DIR  ?= ./herd-data
 export CGO_ENABLED=0
 
-.PHONY: all build run test test-deps test-short bench fuzz dist lint deps clean
+.PHONY: all build run test test-deps test-short bench fuzz dist lint deps clean ui ui-deps
 
 all: build
 
@@ -18,8 +18,23 @@ deps:
 build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/herd ./cmd/herd
 
+# The dashboard: web/ built with esbuild into internal/ui/dist, which go
+# build embeds (without it the binary serves a how-to-build page).
+# npm ci runs again only when the lock file changes.
+ui: web/node_modules/.package-lock.json
+	cd web && npm run --silent build
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json | ui-deps
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+ui-deps:
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "installing Debian packages nodejs npm (the dashboard's build)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
 # Server on http://localhost:8086 with its data in ./herd-data.
-run: build
+run: ui build
 	./bin/herd server --data-dir $(DATA_DIR) --http-addr :8086
 
 # Debian packages the tests run against: a real InfluxDB 1.x for the
@@ -29,12 +44,15 @@ test-deps:
 	@command -v influxd >/dev/null 2>&1 || { \
 		echo "installing Debian package influxdb (differential query tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+		echo "installing Debian package chromium (dashboard browser tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@test -x /usr/sbin/sshd || { \
 		echo "installing Debian package openssh-server (herd deploy tests run real sshd hosts)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
 
 # Every test: unit, integration (real processes), fuzz seed corpora, race detector.
-test: deps test-deps
+test: deps test-deps ui
 	@test -z "$$(gofmt -l cmd internal bench 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1; }
 	$(GO) vet ./...
 	GOOS=linux GOARCH=arm GOARM=6 $(GO) vet ./...   # 32-bit Pis: int overflows only show here
@@ -47,7 +65,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash bench/peers.sh
 
-dist: deps
+dist: deps ui
 	@mkdir -p dist
 	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/herd-linux-amd64 ./cmd/herd
 	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/herd-linux-arm64 ./cmd/herd

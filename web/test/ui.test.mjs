@@ -1,0 +1,254 @@
+// Browser tests of the dashboard against a real herd server (HERD_URL) whose
+// local agent reports this machine (HERD_LOCAL_HOST). The test writes three
+// more hosts that keep reporting and one that stopped 15 minutes ago.
+// Run by internal/ui's TestBrowser (go test, make test); screenshots of every
+// page, light and dark, go to HERD_ARTIFACTS (test-artifacts/ui).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { createDB, write, history, hostLines } from './fixture.mjs';
+
+const URL_ = process.env.HERD_URL;
+const LOCAL = process.env.HERD_LOCAL_HOST;
+const ART = process.env.HERD_ARTIFACTS || 'test-artifacts/ui';
+const LIVE = ['pi-01', 'pi-02', 'pi-03'];
+const opts = (h) => ({ pi: h === 'pi-01', tags: h === 'pi-03' ? ',rack=b' : ',rack=a' });
+assert.ok(URL_, 'HERD_URL names the herd server under test');
+
+let browser, ticker, tick = 400;
+
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { if (await fn()) return; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ': ' + last.message : ''}`);
+}
+
+async function q(stmt) {
+  const res = await fetch(`${URL_}/query?db=telegraf&epoch=ms&q=${encodeURIComponent(stmt)}`);
+  return (await res.json()).results[0];
+}
+
+before(async () => {
+  mkdirSync(ART, { recursive: true });
+  await createDB(URL_);
+  const now = Date.now();
+  await write(URL_, history(LIVE, 3600e3, now, opts));
+  await write(URL_, history(['pi-dead'], 3600e3, now - 15 * 60e3, () => ({ pi: true })));
+  // Live hosts keep reporting while the tests run, as agents would.
+  ticker = setInterval(() => {
+    const t = Date.now();
+    tick++;
+    write(URL_, LIVE.flatMap((h) => hostLines(h, t, tick, opts(h)))).catch(() => {});
+  }, 3000);
+  if (LOCAL) {
+    await until(`the local agent's first point for ${LOCAL}`, async () => {
+      const r = await q(`SELECT last(uptime) FROM system WHERE "host" = '${LOCAL}'`);
+      return r.series && r.series.length;
+    }, 30000);
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+after(async () => {
+  clearInterval(ticker);
+  if (browser) await browser.close();
+});
+
+/** A page that records console errors and uncaught exceptions. */
+async function open(hash, { scheme = 'light', width = 1280, height = 900 } = {}) {
+  const ctx = await browser.newContext({ viewport: { width, height }, colorScheme: scheme });
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  await page.goto(`${URL_}/${hash}`);
+  page.done = async () => {
+    assert.deepEqual(page.errors, [], 'console errors');
+    await ctx.close();
+  };
+  return page;
+}
+
+const hashOf = (page) => decodeURIComponent(new URL(page.url()).hash);
+/** A parameter of the page state in the URL fragment. */
+const param = (page, key) => {
+  const h = new URL(page.url()).hash;
+  return new URLSearchParams(h.includes('?') ? h.slice(h.indexOf('?') + 1) : '').get(key);
+};
+const sentQuery = (r) => (r.url().endsWith('/query') && new URLSearchParams(r.postData() || '').get('q')) || '';
+const shot = (page, name) => page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
+
+test('overview lists every host with its status', async () => {
+  for (const scheme of ['light', 'dark']) {
+    const page = await open('', { scheme });
+    await page.waitForSelector('.overview[data-ready="true"]');
+    const status = async (h) => page.getAttribute(`tr[data-host="${h}"]`, 'data-status');
+    for (const h of LIVE) assert.equal(await status(h), 'up', `${h} reports every few seconds`);
+    assert.equal(await status('pi-dead'), 'down', 'pi-dead stopped 15 minutes ago');
+    if (LOCAL) assert.equal(await status(LOCAL), 'up', 'the server\'s own agent');
+    const counts = await page.locator('.summary').innerText();
+    assert.match(counts, /1 down/);
+    assert.match(await page.locator('tr[data-host="pi-01"]').innerText(), /under-voltage/);
+    assert.match(await page.locator('tr[data-host="pi-02"]').innerText(), /61\.\d °C|\d+\.\d °C/);
+    assert.equal(await page.locator('tr[data-host="pi-02"] canvas.spark').count(), 3, 'cpu, memory and network sparklines');
+    await shot(page, `overview-${scheme}`);
+    await page.done();
+  }
+});
+
+test('overview filters, sorts and keeps the view in the URL', async () => {
+  const page = await open('');
+  await page.waitForSelector('.overview[data-ready="true"]');
+  await page.keyboard.press('/');
+  await page.keyboard.type('pi-0');
+  await until('filter in URL', async () => hashOf(page).includes('filter=pi-0'));
+  await until('filtered rows', async () => (await page.locator('tbody tr').count()) === 3);
+  await page.locator('input.filter').fill('');
+  await page.locator('button.chip[data-status="down"]').click();
+  await until('status filter', async () => hashOf(page).includes('status=down') && (await page.locator('tbody tr').count()) === 1);
+  assert.equal(await page.getAttribute('tbody tr', 'data-host'), 'pi-dead');
+  await page.locator('button.chip[data-status="down"]').click();
+  await page.locator('th button.sort', { hasText: 'Host' }).click();
+  await until('sort by name', async () => hashOf(page).includes('sort=name'));
+  await page.locator('th button.sort', { hasText: 'Host' }).click();
+  await until('sort by name, descending', async () => hashOf(page).includes('sort=name:desc'));
+  const names = await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.host));
+  assert.deepEqual(names, [...names].sort((a, b) => b.localeCompare(a, undefined, { numeric: true })));
+  await page.selectOption('select[aria-label="Group"]', 'rack=b');
+  await until('group filter', async () => (await page.locator('tbody tr').count()) === 1);
+  assert.equal(await page.getAttribute('tbody tr', 'data-host'), 'pi-03');
+  // Phones get cards instead of a wide table.
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.goto(`${URL_}/#/`);
+  await page.waitForSelector('.overview[data-ready="true"]');
+  await shot(page, 'overview-phone-light');
+  await page.done();
+});
+
+test('host page charts the written series; range, host and zoom update URL and data', async () => {
+  for (const scheme of ['light', 'dark']) {
+    const page = await open('', { scheme });
+    await page.waitForSelector('.overview[data-ready="true"]');
+    // Keyboard: focus the host link and follow it.
+    await page.locator('tr[data-host="pi-01"] a').focus();
+    await page.keyboard.press('Enter');
+    await until('host URL', async () => hashOf(page).startsWith('#/host/pi-01'));
+    const series = (title) => page.getAttribute(`figure.panel[data-title="${title}"]`, 'data-series');
+    await until('charts', async () => (await series('CPU per core')) === 'cpu0,cpu1');
+    assert.equal(await series('CPU usage'), 'usage');
+    assert.equal(await series('Network traffic'), 'eth0 rx,eth0 tx');
+    assert.equal(await series('Disk I/O'), 'mmcblk0 read,mmcblk0 write');
+    assert.equal(await series('Temperatures'), 'cpu_thermal');
+    assert.equal(await series('Disk usage per mount'), '/,/boot/firmware');
+    assert.match(await series('Throttling (1 = active)'), /under_voltage/);
+    assert.equal(await page.locator('figure.panel[data-title="CPU usage"] canvas').count(), 1);
+    assert.equal(await page.locator('#hoststatus').innerText(), 'UP');
+    if (scheme === 'light') {
+      // Range: the URL and the next query change.
+      const req = page.waitForRequest((r) => sentQuery(r).includes('now() - 6h'));
+      await page.selectOption('#range', '6h');
+      await req;
+      await until('range in URL', async () => hashOf(page).includes('range=6h'));
+      // Host picker.
+      await page.selectOption('#hostsel', 'pi-02');
+      await until('host in URL', async () => hashOf(page).startsWith('#/host/pi-02') && hashOf(page).includes('range=6h'));
+      await until('pi-02 data', async () => (await series('CPU per core')) === 'cpu0,cpu1');
+      // Drag across a chart: a custom range.
+      const box = await page.locator('figure.panel[data-title="CPU usage"] .u-over').boundingBox();
+      await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 5 });
+      await page.mouse.up();
+      await until('zoomed range in URL', async () => /from=\d+&to=\d+/.test(hashOf(page)));
+      const m = /from=(\d+)&to=(\d+)/.exec(hashOf(page));
+      const span = m[2] - m[1];
+      assert.ok(span > 30 * 60e3 && span < 3 * 3600e3, `dragging 30% of 6 h selects about 1.8 h, got ${span / 60e3} min`);
+      await until('custom range shown', async () => (await page.locator('#range').inputValue()) === 'custom');
+      // The synchronised crosshair: hovering one chart moves the others.
+      let f = 0.3;
+      await until('tooltip', async () => {
+        await page.mouse.move(box.x + box.width * (f += 0.01), box.y + box.height / 2);
+        return page.locator('figure.panel[data-title="CPU usage"] .tip').isVisible();
+      });
+      const cursors = await page.locator('.u-cursor-x').evaluateAll((els) => els.filter((e) => e.style.transform && !e.classList.contains('u-off')).length);
+      assert.ok(cursors > 3, `crosshair on ${cursors} charts`);
+      await page.goto(`${URL_}/#/host/pi-01`);
+      await until('charts again', async () => (await series('CPU per core')) === 'cpu0,cpu1');
+    }
+    await shot(page, `host-${scheme}`);
+    await page.done();
+  }
+});
+
+test('explore runs a query as a chart and a table, completes names, links', async () => {
+  for (const scheme of ['light', 'dark']) {
+    const page = await open('#/explore', { scheme });
+    const box = page.locator('#q');
+    await box.fill('');
+    await box.type('SELECT mean(usage_user) FROM cp');
+    await until('measurement completion', async () => (await page.locator('#completions li').allInnerTexts()).includes('cpu'));
+    await page.keyboard.press('Tab');
+    assert.equal(await box.inputValue(), 'SELECT mean(usage_user) FROM cpu');
+    await box.type(` WHERE "host" = 'pi-01' AND $timeFilter GROUP BY time($interval), cp`);
+    await until('tag completion', async () => (await page.locator('#completions li').allInnerTexts()).includes('cpu'));
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Control+Enter');
+    await until('query in URL', async () => (param(page, 'q') || '').startsWith('SELECT mean(usage_user)'));
+    await until('chart', async () => (await page.locator('.results .uplot').count()) === 1);
+    const legend = await page.locator('.results .u-legend').innerText();
+    assert.match(legend, /cpu=cpu-total/);
+    assert.match(legend, /cpu=cpu0/);
+    await shot(page, `explore-${scheme}`);
+    if (scheme === 'light') {
+      await page.click('#view-table');
+      await until('table', async () => (await page.locator('table.data tbody tr').count()) > 100);
+      assert.ok(hashOf(page).includes('view=table'));
+      await shot(page, 'explore-table-light');
+      // The link reproduces the view in a fresh page.
+      const link = page.url();
+      const again = await open(new URL(link).hash);
+      await until('table from link', async () => (await again.locator('table.data tbody tr').count()) > 100);
+      assert.equal(await again.locator('#q').inputValue(), await box.inputValue());
+      await again.done();
+      // Errors of a statement are shown, not swallowed.
+      await box.fill('SELECT nope FROM');
+      await page.keyboard.press('Control+Enter');
+      await until('error shown', async () => (await page.locator('.results .error').count()) === 1);
+      assert.match(await page.locator('.results .error').innerText(), /error parsing query/);
+      // The browser logs the deliberate 400 itself.
+      page.errors = page.errors.filter((e) => !/status of 400/.test(e));
+    }
+    await page.done();
+  }
+});
+
+test('empty state and server errors tell the user what to do', async () => {
+  const page = await open('', { scheme: 'light' });
+  await page.route('**/query', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: '{"results":[{"statement_id":0,"error":"database not found: telegraf"}]}' }));
+  await page.goto(`${URL_}/#/?x=1`);
+  await until('empty state', async () => (await page.locator('.empty').count()) === 1);
+  assert.match(await page.locator('.empty').innerText(), /herd agent --url http:\/\/127\.0\.0\.1:\d+/);
+  assert.match(await page.locator('.empty').innerText(), /herd deploy/);
+  await shot(page, 'empty-light');
+  await page.unroute('**/query');
+  await page.route('**/query', (r) => r.abort('connectionrefused'));
+  await page.click('#reload');
+  await until('error banner', async () => page.locator('#banner').isVisible());
+  assert.match(await page.locator('#banner').innerText(), /cannot be reached/);
+  await shot(page, 'error-light');
+  page.errors = page.errors.filter((e) => !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(e));
+  await page.unroute('**/query');
+  await page.click('#banner button');
+  await until('recovered', async () => !(await page.locator('#banner').isVisible()) && (await page.locator('tbody tr').count()) > 3);
+  await page.done();
+});
