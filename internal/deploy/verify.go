@@ -23,21 +23,36 @@ const clockSlack = 5 * time.Second
 // need not be reachable from the deploying machine.
 func verify(ctx context.Context, runs []*hostRun, rep *reporter, timeout time.Duration) {
 	var server *hostRun
-	for _, h := range runs {
-		if h.t.has(roleServer) && h.deployed {
-			server = h
-			break
-		}
-	}
 	var wg sync.WaitGroup
 	for _, h := range runs {
-		if !h.t.has(roleAgent) || !h.deployed {
+		if !h.t.has(roleServer) || !h.deployed {
 			continue
 		}
 		if server == nil {
-			h.res.Failed = true
-			h.res.Err = fmt.Errorf("not verified: no server was deployed successfully")
-			rep.task(h.t.name, "failed", h.res.Err.Error())
+			server = h
+		}
+		wg.Add(1)
+		go func(h *hostRun) {
+			defer wg.Done()
+			start := time.Now()
+			if err := waitForPing(ctx, h, timeout); err != nil {
+				h.fail(fmt.Errorf("verify: %w", err))
+				return
+			}
+			h.res.OK++
+			rep.task(h.t.name, "ok", fmt.Sprintf("server answers /ping on %s (waited %.1fs)", h.t.listenAddr, time.Since(start).Seconds()))
+		}(h)
+	}
+	wg.Wait()
+	if server != nil && server.res.Failed {
+		server = nil
+	}
+	for _, h := range runs {
+		if !h.t.has(roleAgent) || !h.deployed || h.res.Failed {
+			continue
+		}
+		if server == nil {
+			h.fail(fmt.Errorf("not verified: no server was deployed successfully"))
 			continue
 		}
 		wg.Add(1)
@@ -48,9 +63,7 @@ func verify(ctx context.Context, runs []*hostRun, rep *reporter, timeout time.Du
 			err := waitForPoints(ctx, server, h, timeout)
 			rep.step(h.t.name, "done")
 			if err != nil {
-				h.res.Failed = true
-				h.res.Err = fmt.Errorf("verify: %w", err)
-				rep.task(h.t.name, "failed", h.res.Err.Error())
+				h.fail(fmt.Errorf("verify: %w", err))
 				return
 			}
 			h.res.OK++
@@ -58,6 +71,67 @@ func verify(ctx context.Context, runs []*hostRun, rep *reporter, timeout time.Du
 		}(h)
 	}
 	wg.Wait()
+}
+
+// fail marks the host failed after its tasks ran (verification).
+func (h *hostRun) fail(err error) {
+	h.res.Failed, h.res.Err = true, err
+	h.rep.task(h.t.name, "failed", err.Error())
+}
+
+// apiClient is an HTTP client whose connections go through server's SSH
+// connection to the server's API address on that host.
+func apiClient(server *hostRun) (*http.Client, string) {
+	addr := apiAddr(server.t.listenAddr)
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return server.client.DialTCP(ctx, addr)
+			},
+		},
+	}, addr
+}
+
+// poll calls try every 250ms until it returns nil or timeout passes.
+func poll(ctx context.Context, timeout time.Duration, try func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func waitForPing(ctx context.Context, server *hostRun, timeout time.Duration) error {
+	client, addr := apiClient(server)
+	defer client.CloseIdleConnections()
+	u := "http://" + addr + "/ping"
+	server.rep.command(server.t.name, "GET "+u+" (through the SSH connection)")
+	return poll(ctx, timeout, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("server does not answer on %s: %w", addr, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/ping: %s", resp.Status)
+		}
+		return nil
+	})
 }
 
 // apiAddr is where the server's API is reached from the server host
@@ -71,16 +145,7 @@ func apiAddr(listen string) string {
 }
 
 func waitForPoints(ctx context.Context, server, agent *hostRun, timeout time.Duration) error {
-	addr := apiAddr(server.t.listenAddr)
-	client := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return server.client.DialTCP(ctx, addr)
-			},
-			DisableKeepAlives: false,
-		},
-	}
+	client, addr := apiClient(server)
 	defer client.CloseIdleConnections()
 	// Points newer than the agent's restart prove the new agent works;
 	// an agent left running needs only recent points.
@@ -92,27 +157,20 @@ func waitForPoints(ctx context.Context, server, agent *hostRun, timeout time.Dur
 		strings.ReplaceAll(agent.t.hostname, "'", `\'`), since.UTC().Format(time.RFC3339Nano))
 	u := "http://" + addr + "/query?" + url.Values{"db": {"telegraf"}, "q": {q}}.Encode()
 	agent.rep.command(agent.t.name, "GET "+u+" (through the SSH connection to "+server.t.name+")")
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
+	err := poll(ctx, timeout, func() error {
 		n, err := queryCount(ctx, client, u)
-		if err == nil && n > 0 {
-			return nil
-		}
 		if err != nil {
-			last = err
-		} else {
-			last = fmt.Errorf("no points from host=%s yet", agent.t.hostname)
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no points from host=%s on %s after %s: %v", agent.t.hostname, server.t.name, timeout, last)
+		if n == 0 {
+			return fmt.Errorf("no points from host=%s yet", agent.t.hostname)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond): // poll interval
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("no points from host=%s on %s: %w", agent.t.hostname, server.t.name, err)
 	}
+	return nil
 }
 
 // queryCount runs an InfluxQL count query and returns the count (0 when

@@ -96,6 +96,23 @@ if [ "$1" = -m ] && [ -f __ROOT__/stub/arch ]; then cat __ROOT__/stub/arch; exit
 exec /bin/uname "$@"
 `
 
+// stubID and stubSudo let a root login pretend to be another user
+// (when $R/stub/nonroot exists) so that the sudo path runs: every
+// command must then come through sudo -n. With $R/stub/sudo-password,
+// sudo wants a password, as an unconfigured sudo does.
+const stubID = `#!/bin/sh
+if [ "$*" = -u ] && [ -f __ROOT__/stub/nonroot ] && [ -z "$HERD_STUB_SUDO" ]; then echo 1000; exit 0; fi
+exec /usr/bin/id "$@"
+`
+
+const stubSudo = `#!/bin/sh
+[ "$1" = -n ] || { echo "stub sudo: want -n" >&2; exit 1; }
+shift
+if [ -f __ROOT__/stub/sudo-password ]; then echo "sudo: a password is required" >&2; exit 1; fi
+echo "$*" >> __ROOT__/stub/sudo-calls
+HERD_STUB_SUDO=1 exec "$@"
+`
+
 type testHost struct {
 	name string
 	root string
@@ -145,6 +162,8 @@ func newCluster(t *testing.T, names ...string) *cluster {
 		}
 		writeFile(t, filepath.Join(stub, "systemctl"), strings.ReplaceAll(stubSystemctl, "__ROOT__", h.root), 0o755)
 		writeFile(t, filepath.Join(stub, "uname"), strings.ReplaceAll(stubUname, "__ROOT__", h.root), 0o755)
+		writeFile(t, filepath.Join(stub, "id"), strings.ReplaceAll(stubID, "__ROOT__", h.root), 0o755)
+		writeFile(t, filepath.Join(stub, "sudo"), strings.ReplaceAll(stubSudo, "__ROOT__", h.root), 0o755)
 		writeFile(t, filepath.Join(h.root, "etc", "hosts"), "127.0.0.1 localhost\n", 0o644)
 		h.sshd = sshdtest.Start(t, sshdtest.Options{
 			IP:        prefix + strconv.Itoa(i+1),
@@ -309,6 +328,8 @@ func (c *cluster) points(t *testing.T, host string) int64 {
 func TestDeploy(t *testing.T) {
 	c := newCluster(t, "whitemage", "blackmage", "paladin")
 	wm, bm, pa := c.host("whitemage"), c.host("blackmage"), c.host("paladin")
+	// paladin's login is not root: everything goes through sudo.
+	writeFile(t, filepath.Join(pa.root, "stub", "nonroot"), "", 0o644)
 
 	// Host keys never seen: refused, with each fingerprint and the flag.
 	r := c.deploy()
@@ -363,6 +384,12 @@ func TestDeploy(t *testing.T) {
 				t.Errorf("%s: %s missing", h.name, f)
 			}
 		}
+	}
+	if calls, _ := os.ReadFile(filepath.Join(pa.root, "stub", "sudo-calls")); !strings.Contains(string(calls), "sh -c") {
+		t.Errorf("paladin: nothing ran through sudo: %q", calls)
+	}
+	if _, err := os.Stat(filepath.Join(bm.root, "stub", "sudo-calls")); err == nil {
+		t.Error("blackmage logs in as root but used sudo")
 	}
 	if !wm.exists("etc/herd/server.toml") || bm.exists("etc/herd/server.toml") {
 		t.Error("server config on the wrong hosts")
@@ -429,19 +456,26 @@ func TestDeploy(t *testing.T) {
 		t.Errorf("no binary upload reported for blackmage")
 	}
 
-	// A host whose architecture has no binary fails clearly; the others
-	// are unaffected.
+	// A host whose architecture has no binary fails clearly, so does a
+	// non-root login whose sudo wants a password; the others are
+	// unaffected.
 	writeFile(t, filepath.Join(pa.root, "stub", "arch"), "aarch64\n", 0o644)
+	writeFile(t, filepath.Join(bm.root, "stub", "nonroot"), "", 0o644)
+	writeFile(t, filepath.Join(bm.root, "stub", "sudo-password"), "", 0o644)
 	r = c.deploy()
-	os.Remove(filepath.Join(pa.root, "stub", "arch"))
+	for _, f := range []string{filepath.Join(pa.root, "stub", "arch"), filepath.Join(bm.root, "stub", "nonroot"), filepath.Join(bm.root, "stub", "sudo-password")} {
+		os.Remove(f)
+	}
 	if r.code != 1 || !strings.Contains(r.out, "herd-linux-arm64 is missing") {
 		t.Errorf("missing arm64 binary: exit %d", r.code)
 	}
-	if _, _, _, failed := r.recap(t, "paladin"); failed != 1 {
-		t.Errorf("paladin not failed")
+	if !strings.Contains(r.out, "sudo asks for a password") || !strings.Contains(r.out, "NOPASSWD") {
+		t.Errorf("sudo with a password: no hint")
 	}
-	if _, _, _, failed := r.recap(t, "blackmage"); failed != 0 {
-		t.Errorf("blackmage failed")
+	for host, want := range map[string]int{"paladin": 1, "blackmage": 1, "whitemage": 0} {
+		if _, _, _, failed := r.recap(t, host); failed != want {
+			t.Errorf("%s: failed=%d, want %d", host, failed, want)
+		}
 	}
 
 	// A changed host key is refused, even with --accept-new-host-keys;

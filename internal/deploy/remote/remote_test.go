@@ -13,6 +13,7 @@ import (
 
 	"github.com/herdmon/herd/internal/deploy/sshdtest"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 func TestQuote(t *testing.T) {
@@ -86,6 +87,7 @@ func TestRealSSH(t *testing.T) {
 	dir := t.TempDir()
 	client := sshdtest.NewKey(t, dir, "id_ed25519")
 	srv := sshdtest.Start(t, sshdtest.Options{IP: "127.0.0.1", ClientKey: client.Public})
+	orig := srv.HostKey
 	kh := filepath.Join(dir, "known_hosts")
 	cfg := Config{
 		Addr: srv.IP, Port: fmt.Sprint(srv.Port), User: "root",
@@ -164,4 +166,48 @@ func TestRealSSH(t *testing.T) {
 	if _, err := Dial(ctx, cfg); err == nil || !strings.Contains(err.Error(), "no SSH key") {
 		t.Fatalf("no key: %v", err)
 	}
+
+	// The original key back, and the client key held by an ssh-agent
+	// only.
+	srv.Restart(&orig)
+	keyring := agent.NewKeyring()
+	priv, err := ssh.ParseRawPrivateKey(mustRead(t, client.PrivatePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	al, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	go func() {
+		for {
+			conn, err := al.Accept()
+			if err != nil {
+				return
+			}
+			go agent.ServeAgent(keyring, conn)
+		}
+	}()
+	c, err = Dial(ctx, Config{Addr: cfg.Addr, Port: cfg.Port, User: "root", KnownHostsFile: kh, AgentSocket: sock})
+	if err != nil {
+		t.Fatalf("agent auth: %v", err)
+	}
+	if r, err := c.Run(ctx, "true", nil); err != nil || r.Code != 0 {
+		t.Fatalf("run over agent auth: %+v %v", r, err)
+	}
+	c.Close()
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
