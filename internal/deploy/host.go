@@ -448,6 +448,7 @@ func (h *hostRun) ensureText(ctx context.Context, file, text string, mode os.Fil
 // ensureFile uploads the content when the installed file's sha256
 // differs from sum, atomically (temp file, then rename).
 func (h *hostRun) ensureFile(ctx context.Context, file, sum string, mode os.FileMode, owner string, open func() (io.ReadCloser, int64, error), what string) (bool, error) {
+	h.rep.step(h.t.name, "checking "+file)
 	if h.f.sums[file] == sum {
 		h.ok(what)
 		return false, nil
@@ -519,14 +520,20 @@ func (h *hostRun) uninstall(ctx context.Context) error {
 		_, err := h.exec(ctx, cmd, nil)
 		return err
 	}
+	var units []string
+	for _, role := range []string{roleServer, roleAgent} {
+		if unit := p.unitName(role); h.f.active[unit] || h.f.enabled[unit] {
+			units = append(units, unit)
+		}
+	}
+	if len(units) > 0 {
+		// One call: systemd stops the units in parallel.
+		if err := do("stopped and disabled "+strings.Join(units, ", "), "systemctl disable --now "+strings.Join(units, " ")); err != nil {
+			return err
+		}
+	}
 	reload := false
 	for _, role := range []string{roleServer, roleAgent} {
-		unit := p.unitName(role)
-		if h.f.active[unit] || h.f.enabled[unit] {
-			if err := do("stopped and disabled "+unit, "systemctl disable --now "+unit); err != nil {
-				return err
-			}
-		}
 		if h.f.running[role] {
 			if err := do("stopped supervised herd "+role, stopSupervisor(p.pidFile(role))); err != nil {
 				return err

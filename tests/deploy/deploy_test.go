@@ -79,7 +79,10 @@ start() {
 case $cmd in
 daemon-reload) ;;
 enable) touch $S/enabled/$unit ;;
-disable) [ "$2" = --now ] && stop; rm -f $S/enabled/$unit ;;
+disable)
+	shift; now=
+	[ "$1" = --now ] && { now=1; shift; }
+	for unit in "$@"; do pidf=$S/pids/$unit; [ -n "$now" ] && stop; rm -f $S/enabled/$unit; done ;;
 is-enabled) if [ -f $S/enabled/$unit ]; then echo enabled; else echo disabled; exit 1; fi ;;
 is-active) if alive; then echo active; else echo inactive; exit 3; fi ;;
 start) alive || start ;;
