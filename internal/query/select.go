@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -979,10 +980,28 @@ func (p *plan) tailOnly() bool {
 const firstTailWindow = int64(time.Minute)
 
 // rawTail answers a tailOnly statement for a group by reading backwards
-// from the end of the range in growing windows until LIMIT+OFFSET rows
-// are found, instead of reading the whole range.
+// from the end of the range instead of reading the whole range: cheap
+// probes (stopped at the first column) look for data in windows growing
+// four times per step, a bisection narrows the first window with data
+// down to its latest minute, and only that is read, repeatedly, until
+// LIMIT+OFFSET rows are found.
 func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, fields []string) ([][]any, error) {
 	need := p.stmt.Limit + p.stmt.Offset
+	probe := func(lo, hi int64) (bool, error) {
+		found := false
+		err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+			Fields: fields, MinTime: lo, MaxTime: hi}, func(uint64, string, *block.Column) error {
+			found = true
+			return errStop
+		})
+		if err != nil && err != errStop {
+			if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
+				return false, fmt.Errorf("retention policy not found: %s", src.rp)
+			}
+			return false, err
+		}
+		return found, ctx.Err()
+	}
 	var out [][]any
 	hi := p.maxT
 	now := p.opt.Now.UnixNano()
@@ -995,24 +1014,48 @@ func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, 
 		if lo < p.minT || lo > hi {
 			lo = p.minT
 		}
-		sub := *p
-		sub.minT, sub.maxT = lo, hi
-		rows, err := x.readRows(ctx, &sub, src, g, fields)
+		ok, err := probe(lo, hi)
 		if err != nil {
 			return nil, err
 		}
-		vals, err := sub.rawRows(rows, src)
-		if err != nil {
-			return nil, err
+		if ok {
+			// Data in [lo, hi]: find a such that [a, hi] holds data and
+			// [b, hi] none, with b-a at most one window.
+			a, b := lo, hi
+			for b-a > firstTailWindow {
+				mid := a + (b-a)/2
+				if ok, err = probe(mid, hi); err != nil {
+					return nil, err
+				}
+				if ok {
+					a = mid
+				} else {
+					b = mid
+				}
+			}
+			lo = a
+			sub := *p
+			sub.minT, sub.maxT = lo, hi
+			rows, err := x.readRows(ctx, &sub, src, g, fields)
+			if err != nil {
+				return nil, err
+			}
+			vals, err := sub.rawRows(rows, src)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, vals...)
+			if len(out) >= need {
+				return out, nil
+			}
+			step = firstTailWindow
+		} else if step < math.MaxInt64/8 {
+			step *= 4
 		}
-		out = append(out, vals...)
-		if len(out) >= need || lo <= p.minT {
+		if lo <= p.minT {
 			return out, nil
 		}
 		hi = lo - 1
-		if step < math.MaxInt64/8 {
-			step *= 4
-		}
 		if hi < p.minT+step { // (hi-minT could overflow)
 			lo = p.minT
 		} else {
@@ -1020,6 +1063,9 @@ func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, 
 		}
 	}
 }
+
+// errStop ends a Read early.
+var errStop = errors.New("stop")
 
 func reverse[T any](s []T) {
 	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
