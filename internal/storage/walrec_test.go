@@ -63,3 +63,26 @@ func FuzzDecodeWALRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestWALFloatsRoundTripBitForBit(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 46.7, 0.1, 0.25, 1e-9, 123456789.123, 54.08239700374532,
+		math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64, 1 << 53, -(1 << 60), 0.30000000000000004}
+	var pts []models.Point
+	for i, v := range vals {
+		pts = append(pts, pt("m", nil, int64(i), models.FloatField("f", v)))
+	}
+	entries, err := decodeWALRecord(encodeTestRecord(pts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range entries[0].points {
+		if p.Fields[0].Num != math.Float64bits(vals[i]) {
+			t.Errorf("%v came back as %v", vals[i], p.Fields[0].Float())
+		}
+	}
+	for _, v := range []float64{46.7, 0.25, 1024} {
+		if _, _, ok := decimalOf(math.Float64bits(v)); !ok {
+			t.Errorf("%v not stored as a decimal", v)
+		}
+	}
+}
