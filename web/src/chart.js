@@ -4,7 +4,7 @@
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { fmt, axisFmt } from './units.js';
+import { fmt, axisFmt, axisSize } from './units.js';
 import { fmtTime } from './time.js';
 import { h } from './dom.js';
 
@@ -87,8 +87,8 @@ export function chart(el, opts = {}) {
       axes: [
         { ...axis, values: (u, ticks) => ticks.map((t) => fmtTick(t, u.scales.x.max - u.scales.x.min)) },
         opts.unit === 'bool'
-          ? { ...axis, size: 64, splits: () => [0, 1], values: (u, ticks) => ticks.map((v) => (v ? 'on' : 'off')) }
-          : { ...axis, size: 64, values: axisFmt(opts.unit) },
+          ? { ...axis, size: 40, splits: () => [0, 1], values: (u, ticks) => ticks.map((v) => (v ? 'on' : 'off')) }
+          : { ...axis, size: axisSize(opts.unit), values: axisFmt(opts.unit) },
       ],
       hooks: {
         setSelect: [(u) => {

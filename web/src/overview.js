@@ -238,7 +238,8 @@ export function mount(el, ctx) {
     });
     table.replaceChildren(h('thead', head), h('tbody', trs.length ? trs : h('tr', h('td.none', { colspan: COLUMNS.length }, 'No host matches the filter.'))));
     const color = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#3b82f6';
-    for (const [c, pts, max] of spark) sparkline(c, pts, max, color);
+    // One time axis for all: a host that went quiet shows where its line ends.
+    for (const [c, pts, max] of spark) sparkline(c, pts, max, color, now - 3600e3, now);
     // The benchmark reads this: the first render with data is "interactive".
     if (!performance.getEntriesByName('herd:overview-ready').length) performance.mark('herd:overview-ready');
     root.dataset.ready = 'true';

@@ -1,7 +1,8 @@
 // Sparklines on a bare canvas: a hundred hosts times three cells would be
 // three hundred chart objects; a canvas and a path each are enough.
 
-export function sparkline(canvas, pts, fixedMax, color) {
+/** Draws pts ([t, v], v may be null) over the times [t0, t1] in canvas. */
+export function sparkline(canvas, pts, fixedMax, color, t0, t1) {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.width, hgt = canvas.height;
   canvas.style.width = `${w}px`;
@@ -10,7 +11,7 @@ export function sparkline(canvas, pts, fixedMax, color) {
   canvas.height = hgt * dpr;
   const ctx = canvas.getContext('2d');
   ctx.scale(dpr, dpr);
-  const t0 = pts[0][0], t1 = pts[pts.length - 1][0];
+  if (t0 == null) { t0 = pts[0][0]; t1 = pts[pts.length - 1][0]; }
   let max = fixedMax || 0;
   if (!fixedMax) for (const [, v] of pts) if (v > max) max = v;
   if (!max) max = 1;
@@ -25,8 +26,11 @@ export function sparkline(canvas, pts, fixedMax, color) {
   ctx.strokeStyle = color;
   ctx.lineWidth = 1.2;
   ctx.stroke();
-  ctx.lineTo(x(t1), hgt);
-  ctx.lineTo(x(pts.find((p) => p[1] != null)?.[0] ?? t0), hgt);
+  let first = null, last = null;
+  for (const [t, v] of pts) if (v != null) { if (first == null) first = t; last = t; }
+  if (first == null) return;
+  ctx.lineTo(x(last), hgt);
+  ctx.lineTo(x(first), hgt);
   ctx.globalAlpha = 0.15;
   ctx.fillStyle = color;
   ctx.fill();

@@ -38,5 +38,13 @@ export function fmt(v, unit) {
   }
 }
 
-/** Axis tick formatter (shorter: no decimals on big values). */
-export const axisFmt = (unit) => (u, ticks) => ticks.map((v) => (v == null ? '' : fmt(v, unit)));
+/** Axis tick formatter: ticks are round numbers, so no forced decimals. */
+export const axisFmt = (unit) => (u, ticks) => ticks.map((v) => {
+  if (v == null) return '';
+  if (unit === 'percent') return `${+v.toFixed(2)}%`;
+  if (unit === 'celsius') return `${+v.toFixed(1)} °C`;
+  return fmt(v, unit);
+});
+
+/** Pixels the y axis needs for a unit's longest labels ("1023.5 MiB/s"). */
+export const axisSize = (unit) => (unit === 'bytesps' ? 84 : unit === 'bytes' || unit === 'ops' ? 72 : 56);

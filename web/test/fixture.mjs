@@ -4,7 +4,7 @@
 const NS = 1_000_000n;
 
 /** Line protocol for one host at time t (ms); i is the sample number. */
-export function hostLines(host, t, i, { pi = false, tags = '' } = {}) {
+export function hostLines(host, t, i, { pi = false, docker = false, tags = '' } = {}) {
   const ts = `${BigInt(Math.round(t)) * NS}`;
   const hk = `host=${host}${tags}`;
   const wave = (p, a, b) => a + (b - a) * (0.5 + 0.5 * Math.sin(i / p));
@@ -26,6 +26,14 @@ export function hostLines(host, t, i, { pi = false, tags = '' } = {}) {
   if (pi) {
     const uv = i % 90 > 80;
     lines.push(`rpi,${hk},model=Raspberry\\ Pi\\ 4\\ Model\\ B under_voltage=${uv},throttled=${uv},freq_capped=false,soft_temp_limit=false,under_voltage_occurred=true,throttled_occurred=true,throttled_raw=${uv ? 327685 : 327680}i,arm_freq_hz=1500000000i ${ts}`);
+  }
+  if (docker) {
+    for (const [name, image, cpu, mem] of [['web', 'nginx:1.27', wave(10, 1, 30), 40e6], ['db', 'postgres:16', wave(40, 5, 15), 300e6]]) {
+      const ct = `${hk},engine_host=${host},container_name=${name},container_image=${image.split(':')[0]},container_version=${image.split(':')[1]},container_status=running`;
+      lines.push(`docker_container_cpu,${ct},cpu=cpu-total usage_percent=${cpu},usage_total=${i * 1e9}i ${ts}`);
+      lines.push(`docker_container_mem,${ct} usage=${Math.round(mem + i * 1000)}i,limit=4000000000i,usage_percent=${mem / 4e7} ${ts}`);
+      lines.push(`docker_container_status,${ct} oomkilled=false,pid=${1000 + name.length}i,exitcode=0i,uptime_ns=${(3600 + i * 10) * 1e9}i ${ts}`);
+    }
   }
   return lines;
 }

@@ -15,7 +15,7 @@ const URL_ = process.env.HERD_URL;
 const LOCAL = process.env.HERD_LOCAL_HOST;
 const ART = process.env.HERD_ARTIFACTS || 'test-artifacts/ui';
 const LIVE = ['pi-01', 'pi-02', 'pi-03'];
-const opts = (h) => ({ pi: h === 'pi-01', tags: h === 'pi-03' ? ',rack=b' : ',rack=a' });
+const opts = (h) => ({ pi: h === 'pi-01', docker: h === 'pi-02', tags: h === 'pi-03' ? ',rack=b' : ',rack=a' });
 assert.ok(URL_, 'HERD_URL names the herd server under test');
 
 let browser, ticker, tick = 400;
@@ -86,7 +86,7 @@ const param = (page, key) => {
   return new URLSearchParams(h.includes('?') ? h.slice(h.indexOf('?') + 1) : '').get(key);
 };
 const sentQuery = (r) => (r.url().endsWith('/query') && new URLSearchParams(r.postData() || '').get('q')) || '';
-const shot = (page, name) => page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
+const shot = (page, name, fullPage = true) => page.screenshot({ path: join(ART, `${name}.png`), fullPage });
 
 test('overview lists every host with its status', async () => {
   for (const scheme of ['light', 'dark']) {
@@ -127,6 +127,12 @@ test('overview filters, sorts and keeps the view in the URL', async () => {
   await page.selectOption('select[aria-label="Group"]', 'rack=b');
   await until('group filter', async () => (await page.locator('tbody tr').count()) === 1);
   assert.equal(await page.getAttribute('tbody tr', 'data-host'), 'pi-03');
+  // Auto-refresh: in the URL, and the data is fetched again.
+  await page.selectOption('#refresh', '5s');
+  await until('refresh in URL', async () => param(page, 'refresh') === '5s');
+  await page.waitForRequest((r) => sentQuery(r).includes('SHOW TAG VALUES'), { timeout: 8000 });
+  await page.selectOption('#refresh', 'off');
+  await until('refresh off', async () => param(page, 'refresh') === null);
   // Phones get cards instead of a wide table.
   await page.setViewportSize({ width: 390, height: 800 });
   await page.goto(`${URL_}/#/`);
@@ -163,6 +169,11 @@ test('host page charts the written series; range, host and zoom update URL and d
       await page.selectOption('#hostsel', 'pi-02');
       await until('host in URL', async () => hashOf(page).startsWith('#/host/pi-02') && hashOf(page).includes('range=6h'));
       await until('pi-02 data', async () => (await series('CPU per core')) === 'cpu0,cpu1');
+      await until('containers', async () => (await series('Container CPU')) === 'db,web');
+      assert.equal(await series('Container memory'), 'db,web');
+      assert.match(await page.locator('figure.containers').innerText(), /web\s+nginx\s+running/);
+      assert.equal(await page.locator('figure.panel[data-title="Throttling (1 = active)"]').isVisible(), false, 'no rpi panel for a host without rpi data');
+      await shot(page, 'host-docker-light');
       // Drag across a chart: a custom range.
       const box = await page.locator('figure.panel[data-title="CPU usage"] .u-over').boundingBox();
       await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
@@ -213,7 +224,7 @@ test('explore runs a query as a chart and a table, completes names, links', asyn
       await page.click('#view-table');
       await until('table', async () => (await page.locator('table.data tbody tr').count()) > 100);
       assert.ok(hashOf(page).includes('view=table'));
-      await shot(page, 'explore-table-light');
+      await shot(page, 'explore-table-light', false); // a full page of 1800 rows takes seconds
       // The link reproduces the view in a fresh page.
       const link = page.url();
       const again = await open(new URL(link).hash);
