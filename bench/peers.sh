@@ -252,7 +252,7 @@ stop_pid() {
 # run_system NAME: one full leg. Results go to $WORK/NAME/result as
 # shell assignments; a failure is recorded there, never fatal.
 run_system() {
-	local name=$1 dir="$WORK/$1" port url wrapper="" pid="" deadline status=ok note=""
+	local name=$1 dir="$WORK/$1" port url wrapper="" pid="" deadline status=ok note="" load_start=? load_end=?
 	mkdir -p "$dir/data"
 	port=$(free_port "$2")
 	url="http://127.0.0.1:$port"
@@ -302,6 +302,7 @@ run_system() {
 		log "$name: ready; sending $DATA_POINTS points ($DATA_VALUES values)"
 		local gz=()
 		[[ $GZIP == 1 ]] && gz=(--gzip)
+		load_start=$(cut -d' ' -f1 /proc/loadavg)
 		# In the background so that a signal to this script is handled
 		# at once (bash runs traps only between foreground commands).
 		timeout "$SEND_TIMEOUT" "$HERD" bench send --file "$DATA" --url "$url" --db "$DB" \
@@ -311,6 +312,7 @@ run_system() {
 		if ! wait "$sender"; then
 			status=failed note="send failed: $(tail -c 300 "$dir/send.err" | tr '\n' ' ')"
 		fi
+		load_end=$(cut -d' ' -f1 /proc/loadavg)
 	fi
 
 	local count="" flushed=1
@@ -373,6 +375,7 @@ R_VALUES=${values:-0}
 R_HWM_KB=${hwm:-0}
 R_WRITE_BYTES=${wb:-0}
 R_DISK_BYTES=${disk:-0}
+R_LOAD='$load_start → $load_end'
 EOF
 	log "$name: $status ${note}"
 }
@@ -421,12 +424,12 @@ version_of() {
 }
 
 # Load each system's result into H_* (herd) and print the tables.
-declare -A STATUS NOTE VPS PPS HWM WBPV DBPV
+declare -A STATUS NOTE VPS PPS HWM WBPV DBPV LOAD
 for s in $SYSTEMS; do
-	R_STATUS=failed R_NOTE="no result" R_VPS=0 R_PPS=0 R_VALUES=0 R_HWM_KB=0 R_WRITE_BYTES=0 R_DISK_BYTES=0
+	R_STATUS=failed R_NOTE="no result" R_LOAD="" R_VPS=0 R_PPS=0 R_VALUES=0 R_HWM_KB=0 R_WRITE_BYTES=0 R_DISK_BYTES=0
 	# shellcheck disable=SC1090
 	[[ -f $WORK/$s/result ]] && source "$WORK/$s/result"
-	STATUS[$s]=$R_STATUS NOTE[$s]=$R_NOTE VPS[$s]=$R_VPS PPS[$s]=$R_PPS HWM[$s]=$R_HWM_KB
+	STATUS[$s]=$R_STATUS NOTE[$s]=$R_NOTE LOAD[$s]=$R_LOAD VPS[$s]=$R_VPS PPS[$s]=$R_PPS HWM[$s]=$R_HWM_KB
 	WBPV[$s]=$(awk -v b="$R_WRITE_BYTES" -v v="$R_VALUES" 'BEGIN {if (v > 0) printf "%.3f", b / v; else print 0}')
 	DBPV[$s]=$(awk -v b="$R_DISK_BYTES" -v v="$R_VALUES" 'BEGIN {if (v > 0) printf "%.3f", b / v; else print 0}')
 done
@@ -447,14 +450,14 @@ report() {
 	echo "kernel, swap; seed $SEED): $DATA_POINTS points, $DATA_VALUES values, $DATA_BYTES bytes of line protocol,"
 	echo "replayed by \`herd bench send\` with $WORKERS workers, batches of $BATCH points$([[ $GZIP == 1 ]] && echo ", gzip")."
 	echo
-	echo "| system | version | values/s | points/s | peak RSS | disk bytes/value | written bytes/value | status |"
-	echo "|---|---|---:|---:|---:|---:|---:|---|"
+	echo "| system | version | values/s | points/s | peak RSS | disk bytes/value | written bytes/value | load avg during send | status |"
+	echo "|---|---|---:|---:|---:|---:|---:|---|---|"
 	local s
 	for s in $SYSTEMS; do
-		printf '| %s | %s | %s | %s | %s MiB | %s | %s | %s: %s |\n' "$(name_of "$s")" "$(version_of "$s")" \
+		printf '| %s | %s | %s | %s | %s MiB | %s | %s | %s | %s: %s |\n' "$(name_of "$s")" "$(version_of "$s")" \
 			"$(fmt_rate "${VPS[$s]}")" "$(fmt_rate "${PPS[$s]}")" \
 			"$(awk -v k="${HWM[$s]}" 'BEGIN {printf "%.0f", k / 1024}')" "${DBPV[$s]}" "${WBPV[$s]}" \
-			"${STATUS[$s]}" "${NOTE[$s]}"
+			"${LOAD[$s]}" "${STATUS[$s]}" "${NOTE[$s]}"
 	done
 	if [[ " $SYSTEMS " == *" herd "* ]]; then
 		echo
@@ -478,7 +481,8 @@ report() {
 	echo "Peak RSS is VmHWM (and ru_maxrss at exit); written bytes are write_bytes from /proc/PID/io (and ru_oublock at exit, shutdown included);"
 	echo "disk bytes are those allocated to the data directory (\`du -s -B1\`) after the system flushed and stopped"
 	echo "(InfluxDB: WAL snapshotted and shards fully compacted; VictoriaMetrics: /internal/force_flush and merges"
-	echo "settled; herd: graceful stop). Throughput depends on the machine's load: compare systems within one run."
+	echo "settled; herd: graceful stop). Throughput depends on the machine's load (1-minute load average at the start"
+	echo "and end of each send above; the machine has $(nproc) cores): trust ratios only from legs that ran under similar load."
 }
 
 mkdir -p "$(dirname "$RESULTS")"
