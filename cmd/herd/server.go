@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,9 @@ import (
 // leaves time to close the engine (which flushes the head) after it.
 const shutdownTimeout = 30 * time.Second
 
+// serverGCPercent is the server's GOGC unless the environment sets one.
+const serverGCPercent = 50
+
 // runServer is `herd server`: it loads the configuration, opens the
 // storage engine, serves the InfluxDB 1.x API until SIGINT or SIGTERM,
 // then stops accepting requests, lets the running ones finish and closes
@@ -43,6 +47,12 @@ func runServer(args []string) int {
 		}
 		fmt.Fprintf(os.Stderr, "herd server: %v\n", err)
 		return 2
+	}
+	if os.Getenv("GOGC") == "" {
+		// The heap is mostly the head, whose size is configured: collect
+		// at 1.5x the live heap instead of 2x, for a peak memory closer to
+		// the configured one on 1 GB boards (costs a little CPU).
+		debug.SetGCPercent(serverGCPercent)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
 	slog.SetDefault(log)

@@ -48,9 +48,11 @@ const (
 	DefaultLogLevel = "info"
 	// DefaultMaxBodySize is InfluxDB's default max-body-size (25 MB).
 	DefaultMaxBodySize Size = 25_000_000
-	// DefaultHeadMaxBytes matches storage.DefaultOptions: about an hour
-	// of 100 Telegraf hosts on a 1 GB Raspberry Pi.
-	DefaultHeadMaxBytes Size = 64 << 20
+	// DefaultHeadMaxBytes matches storage.DefaultOptions: recent data is
+	// kept compressed (about 3 bytes per value), so 32 MiB holds about an
+	// hour of 100 hosts' Telegraf inputs, and the server's peak memory
+	// stays far below a Raspberry Pi 3's 1 GB.
+	DefaultHeadMaxBytes Size = 32 << 20
 )
 
 // NewServerConfig returns the defaults.
@@ -194,7 +196,7 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "`DIR` holding everything the server keeps")
 	fs.Var(&c.MaxBodySize, "max-body-size", "largest write body after decompression, e.g. 25MB (0: no limit)")
 	fs.Var(&c.FsyncDelay, "fsync-delay", "let acknowledged writes wait up to this long for an fsync, e.g. 100ms (0: fsync before every reply)")
-	fs.Var(&c.HeadMaxBytes, "head-max-bytes", "memory for recent data before it is flushed to blocks, e.g. 64MiB")
+	fs.Var(&c.HeadMaxBytes, "head-max-bytes", "memory for recent (compressed) data before it is flushed to blocks, e.g. 32MiB")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.NoLocalAgent, "no-local-agent", c.NoLocalAgent, "do not collect this host's own metrics")
 	return fs

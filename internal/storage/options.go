@@ -30,10 +30,11 @@ type Options struct {
 
 // DefaultOptions are sized for a Raspberry Pi 3 (1 GB) receiving
 // Telegraf's default inputs from 100 hosts every 10 s (about 2,500
-// values/s): 64 MiB of head holds roughly an hour of that before a flush.
+// values/s): the head keeps recent data compressed at about 3 bytes per
+// value, so 32 MiB holds roughly an hour of that before a flush.
 func DefaultOptions() Options {
 	return Options{
-		HeadMaxBytes:           64 << 20,
+		HeadMaxBytes:           32 << 20,
 		HeadMaxAge:             time.Hour,
 		MaxSeriesPerDatabase:   1_000_000,
 		RetentionCheckInterval: 30 * time.Minute,
