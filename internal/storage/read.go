@@ -119,6 +119,9 @@ func (e *Engine) Read(req ReadRequest, fn ReadFunc) error {
 			fields := map[string][]piece{}
 			s.mu.RLock()
 			for age, bf := range s.blocks {
+				if bf.r.MaxTime() < req.MinTime || bf.r.MinTime() > req.MaxTime {
+					continue // a whole block outside the range costs no read
+				}
 				for _, fi := range bf.r.Fields(id) {
 					if wanted != nil && !wanted[fi.Name] {
 						continue
