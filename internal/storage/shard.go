@@ -273,15 +273,24 @@ const (
 	maxTime = 1<<63 - 1
 )
 
-// compactionFanIn is how many blocks of one level are merged into one
-// block of the next level. Each value is rewritten once per level, so
-// with hourly flushes a 7-day shard (168 flushes) rewrites its data
-// about log4(168) ≈ 4 times: few, large, sequential writes for SD cards.
-const compactionFanIn = 4
+// Compaction policy. Monitoring data arrives in time order, so the
+// blocks that successive flushes write cover successive time ranges and
+// reads skip the ones outside a query's range: merging them buys little
+// while a shard is written to, and every merge rewrites data on the SD
+// card. So a hot shard is compacted only when it holds more than
+// maxHotBlocks blocks (merging the mergeRun adjacent blocks that are
+// smallest together), and a shard an hour past its end is merged once
+// into a single block. Each value is then written to blocks about twice
+// (its flush, and its shard's final merge) instead of once per level of
+// a tiered scheme.
+const (
+	maxHotBlocks = 16
+	mergeRun     = 8
+)
 
-// compactionCandidates picks the blocks to merge next: the lowest level
-// holding at least compactionFanIn blocks. With all=true (a shard no
-// longer written to), every block is merged into one.
+// compactionCandidates picks the blocks to merge next, adjacent in flush
+// order (so that block names keep describing contiguous ranges). With
+// all=true (a shard no longer written to), every block is merged into one.
 func (s *shard) compactionCandidates(all bool) []*blockFile {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -291,21 +300,20 @@ func (s *shard) compactionCandidates(all bool) []*blockFile {
 		}
 		return append([]*blockFile(nil), s.blocks...)
 	}
-	byLevel := map[int][]*blockFile{}
-	for _, b := range s.blocks {
-		byLevel[b.level] = append(byLevel[b.level], b)
+	if len(s.blocks) <= maxHotBlocks {
+		return nil
 	}
-	levels := make([]int, 0, len(byLevel))
-	for l := range byLevel {
-		levels = append(levels, l)
-	}
-	sort.Ints(levels)
-	for _, l := range levels {
-		if len(byLevel[l]) >= compactionFanIn {
-			return byLevel[l]
+	best, bestSize := 0, int64(-1)
+	for i := 0; i+mergeRun <= len(s.blocks); i++ {
+		var size int64
+		for _, b := range s.blocks[i : i+mergeRun] {
+			size += b.r.Size()
+		}
+		if bestSize < 0 || size < bestSize {
+			best, bestSize = i, size
 		}
 	}
-	return nil
+	return append([]*blockFile(nil), s.blocks[best:best+mergeRun]...)
 }
 
 // compact merges blocks into one block one level above the highest
