@@ -61,14 +61,14 @@ try {
       const nav = performance.getEntriesByType('navigation')[0];
       const ready = performance.getEntriesByName('herd:overview-ready')[0];
       const q = performance.getEntriesByType('resource').filter((r) => r.name.endsWith('/query'));
-      return { dcl: nav.domContentLoadedEventEnd, ready: ready.startTime, query: q.length ? q[0].duration : NaN };
+      return { dcl: nav.domContentLoadedEventEnd, ready: ready.startTime, query: q.length ? q[0].duration : NaN, qstart: q.length ? q[0].startTime : NaN, qend: q.length ? q[0].responseEnd : NaN };
     });
     await ctx.close();
     if (i > 0) results.push(t); // the first load warms the server's caches and the browser
   }
   const med = (k) => results.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(results.length / 2)];
   console.log(`overview, ${HOSTS} hosts, median of ${RUNS} loads: interactive (DOMContentLoaded) ${med('dcl').toFixed(0)} ms; ` +
-    `all hosts drawn ${med('ready').toFixed(0)} ms; the overview query ${med('query').toFixed(0)} ms`);
+    `all hosts drawn ${med('ready').toFixed(0)} ms (query sent at ${med('qstart').toFixed(0)} ms, answered at ${med('qend').toFixed(0)} ms, took ${med('query').toFixed(0)} ms)`);
 } finally {
   if (browser) await browser.close();
   srv.kill('SIGINT');
