@@ -42,6 +42,10 @@ type Options struct {
 	// MaxSelectBuckets bounds GROUP BY time buckets (0: 100,000), so a
 	// tiny interval over a long range cannot exhaust memory.
 	MaxSelectBuckets int
+	// MaxPointsRead bounds the values a SELECT may read from storage
+	// (0: no bound), as InfluxDB's max-select-point does, so that one
+	// query cannot keep a small board busy for minutes.
+	MaxPointsRead int64
 }
 
 // Executor runs statements. It holds no state between statements.

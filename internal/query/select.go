@@ -305,7 +305,7 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{stmt: stmt, cond: cond, interval: int64(interval), offset: int64(offset), opt: opt,
+	p := &plan{stmt: stmt, cond: cond, interval: int64(interval), offset: int64(offset), opt: opt, budget: &budget{max: opt.MaxPointsRead},
 		loc: stmt.Location, desc: len(stmt.SortFields) > 0 && !stmt.TimeAscending()}
 	p.minT, p.maxT = influxql.MinTime, influxql.MaxTime
 	if !tr.Min.IsZero() {
@@ -340,9 +340,15 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 			extra = 0
 		}
 		switch {
+		case extra < 0:
+		case p.desc && uint64(extra) > (uint64(maxTime)-uint64(p.maxT))/uint64(p.interval):
+			p.maxT = influxql.MaxTime
 		case p.desc:
 			p.maxT += extra * p.interval
-		case p.minT != influxql.MinTime:
+		case p.minT == influxql.MinTime:
+		case uint64(extra) > (uint64(p.minT)-uint64(minTime))/uint64(p.interval):
+			p.minT = influxql.MinTime
+		default:
 			p.minT -= extra * p.interval
 		}
 	}
@@ -375,6 +381,10 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	return rows, nil
 }
 
+// minTime and maxTime are InfluxQL's time bounds as variables, so that
+// they convert to uint64 for overflow-free spans.
+var minTime, maxTime int64 = influxql.MinTime, influxql.MaxTime
+
 // checkBuckets bounds the GROUP BY time buckets from start to the end of
 // the range.
 func (p *plan) checkBuckets(start, _ int64) error {
@@ -382,7 +392,11 @@ func (p *plan) checkBuckets(start, _ int64) error {
 	if limit <= 0 {
 		limit = defaultMaxSelectBuckets
 	}
-	if n := (p.maxT-start)/p.interval + 1; n > int64(limit) {
+	if start > p.maxT {
+		return nil
+	}
+	// Unsigned: the span of the whole time range overflows int64.
+	if n := (uint64(p.maxT)-uint64(start))/uint64(p.interval) + 1; n > uint64(limit) {
 		return fmt.Errorf("max-select-buckets limit exceeded: (%d/%d)", n, limit)
 	}
 	return nil
@@ -413,6 +427,18 @@ type plan struct {
 	aggregate        bool
 	columns          []string
 	opt              Options
+	budget           *budget
+}
+
+// budget counts the values a statement reads against MaxPointsRead.
+type budget struct{ n, max int64 }
+
+func (b *budget) take(n int) error {
+	b.n += int64(n)
+	if b.max > 0 && b.n > b.max {
+		return fmt.Errorf("max-select-point limit exceeded: (%d/%d)", b.n, b.max)
+	}
+	return nil
 }
 
 // topCalls lists the aggregate calls of a select list, outermost first;
@@ -768,6 +794,9 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 			flush()
 		}
 		cur, started = id, true
+		if err := p.budget.take(col.Len()); err != nil {
+			return err
+		}
 		fi := fidx[field]
 		cols.times[fi] = append(cols.times[fi], col.Times...)
 		cols.vals[fi] = appendValues(cols.vals[fi], col)

@@ -122,6 +122,9 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 	}
 	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
 		Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(id uint64, field string, col *block.Column) error {
+		if err := p.budget.take(col.Len()); err != nil {
+			return err
+		}
 		s := ser[id]
 		for _, ci := range byField[field] {
 			accumulate(calls[ci].Name, &accs[ci], col, s, slot)

@@ -1,0 +1,196 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage"
+)
+
+var testStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// testEngine holds two hosts' cpu and mem for 10 minutes at 10 s.
+func testEngine(t testing.TB) *Executor {
+	t.Helper()
+	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.CreateDatabase("db"); err != nil {
+		t.Fatal(err)
+	}
+	var pts []models.Point
+	for s := 0; s < 60; s++ {
+		ts := testStart.Add(time.Duration(s) * 10 * time.Second).UnixNano()
+		for h := 0; h < 2; h++ {
+			tags := models.Tags{{Key: "host", Value: fmt.Sprintf("h%d", h)}}
+			pts = append(pts,
+				models.Point{Measurement: "cpu", Tags: tags, Time: ts, Fields: []models.Field{
+					models.FloatField("idle", float64(s%7)+float64(h)), models.IntegerField("n", int64(s))}},
+				models.Point{Measurement: "mem", Tags: tags, Time: ts, Fields: []models.Field{
+					models.StringField("state", "ok"), models.BooleanField("up", s%2 == 0)}})
+		}
+	}
+	if err := e.WriteBatch(&models.Batch{Database: "db", Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	return &Executor{Store: e}
+}
+
+func run(x *Executor, q string, opt Options) ([]*Row, error) {
+	stmt, err := influxql.ParseStatement(q)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Database == "" {
+		opt.Database = "db"
+	}
+	if opt.Now.IsZero() {
+		opt.Now = testStart.Add(time.Hour)
+	}
+	return x.Execute(context.Background(), stmt, opt)
+}
+
+func TestErrors(t *testing.T) {
+	x := testEngine(t)
+	f := func(q, want string) {
+		t.Helper()
+		_, err := run(x, q, Options{MaxSelectBuckets: 1000})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", q, err, want)
+		}
+	}
+	f(`SELECT mean(idle) FROM cpu WHERE time > '2025-01-01T00:00:00Z' GROUP BY time(1s)`, "max-select-buckets limit exceeded")
+	f(`SELECT holt_winters(mean(idle), 1, 1) FROM cpu WHERE time > '2026-01-01T00:00:00Z' GROUP BY time(1m)`, "not supported yet: holt_winters()")
+	f(`SELECT mean(idle) INTO other FROM cpu`, "not supported yet: SELECT ... INTO")
+	f(`SELECT mean FROM (SELECT mean(idle) FROM cpu)`, "not supported yet: subqueries")
+	f(`DROP SERIES FROM cpu`, "not supported yet")
+	f(`DELETE FROM cpu WHERE time < '2026-01-01T00:00:00Z'`, "not supported yet")
+	f(`DROP MEASUREMENT cpu`, "not supported yet")
+	f(`SELECT mean(state) FROM mem`, "unsupported mean iterator type")
+	f(`SELECT nosuch(idle) FROM cpu`, "undefined function nosuch()")
+	f(`SELECT idle FROM nodb..cpu`, "database not found: nodb")
+	f(`SELECT top(idle, 0) FROM cpu`, "limit (0) in top function must be at least 1")
+	var ue *UnsupportedError
+	if _, err := run(x, `DROP SERIES FROM cpu`, Options{}); !errors.As(err, &ue) {
+		t.Errorf("DROP SERIES: %T, want *UnsupportedError", err)
+	}
+}
+
+// The bounds keep a query from reading without limit.
+func TestMaxPointsRead(t *testing.T) {
+	x := testEngine(t)
+	if _, err := run(x, `SELECT idle FROM cpu`, Options{MaxPointsRead: 50}); err == nil || !strings.Contains(err.Error(), "max-select-point limit exceeded") {
+		t.Errorf("raw: %v", err)
+	}
+	if _, err := run(x, `SELECT mean(idle) FROM cpu GROUP BY host`, Options{MaxPointsRead: 50}); err == nil {
+		t.Error("streaming aggregate: no error")
+	}
+	if rows, err := run(x, `SELECT mean(idle) FROM cpu`, Options{MaxPointsRead: 1000}); err != nil || len(rows) != 1 {
+		t.Errorf("under the bound: %v %v", rows, err)
+	}
+}
+
+func TestWindowTimeZones(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip(err)
+	}
+	p := &plan{interval: int64(24 * time.Hour), loc: berlin}
+	// The day of the spring change has 23 hours in Berlin.
+	day := time.Date(2026, 3, 29, 12, 0, 0, 0, berlin)
+	start, end := p.window(day.UnixNano())
+	if got, want := time.Unix(0, start).In(berlin), time.Date(2026, 3, 29, 0, 0, 0, 0, berlin); !got.Equal(want) {
+		t.Errorf("start %v, want %v", got, want)
+	}
+	if got := time.Duration(end - start); got != 23*time.Hour {
+		t.Errorf("length %v, want 23h", got)
+	}
+	p = &plan{interval: int64(time.Minute), offset: int64(15 * time.Second)}
+	start, end = p.window(testStart.Add(10 * time.Second).UnixNano())
+	if start != testStart.Add(-45*time.Second).UnixNano() || end != testStart.Add(15*time.Second).UnixNano() {
+		t.Errorf("offset window [%d, %d)", start, end)
+	}
+}
+
+// The streaming path and the row path agree.
+func TestStreamingMatchesRows(t *testing.T) {
+	x := testEngine(t)
+	for _, q := range []string{
+		`SELECT count(idle), sum(idle), mean(idle), min(idle), max(idle), first(idle), last(idle), spread(idle) FROM cpu GROUP BY time(1m), host`,
+		`SELECT sum(n), min(n), max(n), spread(n), first(n), last(n) FROM cpu GROUP BY time(70s)`,
+		`SELECT max(idle) FROM cpu`,
+		`SELECT first(state), last(up), count(up) FROM mem GROUP BY time(2m)`,
+	} {
+		stream, err := run(x, q, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A field condition that is always true forces the row path.
+		var forced string
+		if strings.Contains(q, "FROM cpu") {
+			forced = strings.Replace(q, "FROM cpu", "FROM cpu WHERE n >= 0", 1)
+		} else {
+			forced = strings.Replace(q, "FROM mem", "FROM mem WHERE state = 'ok'", 1)
+		}
+		rows, err := run(x, forced, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := fmt.Sprint(rowsString(stream)), fmt.Sprint(rowsString(rows)); a != b {
+			t.Errorf("%s\nstream: %s\n  rows: %s", q, a, b)
+		}
+	}
+}
+
+func rowsString(rows []*Row) string {
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%s %v %v %v\n", r.Name, r.Tags, r.Columns, r.Values)
+	}
+	return b.String()
+}
+
+// FuzzExecute runs any parsable statement against a small data set: it
+// must answer or fail, never panic or hang.
+func FuzzExecute(f *testing.F) {
+	for _, q := range []string{
+		`SELECT * FROM cpu`,
+		`SELECT mean(idle) FROM cpu WHERE time >= '2026-01-01T00:00:00Z' GROUP BY time(1m), * fill(linear)`,
+		`SELECT derivative(mean(n), 1s) * 2 FROM cpu WHERE time >= '2026-01-01T00:00:00Z' GROUP BY time(30s) ORDER BY time DESC`,
+		`SELECT top(idle, host, 2), n FROM cpu`,
+		`SELECT percentile(idle, 50), integral(n) FROM cpu GROUP BY time(1m)`,
+		`SELECT state, up FROM mem WHERE up = true AND host =~ /h1/ ORDER BY time DESC LIMIT 3`,
+		`SHOW TAG VALUES WITH KEY =~ /.*/ WHERE host <> 'x'`,
+		`SHOW SERIES CARDINALITY`,
+		`SELECT count(distinct(n)) FROM cpu GROUP BY time(1m) tz('Europe/Berlin')`,
+		`SELECT mode(idle), median(idle), stddev(idle), sample(idle, 3) FROM cpu`,
+		`SELECT mean(idle) FROM cpu GROUP BY time(1ns)`,
+		`SELECT mean(idle) FROM cpu WHERE time > '1677-09-22T00:00:00Z' GROUP BY time(1ns) fill(none)`,
+		`SELECT moving_average(mean(idle), 9223372036854775807) FROM cpu WHERE time > now() - 1h GROUP BY time(1h)`,
+		`SELECT moving_average(mean(idle), 1000000) FROM cpu WHERE time > now() - 1h GROUP BY time(1h) ORDER BY time DESC`,
+		`SELECT top(idle, 9223372036854775807), bottom(n, 1) FROM cpu`,
+		`SELECT idle FROM cpu ORDER BY time DESC LIMIT 9223372036854775807 OFFSET 9223372036854775807`,
+	} {
+		f.Add(q)
+	}
+	x := testEngine(f)
+	f.Fuzz(func(t *testing.T, q string) {
+		stmt, err := influxql.ParseStatement(q)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = x.Execute(ctx, stmt, Options{Database: "db", Now: testStart.Add(time.Hour),
+			MaxSelectBuckets: 10_000, MaxPointsRead: 100_000})
+	})
+}
