@@ -379,6 +379,8 @@ func containsBlock(list []*blockFile, b *blockFile) bool {
 
 // mergeBlocks writes the union of the inputs (oldest first), one series
 // field at a time so memory stays bounded by the largest single column.
+// Any damage found in an input fails the merge, so the inputs are kept:
+// a compaction must never turn a read error into missing data.
 func mergeBlocks(w *block.Writer, inputs []*blockFile) error {
 	idSet := map[uint64]struct{}{}
 	for _, b := range inputs {
@@ -392,10 +394,16 @@ func mergeBlocks(w *block.Writer, inputs []*blockFile) error {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	var m merger
+	perInput := make([][]block.FieldInfo, len(inputs))
 	for _, id := range ids {
 		names := map[string]models.FieldType{}
-		for _, b := range inputs {
-			for _, fi := range b.r.Fields(id) {
+		for i, b := range inputs {
+			fields, err := b.r.SeriesFields(id)
+			if err != nil {
+				return err
+			}
+			perInput[i] = fields
+			for _, fi := range fields {
 				names[fi.Name] = fi.Type // later (newer) blocks win a type clash
 			}
 		}
@@ -406,8 +414,8 @@ func mergeBlocks(w *block.Writer, inputs []*blockFile) error {
 		sort.Strings(sorted)
 		for _, name := range sorted {
 			m.reset(names[name])
-			for _, b := range inputs {
-				for _, fi := range b.r.Fields(id) {
+			for i, b := range inputs {
+				for _, fi := range perInput[i] {
 					if fi.Name != name || fi.Type != names[name] {
 						continue
 					}
@@ -426,6 +434,11 @@ func mergeBlocks(w *block.Writer, inputs []*blockFile) error {
 			if err := w.WriteColumn(id, name, out); err != nil {
 				return err
 			}
+		}
+	}
+	for _, b := range inputs {
+		if err := b.r.Err(); err != nil {
+			return err
 		}
 	}
 	return nil
