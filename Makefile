@@ -53,7 +53,7 @@ test-deps:
 
 # Every test: unit, integration (real processes), fuzz seed corpora, race detector.
 test: deps test-deps ui
-	@test -z "$$(gofmt -l cmd internal bench 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1; }
+	@test -z "$$(gofmt -l cmd internal bench tests 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench tests; exit 1; }
 	$(GO) vet ./...
 	GOOS=linux GOARCH=arm GOARM=6 $(GO) vet ./...   # 32-bit Pis: int overflows only show here
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
@@ -73,7 +73,7 @@ dist: deps ui
 	GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/herd-linux-armv6 ./cmd/herd
 
 lint:
-	gofmt -l cmd internal
+	gofmt -l cmd internal bench tests
 	$(GO) vet ./...
 
 clean:
