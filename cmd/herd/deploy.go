@@ -30,6 +30,7 @@ func runDeploy(args []string) int {
 		agents    = fs.String("agents", "all", "`group` (or host) that runs herd agent")
 		check     = fs.Bool("check", false, "show what would change, change nothing")
 		uninstall = fs.Bool("uninstall", false, "remove everything herd deploy installed (services, binary, config, data)")
+		keepData  = fs.Bool("keep-data", false, "with --uninstall: keep /var/lib/herd (the server's data, the agents' buffers)")
 		binDir    = fs.String("bin-dir", "dist", "`directory` with herd-linux-{amd64,arm64,armv7,armv6} (make dist)")
 		forks     = fs.Int("forks", deploy.DefaultForks, "hosts handled in parallel")
 		acceptNew = fs.Bool("accept-new-host-keys", false, "trust and record host keys seen for the first time (a changed key is always refused)")
@@ -56,6 +57,10 @@ func runDeploy(args []string) int {
 		fs.Usage()
 		return 2
 	}
+	if *keepData && !*uninstall {
+		fmt.Fprintln(os.Stderr, "herd deploy: --keep-data only applies with --uninstall")
+		return 2
+	}
 	if *forks < 1 {
 		fmt.Fprintln(os.Stderr, "herd deploy: --forks must be at least 1")
 		return 2
@@ -78,6 +83,7 @@ func runDeploy(args []string) int {
 		BinDir:            *binDir,
 		Check:             *check,
 		Uninstall:         *uninstall,
+		KeepData:          *keepData,
 		Forks:             *forks,
 		AcceptNewHostKeys: *acceptNew,
 		Init:              *initSys,

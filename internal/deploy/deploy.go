@@ -55,9 +55,12 @@ type Options struct {
 	// the defaults (cluster-head or the first host; all hosts).
 	Servers, Agents string
 	// BinDir holds herd-linux-{amd64,arm64,armv7,armv6} (make dist).
-	BinDir            string
-	Check             bool
-	Uninstall         bool
+	BinDir    string
+	Check     bool
+	Uninstall bool
+	// KeepData makes Uninstall leave /var/lib/herd (the server's data and
+	// the agents' buffers) in place.
+	KeepData          bool
 	Forks             int
 	AcceptNewHostKeys bool
 	// Init is InitAuto, InitSystemd or InitNone.

@@ -556,7 +556,14 @@ func (h *hostRun) uninstall(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, d := range []string{p.bin(), p.supervisorDir(), p.confDir(), p.dataDir()} {
+	remove := []string{p.bin(), p.supervisorDir(), p.confDir(), p.dataDir()}
+	if h.o.KeepData {
+		remove = remove[:3]
+		if _, ok := h.f.exists[p.dataDir()]; ok {
+			h.ok("kept " + p.dataDir() + " (--keep-data)")
+		}
+	}
+	for _, d := range remove {
 		if _, ok := h.f.exists[d]; ok {
 			if err := do("removed "+d, "rm -rf "+remote.Quote(d)); err != nil {
 				return err

@@ -563,14 +563,18 @@ func TestInitNoneAndHostsFile(t *testing.T) {
 		t.Error("server supervisor not running")
 	}
 
-	r = c.deploy("--init", "none", "--manage-hosts-file")
+	// -v shows the commands, never the files' contents.
+	r = c.deploy("--init", "none", "--manage-hosts-file", "-v")
 	for _, h := range c.hosts {
 		if _, changed, _, _ := r.recap(t, h.name); changed != 0 {
 			t.Errorf("%s: rerun changed %d", h.name, changed)
 		}
 	}
+	if !strings.Contains(r.out, "] $ GET http://") || strings.Contains(r.out, "urls = [") {
+		t.Errorf("-v output shows no commands, or file contents")
+	}
 
-	r = c.deploy("--uninstall")
+	r = c.deploy("--uninstall", "--keep-data")
 	if r.code != 0 {
 		t.Fatalf("uninstall: exit %d", r.code)
 	}
@@ -579,14 +583,51 @@ func TestInitNoneAndHostsFile(t *testing.T) {
 		if string(hosts) != "127.0.0.1 localhost\n" {
 			t.Errorf("%s: hosts after uninstall: %q", h.name, hosts)
 		}
-		if h.exists("var/lib/herd") || h.exists("usr/local/lib/herd") {
-			t.Errorf("%s: files left", h.name)
+		if !h.exists("var/lib/herd") || h.exists("usr/local/lib/herd") || h.exists("etc/herd") {
+			t.Errorf("%s: --keep-data: data removed or other files left", h.name)
+		}
+	}
+	r = c.deploy("--uninstall")
+	for _, h := range c.hosts {
+		if h.exists("var/lib/herd") {
+			t.Errorf("%s: data left after uninstall", h.name)
 		}
 	}
 	// The server is gone: its port refuses connections.
 	if conn, err := net.DialTimeout("tcp", c.httpAddr, time.Second); err == nil {
 		conn.Close()
 		t.Error("server still listening after uninstall")
+	}
+}
+
+// Bad usage and bad inventories exit 2 before any host is touched.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.ini")
+	writeFile(t, bad, "[web]\nh1 novalue\n", 0o644)
+	pw := filepath.Join(dir, "pw.ini")
+	writeFile(t, pw, "[web]\nh1 ansible_become_password=hunter2\n", 0o644)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy"}, "-i INVENTORY is required"},
+		{[]string{"deploy", "-i", filepath.Join(dir, "missing.ini")}, "missing.ini"},
+		{[]string{"deploy", "-i", bad}, "bad.ini:2: want key=value"},
+		{[]string{"deploy", "-i", pw}, "ansible_become_password is not supported"},
+		{[]string{"deploy", "-i", bad, "--forks", "0"}, "--forks"},
+		{[]string{"deploy", "-i", bad, "--keep-data"}, "--keep-data only applies with --uninstall"},
+		{[]string{"deploy", "-i", pw, "--init", "upstart"}, ""},
+	}
+	for _, c := range cases {
+		out, err := exec.Command(herdBin, c.args...).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+			t.Errorf("herd %v: %v, want exit 2 and %q:\n%s", c.args, err, c.want, out)
+		}
+		if strings.Contains(string(out), "hunter2") {
+			t.Errorf("herd %v shows the password", c.args)
+		}
 	}
 }
 
