@@ -161,6 +161,14 @@ func (r *rowValuer) value(vr *influxql.VarRef) any {
 			return t.Value
 		}
 	}
+	if vr.Type == influxql.Tag {
+		// A tag selected in a subquery is a field of its result.
+		if _, isField := r.types[vr.Val]; isField {
+			if v, ok := r.row.get(vr.Val); ok {
+				return v
+			}
+		}
+	}
 	if r.cond {
 		return ""
 	}

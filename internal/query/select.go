@@ -239,40 +239,33 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	if s.Target != nil {
 		return nil, &UnsupportedError{What: "SELECT ... INTO"}
 	}
-	var sources []*source
+	var sources, typing []*source
+	var subs []*influxql.SubQuery
 	for _, src := range s.Sources {
-		m, ok := src.(*influxql.Measurement)
-		if !ok {
-			return nil, &UnsupportedError{What: "subqueries"}
-		}
-		db := m.Database
-		if db == "" {
-			db = opt.Database
-		}
-		if db == "" {
-			return nil, errDatabaseRequired
-		}
-		rp := m.RetentionPolicy
-		if rp == "" {
-			rp = opt.RetentionPolicy
-		}
-		ix, err := x.Store.Index(db)
-		if err != nil {
-			return nil, fmt.Errorf("database not found: %s", db)
-		}
-		for _, name := range measurementsOf(ix, influxql.Sources{m}) {
-			types, err := x.Store.FieldTypes(db, name)
+		switch src := src.(type) {
+		case *influxql.Measurement:
+			ss, err := x.resolve(src, opt)
 			if err != nil {
 				return nil, err
 			}
-			tk := map[string]bool{}
-			for _, k := range ix.TagKeys(name) {
-				tk[k] = true
+			sources = append(sources, ss...)
+			typing = append(typing, ss...)
+		case *influxql.SubQuery:
+			if src.Statement.Target != nil {
+				return nil, &UnsupportedError{What: "SELECT ... INTO in a subquery"}
 			}
-			sources = append(sources, &source{db: db, rp: rp, name: name, ix: ix, types: types, tagKeys: tk})
+			ss, err := x.innerSources(src.Statement, opt)
+			if err != nil {
+				return nil, err
+			}
+			typing = append(typing, ss...)
+			subs = append(subs, src)
 		}
 	}
-	stmt, err := s.RewriteFields(&mapper{sources: sources})
+	if len(subs) > 0 && len(subs) < len(s.Sources) {
+		return nil, &UnsupportedError{What: "a subquery beside other sources"}
+	}
+	stmt, err := s.RewriteFields(&mapper{sources: typing})
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +279,7 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 		kept = append(kept, f)
 	}
 	stmt.Fields = kept
-	if err := checkCalls(stmt.Fields, sources); err != nil {
+	if err := checkCalls(stmt.Fields, typing); err != nil {
 		return nil, err
 	}
 	if err := checkTypes(stmt.Fields); err != nil {
@@ -370,6 +363,13 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 		}
 		rows = append(rows, r...)
 	}
+	if len(subs) > 0 {
+		r, err := x.selectSubquery(ctx, p, subs, tr, opt)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r...)
+	}
 	// SLIMIT counts series in ascending order; ORDER BY time DESC then
 	// lists the kept series in reverse, as InfluxDB does.
 	rows = limitOffset(rows, stmt.SLimit, stmt.SOffset)
@@ -379,6 +379,61 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 		}
 	}
 	return rows, nil
+}
+
+// resolve returns the measurements a FROM entry names.
+func (x *Executor) resolve(m *influxql.Measurement, opt Options) ([]*source, error) {
+	db := m.Database
+	if db == "" {
+		db = opt.Database
+	}
+	if db == "" {
+		return nil, errDatabaseRequired
+	}
+	rp := m.RetentionPolicy
+	if rp == "" {
+		rp = opt.RetentionPolicy
+	}
+	ix, err := x.Store.Index(db)
+	if err != nil {
+		return nil, fmt.Errorf("database not found: %s", db)
+	}
+	var out []*source
+	for _, name := range measurementsOf(ix, influxql.Sources{m}) {
+		types, err := x.Store.FieldTypes(db, name)
+		if err != nil {
+			return nil, err
+		}
+		tk := map[string]bool{}
+		for _, k := range ix.TagKeys(name) {
+			tk[k] = true
+		}
+		out = append(out, &source{db: db, rp: rp, name: name, ix: ix, types: types, tagKeys: tk})
+	}
+	return out, nil
+}
+
+// innerSources returns the measurements of a subquery, at any depth, for
+// typing the outer statement's names.
+func (x *Executor) innerSources(s *influxql.SelectStatement, opt Options) ([]*source, error) {
+	var out []*source
+	for _, src := range s.Sources {
+		switch src := src.(type) {
+		case *influxql.Measurement:
+			ss, err := x.resolve(src, opt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ss...)
+		case *influxql.SubQuery:
+			ss, err := x.innerSources(src.Statement, opt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ss...)
+		}
+	}
+	return out, nil
 }
 
 // minTime and maxTime are InfluxQL's time bounds as variables, so that

@@ -270,7 +270,7 @@ func TestDifferentialAgainstInfluxDB(t *testing.T) {
 		data    []byte
 		queries []string
 	}{
-		{"compat", dataset(), queries},
+		{"compat", dataset(), append(append([]string(nil), queries...), subqueryQueries...)},
 		{"tsbs", tsbsDataset(), tsbsQueries},
 	}
 	e, err := storage.Open(storage.Options{Dir: t.TempDir()})

@@ -1,0 +1,218 @@
+package query
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/models"
+)
+
+// selectSubquery runs the outer statement of SELECT ... FROM (subquery),
+// ...: the inner statements run first (within the outer time range), and
+// their series become the outer one's: the inner columns are fields, the
+// inner GROUP BY tags are tags, and series of one measurement name from
+// several subqueries are one measurement.
+func (x *Executor) selectSubquery(ctx context.Context, p *plan, subs []*influxql.SubQuery, tr influxql.TimeRange, opt Options) ([]*Row, error) {
+	var innerRows []*Row
+	for _, sq := range subs {
+		inner := sq.Statement.Clone()
+		inner.Condition = andTimeRange(inner.Condition, tr)
+		r, err := x.executeSelect(ctx, inner, opt)
+		if err != nil {
+			return nil, err
+		}
+		innerRows = append(innerRows, r...)
+	}
+	var err error
+	// One pseudo-measurement per inner measurement name, in name order.
+	byName := map[string][]*Row{}
+	var names []string
+	for _, r := range innerRows {
+		if byName[r.Name] == nil {
+			names = append(names, r.Name)
+		}
+		byName[r.Name] = append(byName[r.Name], r)
+	}
+	sort.Strings(names)
+	var out []*Row
+	for _, name := range names {
+		rs := byName[name]
+		src := &source{name: name, types: map[string]models.FieldType{}, tagKeys: map[string]bool{}}
+		for _, r := range rs {
+			for k := range r.Tags {
+				src.tagKeys[k] = true
+			}
+			for c, col := range r.Columns {
+				if c == 0 {
+					continue
+				}
+				if _, ok := src.types[col]; ok {
+					continue
+				}
+				for _, v := range r.Values {
+					if t, ok := valueType(v[c]); ok {
+						src.types[col] = t
+						break
+					}
+				}
+			}
+		}
+		groups := subqueryGroups(p, src, rs)
+		for _, g := range groups {
+			rows := subqueryRows(p, src, g.members)
+			if len(rows) == 0 {
+				continue
+			}
+			var values [][]any
+			if p.aggregate {
+				values, err = p.aggregateRows(rows, src)
+			} else {
+				values, err = p.rawRows(rows, src)
+			}
+			if err != nil {
+				return nil, err
+			}
+			values = limitOffset(values, p.stmt.Limit, p.stmt.Offset)
+			if len(values) == 0 {
+				continue
+			}
+			for _, v := range values {
+				v[0] = time.Unix(0, v[0].(int64)).UTC()
+			}
+			out = append(out, &Row{Name: name, Tags: g.tags, Columns: p.columns, Values: values})
+		}
+	}
+	return out, nil
+}
+
+// andTimeRange adds the outer statement's time range to a condition.
+func andTimeRange(cond influxql.Expr, tr influxql.TimeRange) influxql.Expr {
+	add := func(c influxql.Expr, op influxql.Token, t time.Time) influxql.Expr {
+		e := &influxql.BinaryExpr{Op: op, LHS: &influxql.VarRef{Val: "time"}, RHS: &influxql.TimeLiteral{Val: t}}
+		if c == nil {
+			return e
+		}
+		return &influxql.BinaryExpr{Op: influxql.AND, LHS: &influxql.ParenExpr{Expr: c}, RHS: e}
+	}
+	if !tr.Min.IsZero() {
+		cond = add(cond, influxql.GTE, tr.Min)
+	}
+	if !tr.Max.IsZero() {
+		cond = add(cond, influxql.LTE, tr.Max)
+	}
+	return cond
+}
+
+func valueType(v any) (models.FieldType, bool) {
+	switch v.(type) {
+	case float64:
+		return models.Float, true
+	case int64:
+		return models.Integer, true
+	case uint64:
+		return models.Unsigned, true
+	case string:
+		return models.String, true
+	case bool:
+		return models.Boolean, true
+	}
+	return 0, false
+}
+
+// subGroup is an outer series over inner series.
+type subGroup struct {
+	tags    map[string]string
+	key     string
+	members []*Row
+}
+
+func subqueryGroups(p *plan, src *source, rs []*Row) []*subGroup {
+	var dims []string
+	for _, d := range p.stmt.Dimensions {
+		switch e := d.Expr.(type) {
+		case *influxql.VarRef:
+			dims = append(dims, e.Val)
+		case *influxql.Wildcard:
+			for k := range src.tagKeys {
+				dims = append(dims, k)
+			}
+		case *influxql.RegexLiteral:
+			for k := range src.tagKeys {
+				if e.Val.MatchString(k) {
+					dims = append(dims, k)
+				}
+			}
+		}
+	}
+	sort.Strings(dims)
+	dims = dedupe(dims)
+	byKey := map[string]*subGroup{}
+	var out []*subGroup
+	for _, r := range rs {
+		var kb strings.Builder
+		for _, d := range dims {
+			kb.WriteString(d)
+			kb.WriteByte(0)
+			kb.WriteString(r.Tags[d])
+			kb.WriteByte(0)
+		}
+		k := kb.String()
+		g := byKey[k]
+		if g == nil {
+			g = &subGroup{key: k}
+			if len(dims) > 0 {
+				g.tags = make(map[string]string, len(dims))
+				for _, d := range dims {
+					g.tags[d] = r.Tags[d]
+				}
+			}
+			byKey[k] = g
+			out = append(out, g)
+		}
+		g.members = append(g.members, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+// subqueryRows turns a group's inner series into rows that pass the
+// outer condition, in (time, series) order.
+func subqueryRows(p *plan, src *source, members []*Row) []*srow {
+	var rows []*srow
+	for si, r := range members {
+		fidx := make(map[string]int, len(r.Columns)-1)
+		for c, col := range r.Columns[1:] {
+			if _, dup := fidx[col]; !dup {
+				fidx[col] = c
+			}
+		}
+		tags := make(models.Tags, 0, len(r.Tags))
+		for k, v := range r.Tags {
+			tags = append(tags, models.Tag{Key: k, Value: v})
+		}
+		tags.Sort()
+		for _, v := range r.Values {
+			ts, _ := v[0].(time.Time)
+			t := ts.UnixNano()
+			if t < p.minT || t > p.maxT {
+				continue
+			}
+			row := &srow{t: t, ser: int32(si), tags: tags, vals: v[1:], fidx: fidx}
+			if p.cond != nil && !evalBool(p.cond, &rowValuer{tags: tags, row: row, types: src.types, cond: true}) {
+				continue
+			}
+			rows = append(rows, row)
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].t != rows[j].t {
+			return rows[i].t < rows[j].t
+		}
+		return rows[i].ser < rows[j].ser
+	})
+	return rows
+}
