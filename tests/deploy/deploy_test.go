@@ -130,6 +130,7 @@ type cluster struct {
 	hosts    []*testHost
 	httpAddr string
 	extra    string // more inventory lines
+	yaml     bool   // write the inventory in YAML
 	vars     map[string]map[string]string
 }
 
@@ -216,6 +217,9 @@ func (c *cluster) host(name string) *testHost {
 // inventory writes the seed inventory with the names mapped to the test
 // hosts through ansible_host and ansible_port.
 func (c *cluster) inventory() string {
+	if c.yaml {
+		return c.yamlInventory()
+	}
 	var b strings.Builder
 	line := func(name string) {
 		h := c.host(name)
@@ -244,6 +248,30 @@ herd_agent_interval=1s
 herd_http_addr=%s
 `, c.httpAddr)
 	p := filepath.Join(c.dir, "inventory.ini")
+	writeFile(c.t, p, b.String(), 0o644)
+	return p
+}
+
+// yamlInventory is the same inventory in Ansible's YAML format.
+func (c *cluster) yamlInventory() string {
+	var b strings.Builder
+	hostBlock := func(name string) {
+		h := c.host(name)
+		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n          ansible_port: %d\n          ansible_user: root\n          herd_root: \"%s\"\n", name, h.sshd.IP, h.sshd.Port, h.root)
+		for k, v := range c.vars[name] {
+			fmt.Fprintf(&b, "          %s: %s\n", k, v)
+		}
+	}
+	b.WriteString("# the seed inventory, in YAML\nall:\n  vars:\n    herd_user: root\n    herd_agent_interval: 1s\n  children:\n")
+	fmt.Fprintf(&b, "    cluster-head:\n      vars:\n        herd_http_addr: '%s'\n      hosts:\n", c.httpAddr)
+	hostBlock(c.hosts[0].name)
+	b.WriteString("    cluster-workers:\n      hosts:\n")
+	for _, h := range c.hosts[1:] {
+		hostBlock(h.name)
+	}
+	b.WriteString("    pi-cluster:\n      children:\n        cluster-head:\n        cluster-workers:\n")
+	b.WriteString("    telegraf:\n      children:\n        pi-cluster: {}\n")
+	p := filepath.Join(c.dir, "inventory.yml")
 	writeFile(c.t, p, b.String(), 0o644)
 	return p
 }
@@ -528,9 +556,11 @@ func TestDeploy(t *testing.T) {
 
 // Without systemd the deploy stops with a hint; with --init none herd
 // runs under the supervisor script, and --manage-hosts-file writes the
-// names into a marked /etc/hosts block. Uninstall undoes both.
+// names into a marked /etc/hosts block. Uninstall undoes both. The
+// inventory is YAML here.
 func TestInitNoneAndHostsFile(t *testing.T) {
 	c := newCluster(t, "whitemage", "blackmage")
+	c.yaml = true
 	for _, h := range c.hosts {
 		if err := os.RemoveAll(filepath.Join(h.root, "run", "systemd")); err != nil {
 			t.Fatal(err)

@@ -52,10 +52,8 @@ func LoadSSHConfig(p string) (*SSHConfig, error) {
 // and Include are skipped (their options never apply), since evaluating
 // them needs a real OpenSSH.
 func ParseSSHConfig(name string, r io.Reader) (*SSHConfig, error) {
-	c := &SSHConfig{}
 	// Options before the first Host apply to every host.
-	cur := &sshBlock{patterns: []string{"*"}, opts: map[string][]string{}}
-	c.blocks = append(c.blocks, *cur)
+	c := &SSHConfig{blocks: []sshBlock{{patterns: []string{"*"}, opts: map[string][]string{}}}}
 	curIdx := 0
 	skipping := false
 	sc := bufio.NewScanner(r)
