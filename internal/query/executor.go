@@ -51,6 +51,9 @@ type Options struct {
 // Executor runs statements. It holds no state between statements.
 type Executor struct {
 	Store Store
+	// Writer receives SELECT ... INTO points; nil: the Store, if it is
+	// a Writer (storage.Engine is).
+	Writer Writer
 }
 
 // UnsupportedError names a statement or feature herd cannot run yet.

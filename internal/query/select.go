@@ -237,7 +237,7 @@ func exprType(e influxql.Expr) (influxql.DataType, bool) {
 
 func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatement, opt Options) ([]*Row, error) {
 	if s.Target != nil {
-		return nil, &UnsupportedError{What: "SELECT ... INTO"}
+		return x.selectInto(ctx, s, opt)
 	}
 	var sources, typing []*source
 	var subs []*influxql.SubQuery

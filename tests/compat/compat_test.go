@@ -270,7 +270,7 @@ func TestDifferentialAgainstInfluxDB(t *testing.T) {
 		data    []byte
 		queries []string
 	}{
-		{"compat", dataset(), append(append([]string(nil), queries...), subqueryQueries...)},
+		{"compat", dataset(), append(append(append([]string(nil), queries...), subqueryQueries...), intoQueries...)},
 		{"tsbs", tsbsDataset(), tsbsQueries},
 	}
 	e, err := storage.Open(storage.Options{Dir: t.TempDir()})

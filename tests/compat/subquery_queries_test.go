@@ -1,5 +1,24 @@
 package compat
 
+// intoQueries write with SELECT ... INTO, then read what was written;
+// they run last, since they add measurements.
+var intoQueries = []string{
+	`SELECT mean(usage_idle) INTO compat..cpu_1m FROM cpu WHERE time < '2026-01-01T00:05:00Z' GROUP BY time(1m), *`,
+	`SELECT * FROM cpu_1m`,
+	`SELECT used, host INTO mem_copy FROM mem WHERE time < '2026-01-01T00:00:20Z'`,
+	`SELECT * FROM mem_copy`,
+	`SELECT used INTO mem_by_host FROM mem WHERE time < '2026-01-01T00:00:20Z' GROUP BY host`,
+	`SELECT * FROM mem_by_host GROUP BY *`,
+	`SELECT max(*) INTO tsbs.autogen.:MEASUREMENT FROM /^(mem|net)$/ WHERE time < '2026-01-01T00:05:00Z' GROUP BY time(5m), host`,
+	`SELECT * FROM tsbs..mem`,
+	`SELECT * FROM tsbs..net GROUP BY host`,
+	`SELECT mean(usage_idle) INTO cpu_none FROM cpu WHERE host = 'nosuch'`,
+	`SELECT used INTO nosuchdb..x FROM mem`,
+	`SELECT text, level INTO events_copy FROM event`,
+	`SHOW FIELD KEYS FROM events_copy`,
+	`SHOW MEASUREMENTS`,
+}
+
 // subqueryQueries exercise SELECT ... FROM (subquery) over the compat data set.
 var subqueryQueries = []string{
 	`SELECT mean(max) FROM (SELECT max(usage_idle) FROM cpu GROUP BY time(1m), host) WHERE time >= '2026-01-01T00:00:00Z' AND time < '2026-01-01T00:10:00Z' GROUP BY time(5m)`,
