@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/influxdata/influxql"
@@ -26,10 +27,16 @@ func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt in
 		}
 		return err
 	}
-	if len(rows) == 0 {
+	res := &httpapi.Result{Series: make([]*httpapi.Row, len(rows))}
+	// SELECT ... INTO writes: sent by GET it still runs, with InfluxDB's
+	// warning.
+	if sel, ok := stmt.(*influxql.SelectStatement); ok && sel.Target != nil && ectx.ReadOnly {
+		res.Messages = append(res.Messages, &httpapi.Message{Level: httpapi.WarningLevel,
+			Text: fmt.Sprintf("deprecated use of '%s' in a read only context, please use a POST request instead", stmt.String())})
+	}
+	if len(rows) == 0 && len(res.Messages) == 0 {
 		return nil
 	}
-	res := &httpapi.Result{Series: make([]*httpapi.Row, len(rows))}
 	for i, r := range rows {
 		res.Series[i] = &httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns, Values: r.Values}
 	}
