@@ -38,8 +38,8 @@ run: ui build
 	./bin/herd server --data-dir $(DATA_DIR) --http-addr :8086
 
 # Debian packages the tests run against: a real InfluxDB 1.x for the
-# InfluxQL differential suite; OpenSSH servers as herd deploy's test
-# hosts. Installed only when missing.
+# InfluxQL differential suite; OpenSSH servers (and ip, for network
+# namespaces) as herd deploy's test hosts. Installed only when missing.
 test-deps:
 	@command -v influxd >/dev/null 2>&1 || { \
 		echo "installing Debian package influxdb (differential query tests)"; \
@@ -47,9 +47,9 @@ test-deps:
 	@test -x /usr/bin/chromium || { \
 		echo "installing Debian package chromium (dashboard browser tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@test -x /usr/sbin/sshd || { \
-		echo "installing Debian package openssh-server (herd deploy tests run real sshd hosts)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+	@{ test -x /usr/sbin/sshd && command -v ip >/dev/null 2>&1; } || { \
+		echo "installing Debian packages openssh-server, iproute2 (herd deploy tests: sshd hosts in network namespaces)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server iproute2 >/dev/null; }
 
 # Every test: unit, integration (real processes), fuzz seed corpora, race detector.
 test: deps test-deps ui

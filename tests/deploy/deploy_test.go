@@ -131,7 +131,10 @@ type cluster struct {
 	httpAddr string
 	extra    string // more inventory lines
 	yaml     bool   // write the inventory in YAML
-	vars     map[string]map[string]string
+	// nw, when network namespaces work here, gives every host its own
+	// namespace (address, port 22); nil: sshd on loopback ports.
+	nw   *sshdtest.Net
+	vars map[string]map[string]string
 }
 
 // loopbackNet is the 127.x.y.0/24 the test hosts live in; a per-process
@@ -156,6 +159,9 @@ func newCluster(t *testing.T, names ...string) *cluster {
 	copyFile(t, herdBin, filepath.Join(c.binDir, "herd-linux-amd64"))
 	key := sshdtest.NewKey(t, filepath.Join(c.home, ".ssh"), "id_ed25519")
 	prefix := loopbackNet()
+	if os.Getenv("HERD_DEPLOY_LOOPBACK") == "" && sshdtest.NetAvailable() {
+		c.nw = sshdtest.NewNet(t, len(names))
+	}
 	for i, name := range names {
 		h := &testHost{name: name, root: filepath.Join(c.dir, "hosts", name)}
 		stub := filepath.Join(h.root, "stub", "bin")
@@ -169,13 +175,23 @@ func newCluster(t *testing.T, names ...string) *cluster {
 		writeFile(t, filepath.Join(stub, "id"), strings.ReplaceAll(stubID, "__ROOT__", h.root), 0o755)
 		writeFile(t, filepath.Join(stub, "sudo"), strings.ReplaceAll(stubSudo, "__ROOT__", h.root), 0o755)
 		writeFile(t, filepath.Join(h.root, "etc", "hosts"), "127.0.0.1 localhost\n", 0o644)
-		h.sshd = sshdtest.Start(t, sshdtest.Options{
+		opts := sshdtest.Options{
 			IP:        prefix + strconv.Itoa(i+1),
 			ClientKey: key.Public,
 			Path:      stub + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		})
+		}
+		if c.nw != nil {
+			opts.IP, opts.Port, opts.Netns, opts.Dial = c.nw.HostIP(i+1), 22, c.nw.HostNS(i+1), c.nw.Dial
+		}
+		h.sshd = sshdtest.Start(t, opts)
 		t.Cleanup(func() { killHerd(h.root) })
 		c.hosts = append(c.hosts, h)
+	}
+	if c.nw != nil {
+		// The server host has a namespace of its own: InfluxDB's port is free.
+		c.httpAddr = c.hosts[0].sshd.IP + ":8086"
+		t.Logf("test hosts in network namespaces %s.. (%s)", c.nw.ControlNS(), c.hosts[0].sshd.IP)
+		return c
 	}
 	l, err := net.Listen("tcp", c.hosts[0].sshd.IP+":0")
 	if err != nil {
@@ -300,6 +316,9 @@ func (c *cluster) deploy(args ...string) result {
 	defer cancel()
 	full := append([]string{"deploy", "-i", c.inventory(), "--bin-dir", c.binDir, "--verify-timeout", "30s"}, args...)
 	cmd := exec.CommandContext(ctx, herdBin, full...)
+	if c.nw != nil {
+		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c.nw.ControlNS(), herdBin}, full...)...)
+	}
 	cmd.Env = []string{"HOME=" + c.home, "USER=root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -334,7 +353,13 @@ func (h *testHost) exists(p string) bool {
 func (c *cluster) points(t *testing.T, host string) int64 {
 	t.Helper()
 	q := fmt.Sprintf("SELECT count(cycles) FROM herd_agent WHERE host = '%s'", host)
-	resp, err := http.Get("http://" + c.httpAddr + "/query?" + url.Values{"db": {"telegraf"}, "q": {q}}.Encode())
+	client := http.DefaultClient
+	if c.nw != nil {
+		client = &http.Client{Transport: &http.Transport{DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+			return c.nw.Dial(network, addr)
+		}}}
+	}
+	resp, err := client.Get("http://" + c.httpAddr + "/query?" + url.Values{"db": {"telegraf"}, "q": {q}}.Encode())
 	if err != nil {
 		t.Fatalf("query server: %v", err)
 	}
@@ -624,7 +649,11 @@ func TestInitNoneAndHostsFile(t *testing.T) {
 		}
 	}
 	// The server is gone: its port refuses connections.
-	if conn, err := net.DialTimeout("tcp", c.httpAddr, time.Second); err == nil {
+	dial := func(network, addr string) (net.Conn, error) { return net.DialTimeout(network, addr, time.Second) }
+	if c.nw != nil {
+		dial = c.nw.Dial
+	}
+	if conn, err := dial("tcp", c.httpAddr); err == nil {
 		conn.Close()
 		t.Error("server still listening after uninstall")
 	}

@@ -72,6 +72,10 @@ type Options struct {
 	HostKey *Key
 	// Path is the PATH of login sessions (stub commands go first).
 	Path string
+	// Netns, when set, is the network namespace sshd runs in, and Dial
+	// how the test reaches it (from the control namespace).
+	Netns string
+	Dial  func(network, addr string) (net.Conn, error)
 }
 
 // Server is a running sshd.
@@ -167,6 +171,10 @@ func (s *Server) start(port int) error {
 		return err
 	}
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", conf)
+	if s.opts.Netns != "" {
+		// ip netns exec execs sshd: the pid (and Pdeathsig) stay sshd's.
+		cmd = exec.Command("ip", "netns", "exec", s.opts.Netns, SSHD, "-D", "-e", "-f", conf)
+	}
 	// Should the test binary die without its cleanups, sshd goes too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
@@ -198,7 +206,11 @@ func (s *Server) start(port int) error {
 			return fmt.Errorf("sshd exited: %v: %s", err, strings.Join(logLines, "; "))
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		dial := func(network, addr string) (net.Conn, error) { return net.DialTimeout(network, addr, time.Second) }
+		if s.opts.Dial != nil {
+			dial = s.opts.Dial
+		}
+		if c, err := dial("tcp", addr); err == nil {
 			c.SetDeadline(time.Now().Add(2 * time.Second))
 			banner, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
