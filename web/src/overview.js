@@ -117,8 +117,9 @@ export function mount(el, ctx) {
   let ctrl = null;
   const summary = h('div.summary', { role: 'group', 'aria-label': 'Hosts by status' });
   const filter = h('input.filter', { type: 'search', placeholder: 'Filter by name or tag  (/)', 'aria-label': 'Filter hosts by name or tag' });
-  const groupSel = h('select', { 'aria-label': 'Group' });
+  const groupSel = h('select', { 'aria-label': 'Group', hidden: true });
   const thresholds = h('details.thresholds');
+  thresholdsForm(thresholds, ctx.params);
   const table = h('table.hosts');
   const body = h('div.tablewrap', table);
   const root = h('section.overview', h('div.toolbar', summary, filter, groupSel, thresholds), body);
@@ -162,9 +163,12 @@ export function mount(el, ctx) {
   function render() {
     const p = ctx.params;
     if (document.activeElement !== filter) filter.value = p.filter || '';
-    if (hosts && hosts.length === 0) {
+    const empty = hosts && hosts.length === 0;
+    filter.hidden = thresholds.hidden = empty;
+    if (empty) {
       clear(body).append(emptyState());
       summary.textContent = '';
+      groupSel.hidden = true;
       return;
     }
     if (!body.contains(table)) clear(body).append(table);
@@ -189,7 +193,6 @@ export function mount(el, ctx) {
     for (const x of hosts) for (const [k, v] of Object.entries(x.tags)) groups.add(`${k}=${v}`);
     clear(groupSel).append(h('option', { value: '' }, 'All groups'), ...[...groups].sort().map((g) => h('option', { value: g, selected: g === p.group }, g)));
     groupSel.hidden = groups.size === 0;
-    thresholdsForm(thresholds, p);
 
     const q = (p.filter || '').toLowerCase();
     let rows = hosts.filter((x) => (!p.status || x.status === p.status)
