@@ -23,6 +23,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -192,6 +193,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	hdr.Set("Etag", etag)
+	if hdr.Get("Content-Encoding") != "" && r.Header.Get("Range") == "" {
+		// ServeContent leaves the length out when the body is encoded
+		// (for handlers that compress on the fly); ours is known.
+		hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	// The zero time leaves out Last-Modified: embedded files have none,
 	// and the ETag is the validator.
 	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(body))

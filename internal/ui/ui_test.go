@@ -72,6 +72,9 @@ func TestHandlerRoutes(t *testing.T) {
 			if got := res.Header.Get("Content-Encoding"); got != c.enc {
 				t.Errorf("Content-Encoding %q, want %q", got, c.enc)
 			}
+			if c.status == 200 && c.method == "GET" && res.Header.Get("Content-Length") == "" {
+				t.Error("no Content-Length")
+			}
 			var body io.Reader = res.Body
 			if c.enc == "gzip" {
 				zr, err := gzip.NewReader(res.Body)
