@@ -87,6 +87,9 @@ func TestBenchVsAnsible(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, ap, "-i", invPath, "--forks", "10", pbPath)
+		if c.nw != nil {
+			cmd = exec.CommandContext(ctx, "ip", "netns", "exec", c.nw.ControlNS(), ap, "-i", invPath, "--forks", "10", pbPath)
+		}
 		cmd.Env = []string{
 			"HOME=" + c.home, "USER=root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 			"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_NOCOLOR=1",
