@@ -193,3 +193,34 @@ func FuzzExecute(f *testing.F) {
 			MaxSelectBuckets: 10_000, MaxPointsRead: 100_000})
 	})
 }
+
+// rawTail (ORDER BY time DESC LIMIT) returns what the whole read returns.
+func TestRawTailMatchesFullRead(t *testing.T) {
+	x := testEngine(t)
+	for _, tc := range []struct {
+		q            string
+		limit, offst int
+		now          time.Time
+	}{
+		{`SELECT * FROM cpu GROUP BY host ORDER BY time DESC`, 1, 0, testStart.Add(10 * time.Minute)},
+		{`SELECT idle FROM cpu WHERE idle > 3 ORDER BY time DESC`, 7, 2, testStart.AddDate(5, 0, 0)},
+		{`SELECT n, host FROM cpu WHERE time < '2026-01-01T00:04:00Z' ORDER BY time DESC`, 30, 25, testStart.Add(time.Hour)},
+		{`SELECT * FROM mem WHERE up = true GROUP BY * ORDER BY time DESC`, 100, 0, testStart},
+	} {
+		full, err := run(x, tc.q, Options{Now: tc.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range full {
+			r.Values = limitOffset(r.Values, tc.limit, tc.offst)
+		}
+		q := fmt.Sprintf("%s LIMIT %d OFFSET %d", tc.q, tc.limit, tc.offst)
+		tail, err := run(x, q, Options{Now: tc.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := rowsString(tail), rowsString(full); a != b {
+			t.Errorf("%s\n tail: %s\n full: %s", q, a, b)
+		}
+	}
+}

@@ -1064,27 +1064,37 @@ func (p *plan) tailOnly() bool {
 const firstTailWindow = int64(time.Minute)
 
 // rawTail answers a tailOnly statement for a group by reading backwards
-// from the end of the range instead of reading the whole range: cheap
-// probes (stopped at the first column) look for data in windows growing
-// four times per step, a bisection narrows the first window with data
-// down to its latest minute, and only that is read, repeatedly, until
-// LIMIT+OFFSET rows are found.
+// from the end of the range instead of reading the whole range: probes
+// look for data in windows growing four times per step; a probe that
+// finds data reads one field of one series to its end, whose last time
+// T bounds the group's latest data from below, so that reading from
+// just before T to the window's end finds the latest rows. That repeats
+// until LIMIT+OFFSET rows are found.
 func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, fields []string) ([][]any, error) {
 	need := p.stmt.Limit + p.stmt.Offset
-	probe := func(lo, hi int64) (bool, error) {
-		found := false
+	probe := func(lo, hi int64) (bool, int64, error) {
+		found, last := false, int64(0)
+		var id0 uint64
+		var f0 string
 		err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
-			Fields: fields, MinTime: lo, MaxTime: hi}, func(uint64, string, *block.Column) error {
-			found = true
-			return errStop
+			Fields: fields, MinTime: lo, MaxTime: hi}, func(id uint64, field string, col *block.Column) error {
+			if !found {
+				found, id0, f0 = true, id, field
+			} else if id != id0 || field != f0 {
+				return errStop
+			}
+			if n := col.Len(); n > 0 {
+				last = col.Times[n-1]
+			}
+			return nil
 		})
 		if err != nil && err != errStop {
 			if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
-				return false, fmt.Errorf("retention policy not found: %s", src.rp)
+				return false, 0, fmt.Errorf("retention policy not found: %s", src.rp)
 			}
-			return false, err
+			return false, 0, err
 		}
-		return found, ctx.Err()
+		return found, last, ctx.Err()
 	}
 	var out [][]any
 	hi := p.maxT
@@ -1098,26 +1108,14 @@ func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, 
 		if lo < p.minT || lo > hi {
 			lo = p.minT
 		}
-		ok, err := probe(lo, hi)
+		ok, last, err := probe(lo, hi)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			// Data in [lo, hi]: find a such that [a, hi] holds data and
-			// [b, hi] none, with b-a at most one window.
-			a, b := lo, hi
-			for b-a > firstTailWindow {
-				mid := a + (b-a)/2
-				if ok, err = probe(mid, hi); err != nil {
-					return nil, err
-				}
-				if ok {
-					a = mid
-				} else {
-					b = mid
-				}
+			if last-firstTailWindow+1 > lo {
+				lo = last - firstTailWindow + 1
 			}
-			lo = a
 			sub := *p
 			sub.minT, sub.maxT = lo, hi
 			rows, err := x.readRows(ctx, &sub, src, g, fields)
