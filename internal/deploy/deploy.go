@@ -315,6 +315,11 @@ func newTarget(o Options, inv *inventory.Inventory, h *inventory.Host, sshCfg *r
 			return nil, fmt.Errorf("%s: %s is not supported: herd never handles passwords. Use an SSH key (ssh-copy-id) and passwordless sudo for the login user (a NOPASSWD line in /etc/sudoers.d/)", where, k)
 		}
 	}
+	switch c := v["ansible_connection"]; c {
+	case "", "ssh", "smart", "paramiko":
+	default:
+		return nil, fmt.Errorf("%s: ansible_connection=%s is not supported: herd deploys over SSH only (for this machine itself use ansible_host=127.0.0.1 and an SSH key)", where, c)
+	}
 	ssh := sshCfg.Lookup(h.Name)
 	t := &target{
 		name:       h.Name,

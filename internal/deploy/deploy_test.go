@@ -110,6 +110,7 @@ func TestResolveErrors(t *testing.T) {
 		{"[a]\nh herd_init=upstart\n", "", "", "herd_init"},
 		{"[a]\nh herd_user=bad;user\n", "", "", "herd_user"},
 		{"[a]\nh ansible_become=maybe\n", "", "", "ansible_become"},
+		{"[a]\nh ansible_connection=local\n", "", "", "ansible_connection=local is not supported"},
 		{"", "", "", "no hosts"},
 	}
 	for _, c := range cases {

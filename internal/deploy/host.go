@@ -39,6 +39,7 @@ type hostRun struct {
 // facts is what one batched command found on the host.
 type facts struct {
 	arch, os, uid, become string
+	distro                string // PRETTY_NAME from /etc/os-release
 	systemd               bool
 	sums                  map[string]string // path -> sha256 of existing files
 	exists                map[string]string // path -> owner of existing files and directories
@@ -151,6 +152,7 @@ func (h *hostRun) gather(ctx context.Context) error {
 	dirs = append(dirs, p.dataDir(), p.confDir(), p.supervisorDir())
 	var s strings.Builder
 	fmt.Fprintf(&s, "echo \"arch $(uname -m)\"; echo \"os $(uname -s)\"\n")
+	fmt.Fprintf(&s, "(. /etc/os-release && echo \"distro $PRETTY_NAME\") 2>/dev/null\n")
 	fmt.Fprintf(&s, "if [ -d %s ] && command -v systemctl >/dev/null 2>&1; then echo systemd yes; fi\n", q(p.systemdDir()))
 	fmt.Fprintf(&s, "for f in %s; do [ -f \"$f\" ] && echo \"sum $(sha256sum < \"$f\" | cut -c1-64) $f\"; done\n", quoteAll(files))
 	fmt.Fprintf(&s, "for f in %s; do [ -e \"$f\" ] && echo \"exists $(stat -c %%U \"$f\") $f\"; done\n", quoteAll(append(files, dirs...)))
@@ -194,6 +196,8 @@ func (h *hostRun) gather(ctx context.Context) error {
 			f.arch = v
 		case "os":
 			f.os = v
+		case "distro":
+			f.distro = v
 		case "systemd":
 			f.systemd = true
 		case "user":
@@ -279,7 +283,7 @@ func (h *hostRun) deploy(ctx context.Context) error {
 	if h.sudo {
 		via = ", sudo"
 	}
-	h.ok(fmt.Sprintf("connected as %s%s: %s %s, init %s", h.t.login, via, h.f.os, h.f.arch, h.init))
+	h.ok(fmt.Sprintf("connected as %s%s: %s %s, init %s", h.t.login, via, first(h.f.distro, h.f.os), h.f.arch, h.init))
 
 	p := h.t.paths
 	// The system user first: the files below are owned by it.
