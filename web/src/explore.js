@@ -21,7 +21,7 @@ export function expand(q, range, width) {
 }
 
 export function mount(el, ctx) {
-  const names = { measurements: [], fields: new Map(), tags: new Map() };
+  const names = { measurements: [], fields: new Map(), tags: new Map(), values: new Map() };
   const input = h('textarea#q', { rows: 3, spellcheck: false, 'aria-label': 'InfluxQL query', autocomplete: 'off', 'aria-autocomplete': 'list', 'aria-controls': 'completions' });
   const list = h('ul#completions.completions', { role: 'listbox', hidden: true });
   const run = h('button.primary#run', { type: 'submit' }, 'Run');
@@ -58,6 +58,15 @@ export function mount(el, ctx) {
     } catch { /* as above */ }
   }
 
+  async function loadValues(meas, key, k) {
+    names.values.set(k, []);
+    try {
+      const [v] = await query([`SHOW TAG VALUES FROM ${ident(meas)} WITH KEY = ${ident(key)}`]);
+      names.values.set(k, (v.series[0]?.values || []).map((x) => x[1]));
+      if (document.activeElement === input) complete();
+    } catch { /* completion is a nicety */ }
+  }
+
   function complete() {
     const pos = input.selectionStart;
     const before = input.value.slice(0, pos);
@@ -67,6 +76,17 @@ export function mount(el, ctx) {
     const from = /FROM\s+"?([\w.-]+)"?/i.exec(input.value);
     if (from) loadKeys(from[1]);
     let cands;
+    // Inside a quoted value after a tag key: that tag's values.
+    const tv = /"?([\w.-]+)"?\s*(?:=|!=|<>)\s*'([^'\\]*)$/.exec(before);
+    if (tv && from) {
+      const key = `${from[1]}\u0000${tv[1]}`;
+      if (!names.values.has(key)) loadValues(from[1], tv[1], key);
+      const lw = tv[2].toLowerCase();
+      items = (names.values.get(key) || []).filter((x) => x.toLowerCase().startsWith(lw) && x !== tv[2]).slice(0, 12);
+      sel = 0;
+      showList();
+      return;
+    }
     if (prev === 'FROM') cands = names.measurements;
     else {
       const meas = from ? from[1] : null;
@@ -86,7 +106,9 @@ export function mount(el, ctx) {
   function accept() {
     const pos = input.selectionStart;
     const before = input.value.slice(0, pos);
-    const m = /[\w$"-]*$/.exec(before);
+    // An odd number of quotes: the cursor is inside a string (a tag value).
+    const inString = (before.match(/'/g) || []).length % 2 === 1;
+    const m = inString ? /[^']*$/.exec(before) : /[\w$"-]*$/.exec(before);
     const ins = items[sel];
     input.value = before.slice(0, pos - m[0].length) + ins + input.value.slice(pos);
     const p = pos - m[0].length + ins.length;

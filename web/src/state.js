@@ -22,7 +22,7 @@ export function href(path, params = {}) {
 }
 
 // Params that follow the user from page to page.
-export const GLOBAL = ['range', 'from', 'to', 'refresh'];
+export const GLOBAL = ['range', 'from', 'to', 'refresh', 'stale', 'down'];
 
 /** Navigates to path with params; replace avoids a history entry (typing). */
 export function go(path, params, { replace = false } = {}) {

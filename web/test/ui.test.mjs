@@ -41,6 +41,7 @@ before(async () => {
   const now = Date.now();
   await write(URL_, history(LIVE, 3600e3, now, opts));
   await write(URL_, history(['pi-dead'], 3600e3, now - 15 * 60e3, () => ({ pi: true })));
+  await write(URL_, history(['pi-stale'], 3600e3, now - 2 * 60e3, () => ({})));
   // Live hosts keep reporting while the tests run, as agents would.
   ticker = setInterval(() => {
     const t = Date.now();
@@ -95,9 +96,11 @@ test('overview lists every host with its status', async () => {
     const status = async (h) => page.getAttribute(`tr[data-host="${h}"]`, 'data-status');
     for (const h of LIVE) assert.equal(await status(h), 'up', `${h} reports every few seconds`);
     assert.equal(await status('pi-dead'), 'down', 'pi-dead stopped 15 minutes ago');
+    assert.equal(await status('pi-stale'), 'stale', 'pi-stale stopped 2 minutes ago');
     if (LOCAL) assert.equal(await status(LOCAL), 'up', 'the server\'s own agent');
     const counts = await page.locator('.summary').innerText();
     assert.match(counts, /1 down/);
+    assert.match(counts, /1 stale/);
     assert.match(await page.locator('tr[data-host="pi-01"]').innerText(), /under-voltage/);
     assert.match(await page.locator('tr[data-host="pi-02"]').innerText(), /61\.\d °C|\d+\.\d °C/);
     assert.equal(await page.locator('tr[data-host="pi-02"] canvas.spark').count(), 3, 'cpu, memory and network sparklines');
@@ -210,7 +213,10 @@ test('explore runs a query as a chart and a table, completes names, links', asyn
     await until('measurement completion', async () => (await page.locator('#completions li').allInnerTexts()).includes('cpu'));
     await page.keyboard.press('Tab');
     assert.equal(await box.inputValue(), 'SELECT mean(usage_user) FROM cpu');
-    await box.type(` WHERE "host" = 'pi-01' AND $timeFilter GROUP BY time($interval), cp`);
+    await box.type(` WHERE "host" = 'pi-0`);
+    await until('tag value completion', async () => (await page.locator('#completions li').allInnerTexts()).includes('pi-01'));
+    await page.keyboard.press('Tab');
+    await box.type(`' AND $timeFilter GROUP BY time($interval), cp`);
     await until('tag completion', async () => (await page.locator('#completions li').allInnerTexts()).includes('cpu'));
     await page.keyboard.press('Tab');
     await page.keyboard.press('Control+Enter');
