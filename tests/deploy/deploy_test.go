@@ -618,6 +618,15 @@ func TestInitNoneAndHostsFile(t *testing.T) {
 		t.Error("server supervisor not running")
 	}
 
+	// The supervisor restarts herd when it dies (as Restart=on-failure).
+	bm := c.host("blackmage")
+	sup := readPid(t, filepath.Join(bm.root, "var/lib/herd/run/herd-agent.pid"))
+	child := waitChild(t, sup, 0)
+	syscall.Kill(child, syscall.SIGKILL)
+	if again := waitChild(t, sup, child); again == child {
+		t.Errorf("supervisor did not restart the agent")
+	}
+
 	// -v shows the commands, never the files' contents.
 	r = c.deploy("--init", "none", "--manage-hosts-file", "-v")
 	for _, h := range c.hosts {
@@ -688,6 +697,52 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("herd %v shows the password", c.args)
 		}
 	}
+}
+
+func readPid(t *testing.T, p string) int {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// waitChild polls /proc until parent has a child other than not, for up
+// to 20s (the supervisor waits 5s before a restart).
+func waitChild(t *testing.T, parent, not int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, st := range stats {
+			data, err := os.ReadFile(st)
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+			i := bytes.LastIndexByte(data, ')')
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(string(data[i+1:]))
+			if len(f) < 2 || f[1] != strconv.Itoa(parent) {
+				continue
+			}
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
+			comm := string(data[bytes.IndexByte(data, '(')+1 : i])
+			if pid != not && comm == "herd" {
+				return pid
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling /proc, not a fixed wait
+	}
+	t.Fatalf("no herd child of %d (other than %d)", parent, not)
+	return 0
 }
 
 func copyFile(t *testing.T, from, to string) {
