@@ -80,6 +80,18 @@ func (h *hostRun) ok(msg string) {
 	h.rep.task(h.t.name, "ok", msg)
 }
 
+// apply runs cmd (unless --check) and reports what as changed once it
+// succeeded.
+func (h *hostRun) apply(ctx context.Context, what, cmd string) error {
+	if !h.o.Check {
+		if _, err := h.exec(ctx, cmd, nil); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	h.changed(what)
+	return nil
+}
+
 func (h *hostRun) changed(msg string) {
 	h.res.Changed++
 	if h.o.Check {
@@ -290,24 +302,18 @@ func (h *hostRun) deploy(ctx context.Context) error {
 	if h.f.userExists {
 		h.ok("user " + h.t.user)
 	} else {
-		h.changed("user " + h.t.user + " (created, system account without login)")
-		if !h.o.Check {
-			cmd := fmt.Sprintf("mkdir -p %s && useradd --system --home-dir %s --no-create-home --shell /usr/sbin/nologin %s && echo %s > %s",
-				remote.Quote(p.confDir()), remote.Quote(p.dataDir()), h.t.user, h.t.user, remote.Quote(p.userMarker()))
-			if _, err := h.exec(ctx, cmd, nil); err != nil {
-				return fmt.Errorf("create user %s: %w", h.t.user, err)
-			}
+		cmd := fmt.Sprintf("mkdir -p %s && useradd --system --home-dir %s --no-create-home --shell /usr/sbin/nologin %s && echo %s > %s",
+			remote.Quote(p.confDir()), remote.Quote(p.dataDir()), h.t.user, h.t.user, remote.Quote(p.userMarker()))
+		if err := h.apply(ctx, "user "+h.t.user+" (created, system account without login)", cmd); err != nil {
+			return err
 		}
 	}
 	if owner, ok := h.f.exists[p.dataDir()]; ok && owner == h.t.user {
 		h.ok("directory " + p.dataDir())
 	} else {
-		h.changed("directory " + p.dataDir())
-		if !h.o.Check {
-			cmd := fmt.Sprintf("install -d -m 0750 -o %s -g %s %s", h.t.user, h.t.user, remote.Quote(p.dataDir()))
-			if _, err := h.exec(ctx, cmd, nil); err != nil {
-				return err
-			}
+		cmd := fmt.Sprintf("install -d -m 0750 -o %s -g %s %s", h.t.user, h.t.user, remote.Quote(p.dataDir()))
+		if err := h.apply(ctx, "directory "+p.dataDir(), cmd); err != nil {
+			return err
 		}
 	}
 
@@ -384,11 +390,8 @@ func (h *hostRun) ensureRunning(ctx context.Context, role string, changed bool) 
 		if h.f.enabled[unit] {
 			h.ok("enabled " + unit)
 		} else {
-			h.changed("enabled " + unit)
-			if !h.o.Check {
-				if _, err := h.exec(ctx, "systemctl enable "+unit, nil); err != nil {
-					return err
-				}
+			if err := h.apply(ctx, "enabled "+unit, "systemctl enable "+unit); err != nil {
+				return err
 			}
 		}
 	}
@@ -406,17 +409,23 @@ func (h *hostRun) ensureRunning(ctx context.Context, role string, changed bool) 
 		h.ok("running herd " + role)
 		return nil
 	}
-	h.changed(action + " herd " + role)
 	if h.o.Check {
+		h.changed(action + " herd " + role)
 		return nil
 	}
 	h.rep.step(h.t.name, "starting herd "+role)
 	h.restartedAt[role] = time.Now()
+	var err error
 	if h.init == InitSystemd {
-		_, err := h.exec(ctx, "systemctl restart "+unit, nil)
-		return err
+		_, err = h.exec(ctx, "systemctl restart "+unit, nil)
+	} else {
+		err = h.superviseRestart(ctx, role)
 	}
-	return h.superviseRestart(ctx, role)
+	if err != nil {
+		return fmt.Errorf("start herd %s: %w", role, err)
+	}
+	h.changed(action + " herd " + role)
+	return nil
 }
 
 // superviseRestart stops the role's supervisor (if any) and starts a new
@@ -516,14 +525,7 @@ func (h *hostRun) uninstall(ctx context.Context) error {
 	}
 	h.ok(fmt.Sprintf("connected as %s: %s %s", h.t.login, h.f.os, h.f.arch))
 	p := h.t.paths
-	do := func(what, cmd string) error {
-		h.changed(what)
-		if h.o.Check {
-			return nil
-		}
-		_, err := h.exec(ctx, cmd, nil)
-		return err
-	}
+	do := func(what, cmd string) error { return h.apply(ctx, what, cmd) }
 	var units []string
 	for _, role := range []string{roleServer, roleAgent} {
 		if unit := p.unitName(role); h.f.active[unit] || h.f.enabled[unit] {
