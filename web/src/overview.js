@@ -241,7 +241,13 @@ export function mount(el, ctx) {
         h('td.num', { 'data-label': 'Uptime' }, fmt(x.uptime, 'seconds')),
         cell(x.net, 'bytesps', 'net'));
     });
+    // Auto-refresh redraws the table: keep the keyboard focus where it was.
+    const focused = table.contains(document.activeElement) ? document.activeElement : null;
+    const focusHost = focused && focused.closest('tr') ? focused.closest('tr').dataset.host : null;
+    const focusSort = focused && focused.classList.contains('sort') ? focused.textContent : null;
     table.replaceChildren(h('thead', head), h('tbody', trs.length ? trs : h('tr', h('td.none', { colspan: COLUMNS.length }, 'No host matches the filter.'))));
+    if (focusHost != null) table.querySelector(`tr[data-host="${CSS.escape(focusHost)}"] a`)?.focus();
+    else if (focusSort) [...table.querySelectorAll('button.sort')].find((b) => b.textContent.split(' ')[0] === focusSort.split(' ')[0])?.focus();
     const color = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#3b82f6';
     // One time axis for all: a host that went quiet shows where its line ends.
     for (const [c, pts, max] of spark) sparkline(c, pts, max, color, now - 3600e3, now);

@@ -134,6 +134,11 @@ test('overview filters, sorts and keeps the view in the URL', async () => {
   await page.selectOption('#refresh', '5s');
   await until('refresh in URL', async () => param(page, 'refresh') === '5s');
   await page.waitForRequest((r) => sentQuery(r).includes('SHOW TAG VALUES'), { timeout: 8000 });
+  await page.locator('tbody tr a').first().focus();
+  const focusedHost = await page.evaluate(() => document.activeElement.closest('tr').dataset.host);
+  await page.evaluate(() => { document.querySelector('tbody').dataset.old = '1'; });
+  await until('table redrawn by the refresh', async () => (await page.locator('tbody[data-old]').count()) === 0);
+  assert.equal(await page.evaluate(() => document.activeElement.closest('tr')?.dataset.host), focusedHost, 'focus kept across a refresh');
   await page.selectOption('#refresh', 'off');
   await until('refresh off', async () => param(page, 'refresh') === null);
   // Phones get cards instead of a wide table.
@@ -200,6 +205,11 @@ test('host page charts the written series; range, host and zoom update URL and d
       await until('charts again', async () => (await series('CPU per core')) === 'cpu0,cpu1');
     }
     await shot(page, `host-${scheme}`);
+    if (scheme === 'dark') {
+      await page.setViewportSize({ width: 390, height: 800 });
+      await until('charts resized to the phone', async () => (await page.locator('figure.panel[data-title="CPU usage"] canvas').evaluate((c) => c.clientWidth)) < 390);
+      await shot(page, 'host-phone-dark', false);
+    }
     await page.done();
   }
 });
