@@ -27,7 +27,7 @@ func runDeploy(args []string) int {
 	var (
 		invPath   = fs.String("i", "", "Ansible inventory `file` (INI or YAML)")
 		servers   = fs.String("servers", "", "`group` (or host) that runs herd server (default "+deploy.DefaultServersGroup+", else the first host)")
-		agents    = fs.String("agents", "all", "`group` (or host) that runs herd agent")
+		agents    = fs.String("agents", "", "`group` (or host) that runs herd agent (default all)")
 		check     = fs.Bool("check", false, "show what would change, change nothing")
 		uninstall = fs.Bool("uninstall", false, "remove everything herd deploy installed (services, binary, config, data)")
 		keepData  = fs.Bool("keep-data", false, "with --uninstall: keep /var/lib/herd (the server's data, the agents' buffers)")

@@ -181,7 +181,11 @@ func Run(ctx context.Context, o Options) (*Recap, error) {
 			servers = append(servers, t.name)
 		}
 	}
-	fmt.Fprintf(o.Out, "herd %s: %d hosts, server on %s, forks %d\n\n", mode, len(targets), strings.Join(servers, ", "), o.Forks)
+	where := "server on " + strings.Join(servers, ", ")
+	if len(servers) == 0 {
+		where = "no server"
+	}
+	fmt.Fprintf(o.Out, "herd %s: %d hosts, %s, forks %d\n\n", mode, len(targets), where, o.Forks)
 
 	bins := &binaries{dir: o.BinDir}
 	runs := make([]*hostRun, len(targets))
@@ -225,7 +229,12 @@ func resolve(o Options, sshCfg *remote.SSHConfig) ([]*target, error) {
 	}
 	var serverHosts []*inventory.Host
 	var err error
+	// --uninstall touches only what was named: --agents alone must not
+	// also uninstall the default server, and --servers alone no agents.
+	uninstallAgentsOnly := o.Uninstall && o.Servers == "" && o.Agents != ""
+	uninstallServersOnly := o.Uninstall && o.Agents == "" && o.Servers != ""
 	switch {
+	case uninstallAgentsOnly:
 	case o.Servers != "":
 		serverHosts, err = inv.Select(o.Servers)
 	default:
@@ -238,16 +247,19 @@ func resolve(o Options, sshCfg *remote.SSHConfig) ([]*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--servers: %w", err)
 	}
-	if len(serverHosts) == 0 {
+	if len(serverHosts) == 0 && !uninstallAgentsOnly {
 		return nil, fmt.Errorf("--servers %q selects no host", o.Servers)
 	}
-	agents := o.Agents
-	if agents == "" {
-		agents = "all"
-	}
-	agentHosts, err := inv.Select(agents)
-	if err != nil {
-		return nil, fmt.Errorf("--agents: %w", err)
+	var agentHosts []*inventory.Host
+	if !uninstallServersOnly {
+		agents := o.Agents
+		if agents == "" {
+			agents = "all"
+		}
+		agentHosts, err = inv.Select(agents)
+		if err != nil {
+			return nil, fmt.Errorf("--agents: %w", err)
+		}
 	}
 	isServer, isAgent := map[string]bool{}, map[string]bool{}
 	for _, h := range serverHosts {

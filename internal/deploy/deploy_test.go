@@ -48,16 +48,20 @@ func TestResolveRoles(t *testing.T) {
 	ssh, _ := remote.ParseSSHConfig("cfg", strings.NewReader("Host paladin\n  HostName 10.0.0.7\n  User pi\n  Port 2200\n"))
 	cases := []struct {
 		name, inv, servers, agents string
+		uninstall                  bool
 		want                       map[string]string
 	}{
-		{"seed defaults", seed, "", "", map[string]string{"whitemage": "server+agent", "blackmage": "agent", "paladin": "agent", "machinist": "agent", "burtgang": "agent"}},
-		{"agents subset", seed, "", "desktop", map[string]string{"whitemage": "server", "burtgang": "agent"}},
-		{"explicit servers", seed, "paladin,machinist", "cluster-head", map[string]string{"whitemage": "agent", "paladin": "server", "machinist": "server"}},
-		{"no cluster-head: first host", "[a]\nh1\nh2\n", "", "", map[string]string{"h1": "server+agent", "h2": "agent"}},
+		{"uninstall agents only", seed, "", "desktop", true, map[string]string{"burtgang": "agent"}},
+		{"uninstall servers only", seed, "cluster-head", "", true, map[string]string{"whitemage": "server"}},
+		{"uninstall all", seed, "", "", true, map[string]string{"whitemage": "server+agent", "blackmage": "agent", "paladin": "agent", "machinist": "agent", "burtgang": "agent"}},
+		{"seed defaults", seed, "", "", false, map[string]string{"whitemage": "server+agent", "blackmage": "agent", "paladin": "agent", "machinist": "agent", "burtgang": "agent"}},
+		{"agents subset", seed, "", "desktop", false, map[string]string{"whitemage": "server", "burtgang": "agent"}},
+		{"explicit servers", seed, "paladin,machinist", "cluster-head", false, map[string]string{"whitemage": "agent", "paladin": "server", "machinist": "server"}},
+		{"no cluster-head: first host", "[a]\nh1\nh2\n", "", "", false, map[string]string{"h1": "server+agent", "h2": "agent"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ts, err := resolve(Options{Inventory: parse(t, c.inv), Servers: c.servers, Agents: c.agents, Init: InitAuto, Home: "/home/u"}, ssh)
+			ts, err := resolve(Options{Inventory: parse(t, c.inv), Servers: c.servers, Agents: c.agents, Uninstall: c.uninstall, Init: InitAuto, Home: "/home/u"}, ssh)
 			if err != nil {
 				t.Fatal(err)
 			}
