@@ -195,8 +195,9 @@ export function mount(el, ctx) {
     groupSel.hidden = groups.size === 0;
 
     const q = (p.filter || '').toLowerCase();
-    let rows = hosts.filter((x) => (!p.status || x.status === p.status)
-      && (!p.group || `${p.group.split('=')[0]}` in x.tags && `${p.group.split('=')[0]}=${x.tags[p.group.split('=')[0]]}` === p.group)
+    const [gk, gv] = (p.group || '').split(/=(.*)/s);
+    const rows = hosts.filter((x) => (!p.status || x.status === p.status)
+      && (!p.group || x.tags[gk] === gv)
       && (!q || x.name.toLowerCase().includes(q) || Object.values(x.tags).some((v) => v.toLowerCase().includes(q))));
     const [sortKey, dir] = (p.sort || 'status').split(':');
     const sign = dir === 'desc' ? -1 : 1;
