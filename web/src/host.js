@@ -59,8 +59,10 @@ const PANELS = [
     label: (s) => s.tags.sensor },
   { sec: 'Processes', title: 'Processes', unit: 'short',
     q: (w) => [`SELECT mean(running) AS "running", mean(blocked) AS "blocked", mean(zombies) AS "zombies", mean(sleeping) AS "sleeping" FROM processes WHERE ${w.host} AND ${w.tf} GROUP BY time(${w.iv}) fill(null)`] },
+  // max() of a boolean per bucket: on if it was on at any sample, so a
+  // short brown-out still shows on a 30-day chart.
   { sec: 'Raspberry Pi', title: 'Throttling (1 = active)', unit: 'bool', optional: true, max: 1,
-    q: (w) => [`SELECT last(under_voltage) AS "under_voltage", last(throttled) AS "throttled", last(freq_capped) AS "freq_capped", last(soft_temp_limit) AS "soft_temp_limit" FROM rpi WHERE ${w.host} AND ${w.tf} GROUP BY time(${w.iv}) fill(none)`] },
+    q: (w) => [`SELECT max(under_voltage) AS "under_voltage", max(throttled) AS "throttled", max(freq_capped) AS "freq_capped", max(soft_temp_limit) AS "soft_temp_limit" FROM rpi WHERE ${w.host} AND ${w.tf} GROUP BY time(${w.iv}) fill(none)`] },
   { sec: 'Raspberry Pi', title: 'ARM clock', unit: 'hz', optional: true,
     q: (w) => [`SELECT mean(arm_freq_hz) AS "arm_freq" FROM rpi WHERE ${w.host} AND ${w.tf} GROUP BY time(${w.iv}) fill(null)`] },
   { sec: 'Docker', title: 'Container CPU', unit: 'percent', optional: true,
