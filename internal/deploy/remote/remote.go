@@ -232,6 +232,11 @@ func hostKeyCallback(cfg Config, hostport string) (ssh.HostKeyCallback, []string
 func appendKnownHost(file, host string, key ssh.PublicKey) error {
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
+	// Follow the file's style: Debian's OpenSSH hashes host names
+	// (HashKnownHosts yes), so names are not readable from the file.
+	if existing, err := os.ReadFile(file); err == nil && hashedKnownHosts(existing) {
+		host = knownhosts.HashHostname(host)
+	}
 	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("record host key: %w", err)
@@ -241,6 +246,17 @@ func appendKnownHost(file, host string, key ssh.PublicKey) error {
 		return fmt.Errorf("record host key: %w", err)
 	}
 	return f.Close()
+}
+
+// hashedKnownHosts reports whether a known_hosts file's entries hash
+// their host names.
+func hashedKnownHosts(data []byte) bool {
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l != "" && l[0] != '#' {
+			return strings.HasPrefix(l, "|1|")
+		}
+	}
+	return false
 }
 
 // probeKey matches no real host key; checking it makes knownhosts list

@@ -14,6 +14,7 @@ import (
 	"github.com/herdmon/herd/internal/deploy/sshdtest"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 func TestQuote(t *testing.T) {
@@ -196,6 +197,28 @@ func TestRealSSH(t *testing.T) {
 	c, err = Dial(ctx, Config{Addr: cfg.Addr, Port: cfg.Port, User: "root", KnownHostsFile: kh, AgentSocket: sock})
 	if err != nil {
 		t.Fatalf("agent auth: %v", err)
+	}
+	c.Close()
+
+	// A known_hosts file with hashed names gets a hashed entry, which
+	// then matches.
+	hashed := filepath.Join(dir, "known_hosts_hashed")
+	if err := os.WriteFile(hashed, []byte(knownhosts.Line([]string{knownhosts.HashHostname("other.example")}, other.Public)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hcfg := Config{Addr: cfg.Addr, Port: cfg.Port, User: "root", KnownHostsFile: hashed, AgentSocket: sock, AcceptNewHostKeys: true}
+	if c, err = Dial(ctx, hcfg); err != nil {
+		t.Fatalf("accept into hashed file: %v", err)
+	}
+	c.Close()
+	lines := strings.Split(strings.TrimSpace(string(mustRead(t, hashed))), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "|1|") {
+		t.Fatalf("hashed known_hosts = %q", lines)
+	}
+	hcfg.AcceptNewHostKeys = false
+	c, err = Dial(ctx, hcfg)
+	if err != nil {
+		t.Fatalf("hashed entry does not match: %v", err)
 	}
 	if r, err := c.Run(ctx, "true", nil); err != nil || r.Code != 0 {
 		t.Fatalf("run over agent auth: %+v %v", r, err)
