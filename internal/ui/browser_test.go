@@ -14,9 +14,10 @@ import (
 	"time"
 )
 
-// TestBrowser runs web/test/ui.test.mjs in headless Chromium against a real
-// herd server built from ./cmd/herd with this dashboard embedded, its local
-// agent reporting this machine. Screenshots land in test-artifacts/ui.
+// TestBrowser runs web/test/unit.test.mjs (the dashboard's pure helpers)
+// and web/test/ui.test.mjs: headless Chromium against a real herd server
+// built from ./cmd/herd with this dashboard embedded, its local agent
+// reporting this machine. Screenshots land in test-artifacts/ui.
 //
 // It needs Node, npm's playwright-core (web/node_modules, from `make ui`),
 // Debian's chromium and a built dashboard. Without them it skips, except
@@ -95,7 +96,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	artifacts := filepath.Join(root, "test-artifacts", "ui")
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "test/ui.test.mjs")
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "test/unit.test.mjs", "test/ui.test.mjs")
 	cmd.Dir = filepath.Join(root, "web")
 	cmd.Env = append(os.Environ(),
 		"HERD_URL=http://"+addr,
@@ -104,7 +105,7 @@ func TestBrowser(t *testing.T) {
 		"CHROMIUM="+chromium,
 	)
 	out, err := cmd.CombinedOutput()
-	t.Logf("node --test web/test/ui.test.mjs against http://%s:\n%s", addr, out)
+	t.Logf("node --test web/test/{unit,ui}.test.mjs against http://%s:\n%s", addr, out)
 	if err != nil {
 		t.Fatalf("browser tests failed: %v", err)
 	}

@@ -173,6 +173,12 @@ test('host page charts the written series; range, host and zoom update URL and d
       await page.selectOption('#range', '6h');
       await req;
       await until('range in URL', async () => hashOf(page).includes('range=6h'));
+      // 30 days: buckets of hours, not raw points.
+      const long = page.waitForRequest((r) => sentQuery(r).includes('now() - 30d'));
+      await page.selectOption('#range', '30d');
+      assert.match(sentQuery(await long), /GROUP BY time\((1h|2h|3h)\)/);
+      await page.selectOption('#range', '6h');
+      await until('range back in URL', async () => param(page, 'range') === '6h');
       // Host picker.
       await page.selectOption('#hostsel', 'pi-02');
       await until('host in URL', async () => hashOf(page).startsWith('#/host/pi-02') && hashOf(page).includes('range=6h'));
