@@ -6,6 +6,7 @@
 #
 #   bench/query.sh            # 10 hosts, 24 h at 10 s, 30 runs per query
 #   HOSTS=50 RUNS=100 bench/query.sh
+#   ONLY=lastpoint bench/query.sh   # the query types matching a regex
 #
 # Needs influxd (Debian package influxdb) and curl. Uses ports 28761-28763.
 set -euo pipefail
@@ -13,7 +14,12 @@ cd "$(dirname "$0")/.."
 
 HOSTS=${HOSTS:-10}
 RUNS=${RUNS:-30}
-START=2016-01-01T00:00:00Z
+# The data covers the last 24 hours (from a whole hour), so that, as in
+# production, the latest data is recent; query times are offsets from it.
+START_S=$(( $(date +%s) / 3600 * 3600 - 86400 ))
+at() { date -u -d "@$((START_S + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+ms() { echo "$(( (START_S + $1) * 1000 ))ms"; }
+START=$(at 0)
 HERD_PORT=28761
 INFLUX_PORT=28762
 
@@ -69,18 +75,18 @@ for port in $HERD_PORT $INFLUX_PORT; do
 done
 
 # name|query: the TSBS devops query types (host tag as Telegraf names it)
-# and the Grafana panel query.
+# and the Grafana panel query (the last 6 hours).
 queries=(
-	"grafana-panel|SELECT mean(\"usage_idle\") FROM \"autogen\".\"cpu\" WHERE (\"host\" =~ /^host_1\$/) AND time >= 1451606400000ms and time <= 1451627999000ms GROUP BY time(1m), \"host\" fill(null)"
-	"single-groupby-1-1-1|SELECT max(usage_user) from cpu where (host = 'host_7') and time >= '2016-01-01T05:17:37Z' and time < '2016-01-01T06:17:37Z' group by time(1m)"
-	"single-groupby-5-8-1|SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait) from cpu where (host = 'host_1' or host = 'host_5' or host = 'host_0' or host = 'host_2' or host = 'host_6' or host = 'host_4' or host = 'host_3' or host = 'host_7') and time >= '2016-01-01T02:04:11Z' and time < '2016-01-01T03:04:11Z' group by time(1m)"
-	"cpu-max-all-8|SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice) from cpu where (host = 'host_1' or host = 'host_2' or host = 'host_3' or host = 'host_4' or host = 'host_5' or host = 'host_6' or host = 'host_7' or host = 'host_0') and time >= '2016-01-01T03:12:00Z' and time < '2016-01-01T11:12:00Z' group by time(1h)"
-	"double-groupby-1|SELECT mean(usage_user) from cpu where time >= '2016-01-01T00:00:00Z' and time < '2016-01-01T12:00:00Z' group by time(1h),host"
-	"double-groupby-all|SELECT mean(usage_user),mean(usage_system),mean(usage_idle),mean(usage_nice),mean(usage_iowait),mean(usage_irq),mean(usage_softirq),mean(usage_steal),mean(usage_guest),mean(usage_guest_nice) from cpu where time >= '2016-01-01T00:00:00Z' and time < '2016-01-01T12:00:00Z' group by time(1h),host"
-	"high-cpu-1|SELECT * from cpu where usage_user > 90.0 and (host = 'host_3') and time >= '2016-01-01T00:00:00Z' and time < '2016-01-01T12:00:00Z'"
-	"high-cpu-all|SELECT * from cpu where usage_user > 90.0 and time >= '2016-01-01T00:00:00Z' and time < '2016-01-01T12:00:00Z'"
+	"grafana-panel|SELECT mean(\"usage_idle\") FROM \"autogen\".\"cpu\" WHERE (\"host\" =~ /^host_1\$/) AND time >= $(ms 64800) and time <= $(ms 86399) GROUP BY time(1m), \"host\" fill(null)"
+	"single-groupby-1-1-1|SELECT max(usage_user) from cpu where (host = 'host_7') and time >= '$(at 19057)' and time < '$(at 22657)' group by time(1m)"
+	"single-groupby-5-8-1|SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait) from cpu where (host = 'host_1' or host = 'host_5' or host = 'host_0' or host = 'host_2' or host = 'host_6' or host = 'host_4' or host = 'host_3' or host = 'host_7') and time >= '$(at 7451)' and time < '$(at 11051)' group by time(1m)"
+	"cpu-max-all-8|SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice) from cpu where (host = 'host_1' or host = 'host_2' or host = 'host_3' or host = 'host_4' or host = 'host_5' or host = 'host_6' or host = 'host_7' or host = 'host_0') and time >= '$(at 11520)' and time < '$(at 40320)' group by time(1h)"
+	"double-groupby-1|SELECT mean(usage_user) from cpu where time >= '$(at 0)' and time < '$(at 43200)' group by time(1h),host"
+	"double-groupby-all|SELECT mean(usage_user),mean(usage_system),mean(usage_idle),mean(usage_nice),mean(usage_iowait),mean(usage_irq),mean(usage_softirq),mean(usage_steal),mean(usage_guest),mean(usage_guest_nice) from cpu where time >= '$(at 0)' and time < '$(at 43200)' group by time(1h),host"
+	"high-cpu-1|SELECT * from cpu where usage_user > 90.0 and (host = 'host_3') and time >= '$(at 0)' and time < '$(at 43200)'"
+	"high-cpu-all|SELECT * from cpu where usage_user > 90.0 and time >= '$(at 0)' and time < '$(at 43200)'"
 	"lastpoint|SELECT * from cpu group by \"host\" order by time desc limit 1"
-	"groupby-orderby-limit|SELECT max(usage_user) from cpu WHERE time < '2016-01-01T07:33:00Z' group by time(1m) order by time desc limit 5"
+	"groupby-orderby-limit|SELECT max(usage_user) from cpu WHERE time < '$(at 27180)' group by time(1m) order by time desc limit 5"
 )
 
 # latency port query: prints RUNS wall times in ms, sorted.
@@ -102,6 +108,7 @@ printf "%-22s %10s %10s %10s %10s %8s\n" "query (ms)" "herd p50" "influx p50" "h
 for entry in "${queries[@]}"; do
 	name=${entry%%|*}
 	q=${entry#*|}
+	[[ $name =~ ${ONLY:-.} ]] || continue
 	h=$(latency $HERD_PORT "$q")
 	i=$(latency $INFLUX_PORT "$q")
 	h50=$(pick 0.5 <<<"$h")

@@ -1059,20 +1059,24 @@ func (p *plan) tailOnly() bool {
 	return !p.aggregate && p.desc && p.stmt.Limit > 0 && !hasTransform(p.exprs)
 }
 
-// firstTailWindow is the span read first by rawTail; each further read
-// reaches four times further back.
+// firstTailWindow is the span rawTail reads before the latest time it
+// found; each further read reaches four times further back.
 const firstTailWindow = int64(time.Minute)
 
+// recentWindow is where rawTail looks first: recent data is the common
+// case, and one probe over everything older follows if it is empty.
+const recentWindow = int64(time.Hour)
+
 // rawTail answers a tailOnly statement for a group by reading backwards
-// from the end of the range instead of reading the whole range: probes
-// look for data in windows growing four times per step; a probe that
-// finds data reads one field of one series to its end, whose last time
-// T bounds the group's latest data from below, so that reading from
-// just before T to the window's end finds the latest rows. That repeats
-// until LIMIT+OFFSET rows are found.
+// from the end of the range instead of reading the whole range. A probe
+// reads one field of one series to the end of a window; its last time T
+// bounds the group's latest data there from below, so reading from just
+// before T to the window's end finds the latest rows. Probes look at the
+// last hour first, then at everything older at once; reads reach four
+// times further back each round until LIMIT+OFFSET rows are found.
 func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, fields []string) ([][]any, error) {
 	need := p.stmt.Limit + p.stmt.Offset
-	probe := func(lo, hi int64) (bool, int64, error) {
+	probeFields := func(lo, hi int64, fields []string) (bool, int64, error) {
 		found, last := false, int64(0)
 		var id0 uint64
 		var f0 string
@@ -1096,48 +1100,58 @@ func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, 
 		}
 		return found, last, ctx.Err()
 	}
+	// A probe asks for one field first (storage then decodes less); only
+	// when that one is empty must every field be asked.
+	probe := func(lo, hi int64) (bool, int64, error) {
+		if len(fields) > 1 {
+			if ok, last, err := probeFields(lo, hi, fields[:1]); ok || err != nil {
+				return ok, last, err
+			}
+		}
+		return probeFields(lo, hi, fields)
+	}
 	var out [][]any
 	hi := p.maxT
-	now := p.opt.Now.UnixNano()
-	lo := now
-	if hi <= now {
-		lo = hi - firstTailWindow + 1
+	lo := p.minT
+	if top := min(p.opt.Now.UnixNano(), hi); top > p.minT+recentWindow {
+		lo = top - recentWindow + 1
 	}
 	step := firstTailWindow
 	for {
-		if lo < p.minT || lo > hi {
-			lo = p.minT
-		}
 		ok, last, err := probe(lo, hi)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			if last-firstTailWindow+1 > lo {
-				lo = last - firstTailWindow + 1
-			}
-			sub := *p
-			sub.minT, sub.maxT = lo, hi
-			rows, err := x.readRows(ctx, &sub, src, g, fields)
-			if err != nil {
-				return nil, err
-			}
-			vals, err := sub.rawRows(rows, src)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, vals...)
-			if len(out) >= need {
+		if !ok {
+			if lo <= p.minT {
 				return out, nil
 			}
-			step = firstTailWindow
-		} else if step < math.MaxInt64/8 {
-			step *= 4
+			// Nothing recent: one probe over all the rest finds the
+			// latest data before it.
+			if ok, last, err = probe(p.minT, lo-1); err != nil || !ok {
+				return out, err
+			}
+			hi = lo - 1
 		}
-		if lo <= p.minT {
+		lo = max(last-step+1, p.minT)
+		sub := *p
+		sub.minT, sub.maxT = lo, hi
+		rows, err := x.readRows(ctx, &sub, src, g, fields)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := sub.rawRows(rows, src)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vals...)
+		if len(out) >= need || lo <= p.minT {
 			return out, nil
 		}
 		hi = lo - 1
+		if step < math.MaxInt64/8 {
+			step *= 4
+		}
 		if hi < p.minT+step { // (hi-minT could overflow)
 			lo = p.minT
 		} else {
