@@ -13,7 +13,7 @@ import * as explore from './explore.js';
 const app = document.getElementById('app');
 const rangeSel = h('select#range', { 'aria-label': 'Time range', onchange: (e) => setParams({ range: e.target.value === '1h' ? null : e.target.value, from: null, to: null }) });
 const refreshSel = h('select#refresh', { 'aria-label': 'Auto-refresh', onchange: (e) => setParams({ refresh: e.target.value === 'off' ? null : e.target.value }) });
-const reload = h('button#reload', { type: 'button', title: 'Refresh now', 'aria-label': 'Refresh now', onclick: () => page && page.update() }, '↻');
+const reload = h('button#reload', { type: 'button', title: 'Refresh now', 'aria-label': 'Refresh now', onclick: () => refreshNow() }, '↻');
 const navOverview = h('a', { href: '#/' }, 'Overview');
 const navExplore = h('a', { href: '#/explore' }, 'Explore');
 const banner = h('div#banner.banner', { role: 'alert', hidden: true });
@@ -23,7 +23,8 @@ app.append(
     h('div.controls', rangeSel, refreshSel, reload)),
   banner, main);
 
-let page = null, pageKey = '', timer = null;
+const DATA_PARAMS = ['range', 'from', 'to', 'q', 'view'];
+let page = null, pageKey = '', timer = null, lastDataKey = null;
 let ctx = null;
 
 function pageFor(path) {
@@ -55,22 +56,33 @@ function route() {
 
   const mod = pageFor(path);
   const key = path;
+  // Only these params change what is fetched; the others (filter, sort,
+  // status, ...) only redraw, so typing in the filter sends no queries.
+  const dataKey = DATA_PARAMS.map((k) => params[k] || '').join('\u0000');
   if (key !== pageKey || !page) {
     if (page) page.destroy();
     clear(main);
     page = mod.mount(main, proxy);
     pageKey = key;
     document.title = path.startsWith('/host/') ? `${path.slice(6)} · herd` : path === '/explore' ? 'Explore · herd' : 'herd';
+    page.update();
+  } else if (dataKey !== lastDataKey) {
+    page.update();
+  } else {
+    page.render();
   }
-  page.update();
+  lastDataKey = dataKey;
   clearInterval(timer);
   if (refresh !== 'off') {
-    timer = setInterval(() => {
-      if (document.hidden) return;
-      ctx.range = resolveRange(ctx.params);
-      page.update();
-    }, parseDur(refresh));
+    timer = setInterval(() => { if (!document.hidden) refreshNow(); }, parseDur(refresh));
   }
+}
+
+/** Fetches the page's data again; a relative range moves to now. */
+function refreshNow() {
+  if (!page) return;
+  ctx.range = resolveRange(ctx.params);
+  page.update();
 }
 
 // Pages read the current context through this, so a refresh sees a new range.
@@ -79,7 +91,7 @@ const proxy = new Proxy({}, { get: (_, k) => ctx[k] });
 function showError(e) {
   banner.hidden = false;
   const msg = e instanceof ServerError ? e.message : `Something went wrong: ${e.message || e}`;
-  clear(banner).append(h('strong', 'Cannot load data. '), msg, ' ', h('button', { type: 'button', onclick: () => page && page.update() }, 'Retry'));
+  clear(banner).append(h('strong', 'Cannot load data. '), msg, ' ', h('button', { type: 'button', onclick: () => refreshNow() }, 'Retry'));
 }
 
 window.addEventListener('hashchange', route);
