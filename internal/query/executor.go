@@ -6,6 +6,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,12 +49,15 @@ type Options struct {
 	MaxPointsRead int64
 }
 
-// Executor runs statements. It holds no state between statements.
+// Executor runs statements. Between statements it holds only the list
+// of running ones (SHOW QUERIES, KILL QUERY); use it by pointer.
 type Executor struct {
 	Store Store
 	// Writer receives SELECT ... INTO points; nil: the Store, if it is
 	// a Writer (storage.Engine is).
 	Writer Writer
+
+	queries registry
 }
 
 // UnsupportedError names a statement or feature herd cannot run yet.
@@ -67,6 +71,22 @@ func (x *Executor) Execute(ctx context.Context, stmt influxql.Statement, opt Opt
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
+	if k, ok := stmt.(*influxql.KillQueryStatement); ok {
+		return nil, x.queries.kill(k.QueryID)
+	}
+	ctx, done := x.queries.add(ctx, stmt, opt.Database)
+	defer done()
+	if _, ok := stmt.(*influxql.ShowQueriesStatement); ok {
+		return x.queries.show(), nil
+	}
+	rows, err := x.execute(ctx, stmt, opt)
+	if err != nil && errors.Is(context.Cause(ctx), ErrQueryInterrupted) {
+		return nil, ErrQueryInterrupted
+	}
+	return rows, err
+}
+
+func (x *Executor) execute(ctx context.Context, stmt influxql.Statement, opt Options) ([]*Row, error) {
 	switch s := stmt.(type) {
 	case *influxql.SelectStatement:
 		return x.executeSelect(ctx, s, opt)

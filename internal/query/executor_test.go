@@ -224,3 +224,51 @@ func TestRawTailMatchesFullRead(t *testing.T) {
 		}
 	}
 }
+
+// blockingStore holds every Read until release is closed.
+type blockingStore struct {
+	Store
+	release chan struct{}
+}
+
+func (b *blockingStore) Read(req storage.ReadRequest, fn storage.ReadFunc) error {
+	<-b.release
+	return b.Store.Read(req, fn)
+}
+
+func TestShowAndKillQueries(t *testing.T) {
+	base := testEngine(t)
+	bs := &blockingStore{Store: base.Store, release: make(chan struct{})}
+	x := &Executor{Store: bs}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := run(x, `SELECT mean(idle) FROM cpu`, Options{})
+		errc <- err
+	}()
+	var qid int64
+	deadline := time.Now().Add(5 * time.Second)
+	for qid == 0 {
+		rows, err := run(x, `SHOW QUERIES`, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range rows[0].Values {
+			if v[1] == `SELECT mean(idle) FROM cpu` && v[2] == "db" && v[4] == "running" {
+				qid = v[0].(int64)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running SELECT never showed: %v", rowsString(rows))
+		}
+	}
+	if _, err := run(x, fmt.Sprintf("KILL QUERY %d", qid), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	close(bs.release)
+	if err := <-errc; !errors.Is(err, ErrQueryInterrupted) {
+		t.Errorf("killed SELECT: %v, want %v", err, ErrQueryInterrupted)
+	}
+	if _, err := run(x, "KILL QUERY 999", Options{}); err == nil || err.Error() != "no such query id: 999" {
+		t.Errorf("KILL QUERY 999: %v", err)
+	}
+}
