@@ -128,17 +128,25 @@ func TestStreamingMatchesRows(t *testing.T) {
 		`SELECT sum(n), min(n), max(n), spread(n), first(n), last(n) FROM cpu GROUP BY time(70s)`,
 		`SELECT max(idle) FROM cpu`,
 		`SELECT first(state), last(up), count(up) FROM mem GROUP BY time(2m)`,
+		`SELECT mean(idle), count(n) FROM cpu WHERE time >= '2026-01-01T00:00:00Z' GROUP BY time(1h) tz('Asia/Kolkata')`,
 	} {
 		stream, err := run(x, q, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A field condition that is always true forces the row path.
+		cond := "n >= 0"
+		if strings.Contains(q, "FROM mem") {
+			cond = "state = 'ok'"
+		}
 		var forced string
-		if strings.Contains(q, "FROM cpu") {
-			forced = strings.Replace(q, "FROM cpu", "FROM cpu WHERE n >= 0", 1)
+		if strings.Contains(q, " WHERE ") {
+			forced = strings.Replace(q, " WHERE ", " WHERE "+cond+" AND ", 1)
 		} else {
-			forced = strings.Replace(q, "FROM mem", "FROM mem WHERE state = 'ok'", 1)
+			forced = strings.Replace(q, " GROUP BY", " WHERE "+cond+" GROUP BY", 1)
+			if !strings.Contains(q, " GROUP BY") {
+				forced = q + " WHERE " + cond
+			}
 		}
 		rows, err := run(x, forced, Options{})
 		if err != nil {

@@ -16,15 +16,15 @@ import (
 // decodes, straight from its columns into per-bucket accumulators:
 // no rows, no boxed values. It serves a select list of count, sum,
 // mean, min, max, first, last and spread over plain fields, with a
-// condition on tags only (the index already answered it exactly) and
-// buckets without a time zone. Everything else takes the row path.
+// condition on tags only (the index already answered it exactly).
+// Everything else takes the row path.
 
 var streamFuncs = map[string]bool{"count": true, "sum": true, "mean": true, "min": true, "max": true,
 	"first": true, "last": true, "spread": true}
 
 // streamable reports whether p over src can take the streaming path.
 func (p *plan) streamable(src *source) bool {
-	if !p.aggregate || p.loc != nil {
+	if !p.aggregate {
 		return false
 	}
 	for _, e := range p.exprs {
@@ -98,7 +98,9 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 	// slot returns the bucket of t, creating it.
 	slot := func(t int64) (int, int64, int64) {
 		start, end := p.lowerBound(), int64(influxql.MaxTime)
-		if iv > 0 {
+		if iv > 0 && p.loc != nil {
+			start, end = p.window(t)
+		} else if iv > 0 {
 			m := (t - p.offset) % iv
 			if m < 0 {
 				m += iv
