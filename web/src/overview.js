@@ -222,6 +222,8 @@ export function mount(el, ctx) {
           const c = h('canvas.spark', { width: 72, height: 22, 'aria-hidden': 'true' });
           td.prepend(c);
           spark.push([c, x.spark[key], unit === 'percent' ? 100 : null]);
+        } else if (key === 'cpu' || key === 'mem' || key === 'net') {
+          td.prepend(h('span.spark.nospark', { 'aria-hidden': 'true' })); // keeps the column aligned
         }
         return td;
       };
