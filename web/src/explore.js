@@ -6,7 +6,6 @@ import { query, ident } from './api.js';
 import { align } from './data.js';
 import { h, clear } from './dom.js';
 import { chart } from './chart.js';
-import { fmt } from './units.js';
 import { setParams } from './state.js';
 import { timeFilter, bucketMs, durLit, fmtTime } from './time.js';
 
@@ -175,7 +174,7 @@ export function mount(el, ctx) {
     } else if (series.length) {
       for (const s of series.slice(0, 50)) {
         const tags = Object.entries(s.tags || {}).map(([k, v]) => `${k}=${v}`).join(', ');
-        const cellText = (v, col) => (col === 'time' && typeof v === 'number' ? fmtTime(v, true) : typeof v === 'number' ? fmt(v) : String(v ?? ''));
+        const cellText = (v, col) => (col === 'time' && typeof v === 'number' ? fmtTime(v, true) : typeof v === 'number' ? String(+v.toPrecision(8)) : String(v ?? ''));
         const head = h('thead', h('tr', s.columns.map((col) => h('th', { scope: 'col' }, col))));
         const body = h('tbody', (s.values || []).slice(0, 1000).map((row) => h('tr', row.map((v, j) => h('td', cellText(v, s.columns[j]))))));
         out.append(h('figure.panel.tablepanel', h('figcaption', s.name || '', tags ? ` (${tags})` : ''), h('div.tablewrap', h('table.data', head, body))));
