@@ -806,17 +806,52 @@ func (r *srow) get(name string) (any, bool) {
 	return v, v != nil
 }
 
-// seriesCols collects one series' columns, one per field read.
+// seriesCols collects one series' columns, one per field read, typed:
+// values are boxed only for rows that are kept.
 type seriesCols struct {
-	times [][]int64
-	vals  [][]any
+	cols []block.Column
 }
 
 func (c *seriesCols) reset() {
-	for i := range c.times {
-		c.times[i] = c.times[i][:0]
-		c.vals[i] = c.vals[i][:0]
+	for i := range c.cols {
+		c.cols[i].Reset(c.cols[i].Type)
 	}
+}
+
+func (c *seriesCols) add(f int, col *block.Column) {
+	d := &c.cols[f]
+	d.Type = col.Type
+	d.Times = append(d.Times, col.Times...)
+	switch col.Type {
+	case models.Float:
+		d.Floats = append(d.Floats, col.Floats...)
+	case models.Integer:
+		d.Integers = append(d.Integers, col.Integers...)
+	case models.Unsigned:
+		d.Unsigneds = append(d.Unsigneds, col.Unsigneds...)
+	case models.String:
+		d.Strings = append(d.Strings, col.Strings...)
+	case models.Boolean:
+		d.Booleans = append(d.Booleans, col.Booleans...)
+	}
+}
+
+// value boxes field f's i-th value.
+func (c *seriesCols) value(f, i int) any {
+	d := &c.cols[f]
+	switch d.Type {
+	case models.Float:
+		return d.Floats[i]
+	case models.Integer:
+		return d.Integers[i]
+	case models.Unsigned:
+		return d.Unsigneds[i]
+	case models.String:
+		return d.Strings[i]
+	case models.Boolean:
+		return d.Booleans[i]
+	}
+	return nil
 }
 
 // readRows reads a group's series and joins each series' fields by time
@@ -834,14 +869,22 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	for i, id := range g.series {
 		ser[id] = int32(i)
 	}
-	cols := &seriesCols{times: make([][]int64, len(fields)), vals: make([][]any, len(fields))}
-	var rows []*srow
+	j := &joiner{cols: &seriesCols{cols: make([]block.Column, len(fields))}, fidx: fidx, cond: p.cond, types: src.types}
+	if p.cond != nil {
+		influxql.WalkFunc(p.cond, func(n influxql.Node) {
+			if v, ok := n.(*influxql.VarRef); ok {
+				if f, ok := fidx[v.Val]; ok {
+					j.condFields = append(j.condFields, f)
+				}
+			}
+		})
+	}
 	var cur uint64
 	started := false
 	flush := func() {
 		_, tags, _ := src.ix.Series(cur)
-		rows = appendSeriesRows(rows, cols, ser[cur], tags, fidx, p.cond, src.types)
-		cols.reset()
+		j.appendSeries(ser[cur], tags)
+		j.cols.reset()
 	}
 	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
 		Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(id uint64, field string, col *block.Column) error {
@@ -852,9 +895,7 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 		if err := p.budget.take(col.Len()); err != nil {
 			return err
 		}
-		fi := fidx[field]
-		cols.times[fi] = append(cols.times[fi], col.Times...)
-		cols.vals[fi] = appendValues(cols.vals[fi], col)
+		j.cols.add(fidx[field], col)
 		return ctx.Err()
 	})
 	if err != nil {
@@ -866,6 +907,7 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	if started {
 		flush()
 	}
+	rows := j.rows
 	if len(g.series) > 1 {
 		sort.Slice(rows, func(i, j int) bool {
 			if rows[i].t != rows[j].t {
@@ -877,91 +919,92 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	return rows, nil
 }
 
-func appendValues(dst []any, col *block.Column) []any {
-	switch col.Type {
-	case models.Float:
-		for _, v := range col.Floats {
-			dst = append(dst, v)
-		}
-	case models.Integer:
-		for _, v := range col.Integers {
-			dst = append(dst, v)
-		}
-	case models.Unsigned:
-		for _, v := range col.Unsigneds {
-			dst = append(dst, v)
-		}
-	case models.String:
-		for _, v := range col.Strings {
-			dst = append(dst, v)
-		}
-	case models.Boolean:
-		for _, v := range col.Booleans {
-			dst = append(dst, v)
-		}
-	}
-	return dst
+// joiner turns series' columns into the rows that pass the condition.
+type joiner struct {
+	cols       *seriesCols
+	fidx       map[string]int
+	cond       influxql.Expr
+	condFields []int
+	types      map[string]models.FieldType
+	rows       []*srow
+	slab       []srow // rows are carved from slabs, not allocated one by one
+	vals       []any
+	scratch    []any
 }
 
-// appendSeriesRows joins one series' field columns by time (each is in
-// time order) and appends the rows passing cond.
-func appendSeriesRows(rows []*srow, c *seriesCols, ser int32, tags models.Tags, fidx map[string]int,
-	cond influxql.Expr, types map[string]models.FieldType) []*srow {
-	nf := len(c.times)
+// rowSlab is how many rows one slab allocation holds.
+const rowSlab = 256
+
+// appendSeries joins one series' field columns by time (each is in
+// time order) and appends the rows passing the condition. at[f] is the
+// index of field f's value at the row's time, or -1.
+func (j *joiner) appendSeries(ser int32, tags models.Tags) {
+	c := j.cols
+	nf := len(c.cols)
+	at := make([]int, nf)
+	if j.scratch == nil {
+		j.scratch = make([]any, nf)
+	}
+	emit := func(t int64) {
+		if j.cond != nil {
+			for _, f := range j.condFields {
+				j.scratch[f] = nil
+				if at[f] >= 0 {
+					j.scratch[f] = c.value(f, at[f])
+				}
+			}
+			tmp := srow{t: t, ser: ser, tags: tags, vals: j.scratch, fidx: j.fidx}
+			if !evalBool(j.cond, &rowValuer{tags: tags, row: &tmp, types: j.types, cond: true}) {
+				return
+			}
+		}
+		if len(j.slab) == cap(j.slab) {
+			j.slab = make([]srow, 0, rowSlab)
+			j.vals = make([]any, rowSlab*nf)
+		}
+		vals := j.vals[:nf:nf]
+		j.vals = j.vals[nf:]
+		for f := 0; f < nf; f++ {
+			if at[f] >= 0 {
+				vals[f] = c.value(f, at[f])
+			}
+		}
+		j.slab = append(j.slab, srow{t: t, ser: ser, tags: tags, vals: vals, fidx: j.fidx})
+		j.rows = append(j.rows, &j.slab[len(j.slab)-1])
+	}
 	// The common case: every field has a value at the same times.
 	same := true
 	for f := 1; f < nf && same; f++ {
-		same = equalTimes(c.times[f], c.times[0])
-	}
-	n := len(c.times[0])
-	if !same {
-		n = 0
-		for f := range c.times {
-			n += len(c.times[f])
-		}
-	}
-	slab := make([]srow, 0, n)
-	vals := make([]any, n*nf)
-	emit := func(t int64) *srow {
-		slab = append(slab, srow{t: t, ser: ser, tags: tags, vals: vals[:nf:nf], fidx: fidx})
-		vals = vals[nf:]
-		return &slab[len(slab)-1]
-	}
-	keep := func(r *srow) {
-		if cond != nil && !evalBool(cond, &rowValuer{tags: tags, row: r, types: types, cond: true}) {
-			return
-		}
-		rows = append(rows, r)
+		same = equalTimes(c.cols[f].Times, c.cols[0].Times)
 	}
 	if same {
-		for i, t := range c.times[0] {
-			r := emit(t)
-			for f := 0; f < nf; f++ {
-				r.vals[f] = c.vals[f][i]
+		for i, t := range c.cols[0].Times {
+			for f := range at {
+				at[f] = i
 			}
-			keep(r)
+			emit(t)
 		}
-		return rows
+		return
 	}
 	pos := make([]int, nf)
 	for {
 		t, any := int64(0), false
 		for f := 0; f < nf; f++ {
-			if pos[f] < len(c.times[f]) && (!any || c.times[f][pos[f]] < t) {
-				t, any = c.times[f][pos[f]], true
+			if pos[f] < len(c.cols[f].Times) && (!any || c.cols[f].Times[pos[f]] < t) {
+				t, any = c.cols[f].Times[pos[f]], true
 			}
 		}
 		if !any {
-			return rows
+			return
 		}
-		r := emit(t)
 		for f := 0; f < nf; f++ {
-			if pos[f] < len(c.times[f]) && c.times[f][pos[f]] == t {
-				r.vals[f] = c.vals[f][pos[f]]
+			at[f] = -1
+			if pos[f] < len(c.cols[f].Times) && c.cols[f].Times[pos[f]] == t {
+				at[f] = pos[f]
 				pos[f]++
 			}
 		}
-		keep(r)
+		emit(t)
 	}
 }
 

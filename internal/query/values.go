@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/herdmon/herd/internal/models"
-	"github.com/herdmon/herd/internal/storage/block"
 )
 
 // point is one value of one field of one series at one time. The value
@@ -48,35 +47,6 @@ func (p *point) number() (float64, bool) {
 		return float64(p.u), true
 	}
 	return 0, false
-}
-
-func appendColumn(dst []point, col *block.Column, ser int32) []point {
-	for i, t := range col.Times {
-		p := point{t: t, typ: col.Type, ser: ser}
-		switch col.Type {
-		case models.Float:
-			p.f = col.Floats[i]
-		case models.Integer:
-			p.i = col.Integers[i]
-		case models.Unsigned:
-			p.u = col.Unsigneds[i]
-		case models.String:
-			p.s = col.Strings[i]
-		case models.Boolean:
-			p.b = col.Booleans[i]
-		}
-		dst = append(dst, p)
-	}
-	return dst
-}
-
-func sortPoints(ps []point) {
-	sort.SliceStable(ps, func(a, b int) bool {
-		if ps[a].t != ps[b].t {
-			return ps[a].t < ps[b].t
-		}
-		return ps[a].ser < ps[b].ser
-	})
 }
 
 // aggResult is the output of an aggregate over one bucket: a value (nil
