@@ -75,6 +75,7 @@ type database struct {
 	index *index.Index
 	// shards by retention policy, sorted by start time.
 	shards map[string][]*shard
+	live   func(id uint64) bool
 }
 
 // Open opens (creating if needed) the engine in opts.Dir, replaying the
@@ -172,6 +173,7 @@ func (e *Engine) openDatabase(name string) (*database, error) {
 		return nil, fmt.Errorf("storage: open index of %q: %w", name, err)
 	}
 	db := &database{name: name, dir: dir, index: ix, shards: map[string][]*shard{}}
+	db.live = func(id uint64) bool { _, ok := ix.SeriesKey(id); return ok }
 	rps, _ := os.ReadDir(dir)
 	for _, rpEnt := range rps {
 		if !rpEnt.IsDir() || rpEnt.Name() == "index" {
@@ -184,7 +186,7 @@ func (e *Engine) openDatabase(name string) (*database, error) {
 			if !ok {
 				continue
 			}
-			s, err := openShard(filepath.Join(dir, rpEnt.Name(), se.Name()), start, end, e.logger)
+			s, err := openShard(filepath.Join(dir, rpEnt.Name(), se.Name()), start, end, e.logger, db.live)
 			if err != nil {
 				ix.Close()
 				return nil, fmt.Errorf("storage: %w", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // replay re-applies every WAL record to the heads. Records are applied
@@ -35,6 +37,24 @@ func (e *Engine) replay() error {
 				if db != nil {
 					e.releaseHeads(db, en.rp)
 				}
+			case kindDeleteSeries:
+				e.mu.RLock()
+				db := e.dbs[en.db]
+				e.mu.RUnlock()
+				if db == nil {
+					continue
+				}
+				ids := roaring.New()
+				for _, k := range en.keys {
+					if id, ok := db.index.Lookup([]byte(k)); ok {
+						ids.Add(uint32(id))
+					}
+				}
+				e.applyMu.Lock()
+				if err := e.applyDelete(db, en.rp, ids); err != nil {
+					e.logger.Error("replaying a series deletion failed", "db", en.db, "err", err)
+				}
+				e.applyMu.Unlock()
 			case kindBatch:
 				b := modelsBatch(en)
 				e.mu.RLock()

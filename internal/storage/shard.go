@@ -26,6 +26,9 @@ type shard struct {
 	dir        string
 	start, end int64
 	logger     *slog.Logger
+	// live tells whether a series id is still in the database's index;
+	// compaction drops the values of deleted series.
+	live func(id uint64) bool
 
 	mu     sync.RWMutex
 	head   *head
@@ -102,11 +105,11 @@ func parseShardDirName(name string) (start, end int64, ok bool) {
 
 // openShard opens a shard directory: its blocks (quarantining corrupt
 // ones) and its field types.
-func openShard(dir string, start, end int64, logger *slog.Logger) (*shard, error) {
+func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint64) bool) (*shard, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &shard{dir: dir, start: start, end: end, logger: logger, head: newHead(),
+	s := &shard{dir: dir, start: start, end: end, logger: logger, live: live, head: newHead(),
 		fields: make(map[string]map[string]models.FieldType)}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -336,7 +339,7 @@ func (s *shard) compact(inputs []*blockFile) error {
 	if err != nil {
 		return err
 	}
-	if err := mergeBlocks(w, inputs); err != nil {
+	if err := mergeBlocks(w, inputs, s.live); err != nil {
 		w.Abort()
 		if ce := (*block.CorruptError)(nil); errors.As(err, &ce) {
 			s.logger.Error("compaction found a corrupt block; skipped", "shard", s.dir, "err", err)
@@ -381,11 +384,13 @@ func containsBlock(list []*blockFile, b *blockFile) bool {
 // field at a time so memory stays bounded by the largest single column.
 // Any damage found in an input fails the merge, so the inputs are kept:
 // a compaction must never turn a read error into missing data.
-func mergeBlocks(w *block.Writer, inputs []*blockFile) error {
+func mergeBlocks(w *block.Writer, inputs []*blockFile, live func(uint64) bool) error {
 	idSet := map[uint64]struct{}{}
 	for _, b := range inputs {
 		for _, id := range b.r.SeriesIDs() {
-			idSet[id] = struct{}{}
+			if live == nil || live(id) {
+				idSet[id] = struct{}{}
+			}
 		}
 	}
 	ids := make([]uint64, 0, len(idSet))

@@ -18,6 +18,7 @@ import (
 //
 //	record  := version(1) entry*
 //	entry   := kindBatch(1) batch | kindDropDB(2) str(db) | kindDropRP(3) str(db) str(rp)
+//	         | kindDeleteSeries(4) str(db) str(measurement) uvarint(n) str(seriesKey)*
 //	batch   := str(db) str(rp) uvarint(npoints) point*
 //	point   := str(seriesKey) varint(time) uvarint(nfields) field*
 //	field   := str(key) type(1) value
@@ -35,6 +36,9 @@ const (
 	kindBatch  = 1
 	kindDropDB = 2
 	kindDropRP = 3
+	// kindDeleteSeries is DROP SERIES (measurement empty) or DROP
+	// MEASUREMENT (its name given), by series key.
+	kindDeleteSeries = 4
 )
 
 // maxWALString bounds any length read from a record, so a corrupt record
@@ -90,6 +94,8 @@ func appendWALBatchHeader(dst []byte, db, rp string, n int) []byte {
 func dropDBEntry(db string) []byte { return appendStr([]byte{kindDropDB}, db) }
 
 func dropRPEntry(db, rp string) []byte { return appendStr(appendStr([]byte{kindDropRP}, db), rp) }
+
+func appendUvarint(dst []byte, v uint64) []byte { return binary.AppendUvarint(dst, v) }
 
 var errBadWALRecord = errors.New("bad wal record")
 
@@ -186,6 +192,21 @@ func decodeWALRecord(b []byte) ([]walEntry, error) {
 		case kindDropRP:
 			wb.db = r.str()
 			wb.rp = r.str()
+			if r.err == nil {
+				out = append(out, wb)
+			}
+			continue
+		case kindDeleteSeries:
+			wb.db = r.str()
+			wb.rp = r.str() // the measurement, for a drop
+			n := r.uvarint()
+			if n > uint64(len(b)-r.off) {
+				r.fail("series count out of range")
+				continue
+			}
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				wb.keys = append(wb.keys, r.str())
+			}
 			if r.err == nil {
 				out = append(out, wb)
 			}
