@@ -69,6 +69,7 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	f(`SELECT mean(idle) FROM cpu WHERE time > '2025-01-01T00:00:00Z' GROUP BY time(1s)`, "max-select-buckets limit exceeded")
+	f(`SELECT mean(idle) FROM cpu WHERE time > '2025-01-01T00:00:00Z' GROUP BY time(1ns) fill(none)`, "max-select-buckets limit exceeded")
 	f(`SELECT holt_winters(mean(idle), 1, 1) FROM cpu WHERE time > '2026-01-01T00:00:00Z' GROUP BY time(1m)`, "not supported yet: holt_winters()")
 	f(`SELECT mean(idle) INTO nodb..other FROM cpu`, "database not found: nodb")
 	f(`DROP SERIES FROM cpu`, "not supported yet")

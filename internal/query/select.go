@@ -346,7 +346,9 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 		}
 	}
 	p.columns = stmt.ColumnNames()
-	if p.aggregate && p.interval > 0 && p.minT != influxql.MinTime && stmt.Fill != influxql.NoFill {
+	// As InfluxDB, a bounded range is checked whatever the fill: even
+	// fill(none) keeps a bucket per point for GROUP BY time(1ns).
+	if p.aggregate && p.interval > 0 && p.minT != influxql.MinTime {
 		if err := p.checkBuckets(p.window(p.minT)); err != nil {
 			return nil, err
 		}
