@@ -88,12 +88,13 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 		return 1
 	}
 	handler := httpapi.New(httpapi.Options{
-		Store:       engine,
-		Executor:    &httpapi.MetaExecutor{Store: engine, Next: &queryExecutor{x: &query.Executor{Store: engine}}},
-		MaxBodySize: int64(cfg.MaxBodySize),
-		BindAddr:    cfg.HTTPAddr,
-		Logger:      log,
-		UI:          ui.New(),
+		Store:        engine,
+		StorageStats: engine.Statistics,
+		Executor:     &httpapi.MetaExecutor{Store: engine, Next: &queryExecutor{x: &query.Executor{Store: engine}}},
+		MaxBodySize:  int64(cfg.MaxBodySize),
+		BindAddr:     cfg.HTTPAddr,
+		Logger:       log,
+		UI:           ui.New(),
 	})
 	srv := &http.Server{
 		Handler: handler,

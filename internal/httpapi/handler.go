@@ -44,6 +44,9 @@ type Options struct {
 	// UI serves GET and HEAD requests for paths that are not API
 	// endpoints (the built-in dashboard at "/"); nil means 404 for them.
 	UI http.Handler
+	// StorageStats, when set, adds the storage engine's counters to
+	// /debug/vars under "storage".
+	StorageStats func() map[string]int64
 }
 
 // DefaultMaxBodySize is InfluxDB's default max-body-size.
@@ -51,28 +54,30 @@ const DefaultMaxBodySize = 25_000_000
 
 // Handler is the http.Handler of the API. It is safe for concurrent use.
 type Handler struct {
-	store    Store
-	exec     StatementExecutor
-	maxBody  int64
-	bindAddr string
-	log      *slog.Logger
-	now      func() time.Time
-	ui       http.Handler
-	started  time.Time
-	stats    stats
+	storageStats func() map[string]int64
+	store        Store
+	exec         StatementExecutor
+	maxBody      int64
+	bindAddr     string
+	log          *slog.Logger
+	now          func() time.Time
+	ui           http.Handler
+	started      time.Time
+	stats        stats
 }
 
 // New returns a Handler for opts.
 func New(opts Options) *Handler {
 	h := &Handler{
-		store:    opts.Store,
-		exec:     opts.Executor,
-		maxBody:  opts.MaxBodySize,
-		bindAddr: opts.BindAddr,
-		log:      opts.Logger,
-		now:      opts.Now,
-		ui:       opts.UI,
-		started:  time.Now(),
+		store:        opts.Store,
+		exec:         opts.Executor,
+		storageStats: opts.StorageStats,
+		maxBody:      opts.MaxBodySize,
+		bindAddr:     opts.BindAddr,
+		log:          opts.Logger,
+		now:          opts.Now,
+		ui:           opts.UI,
+		started:      time.Now(),
 	}
 	if h.exec == nil {
 		h.exec = &MetaExecutor{Store: opts.Store}

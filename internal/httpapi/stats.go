@@ -84,6 +84,10 @@ func (h *Handler) serveExpvar(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, ",\n\"memstats\": %s", v.String())
 	}
 	fmt.Fprintf(&b, ",\n%q: %s", "httpd:"+bind, httpd)
+	if h.storageStats != nil {
+		st, _ := json.Marshal(map[string]any{"name": "storage", "tags": map[string]string{}, "values": h.storageStats()})
+		fmt.Fprintf(&b, ",\n%q: %s", "storage", st)
+	}
 	b.WriteString("\n}\n")
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)

@@ -510,3 +510,21 @@ func (e *Engine) abandon() {
 	e.closeDatabases()
 	e.lock.Close()
 }
+
+// Statistics returns the engine's counters and gauges, for /debug/vars.
+func (e *Engine) Statistics() map[string]int64 {
+	st := e.wal.Stats()
+	return map[string]int64{
+		"pointsWritten": e.stats.PointsWritten.Load(),
+		"valuesWritten": e.stats.ValuesWritten.Load(),
+		"writeBatches":  e.stats.WriteBatches.Load(),
+		"flushes":       e.stats.Flushes.Load(),
+		"compactions":   e.stats.Compactions.Load(),
+		"shardsDropped": e.stats.ShardsDropped.Load(),
+		"headBytes":     e.headBytes.Load(),
+		"walBytes":      int64(st.BytesWritten),
+		"walRecords":    int64(st.Records),
+		"walFsyncs":     int64(st.Fsyncs),
+		"walRepairs":    int64(st.Repairs),
+	}
+}
