@@ -1,6 +1,7 @@
 // Time-series charts on uPlot: units on the axis and tooltip, a crosshair
-// synchronised across the page, drag to zoom into a custom range, optional
-// stacking, resizing with the container, colours from the theme.
+// and the values at it synchronised across the page, drag to zoom into a
+// custom range, optional stacking, resizing with the container, colours from
+// the theme.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -15,33 +16,69 @@ const css = (name) => getComputedStyle(document.documentElement).getPropertyValu
 
 export const SYNC_KEY = 'herd';
 
-function tooltipPlugin(unit, getRaw) {
-  let tip;
+// The values at the cursor's time, on every chart of the page. The chart
+// under the pointer shows them in a tooltip beside the cursor; every chart
+// synced to it shows them as a line of text over its time axis, whose tick
+// labels that line's time stands in for, so no plot is covered (a phone's
+// small plots included). Synced charts get their setCursor with no event,
+// which tells them apart. The text is rebuilt only when the cursor's data
+// index (or the data) changes, so sweeping across a page of charts costs no
+// queries and little DOM work.
+function valuesPlugin(unit, getRaw) {
+  let tip, line, shownIdx = null, shownIn = null;
+  const hide = () => { tip.style.display = line.style.display = 'none'; shownIdx = shownIn = null; };
+  // [{label, color, v}] of the visible series with a value at i.
+  const valuesAt = (u, i) => {
+    const raw = getRaw(), out = [];
+    for (let s = 1; s < u.series.length; s++) {
+      const v = raw ? raw[s - 1][i] : u.data[s][i];
+      if (u.series[s].show && v != null) out.push({ label: u.series[s].label, color: u.series[s]._color, v });
+    }
+    return out;
+  };
   return {
     hooks: {
       init(u) {
         tip = h('div.tip', { role: 'tooltip' });
-        tip.style.display = 'none';
+        line = h('div.readout');
+        tip.style.display = line.style.display = 'none';
         u.over.append(tip);
-        u.over.addEventListener('mouseleave', () => { tip.style.display = 'none'; });
+        u.over.parentNode.append(line);
+        u.over.addEventListener('mouseleave', hide);
       },
+      // New data, size or series shown: rebuild at the next move.
+      setData() { shownIdx = null; },
+      setSize() { shownIdx = null; },
+      setSeries() { shownIdx = null; },
       setCursor(u) {
         const i = u.cursor.idx;
-        if (i == null || u.cursor.left < 0) { tip.style.display = 'none'; return; }
-        const rows = [h('div.tip-time', fmtTime(u.data[0][i] * 1000, true))];
-        for (let s = 1; s < u.series.length; s++) {
-          const raw = getRaw();
-          const v = raw ? raw[s - 1][i] : u.data[s][i];
-          if (!u.series[s].show || v == null) continue;
-          rows.push(h('div.tip-row', h('span.swatch', { style: `background:${u.series[s]._color}` }), `${u.series[s].label}: `, h('b', fmt(v, unit))));
+        if (i == null || u.cursor.left < 0) { hide(); return; }
+        const el = u.cursor.event ? tip : line;
+        if (i !== shownIdx || el !== shownIn) {
+          const vals = valuesAt(u, i);
+          if (!vals.length) { hide(); return; }
+          const time = fmtTime(u.data[0][i] * 1000, el === tip || u.scales.x.max - u.scales.x.min > 86400);
+          const swatch = (c) => h('span.swatch', { style: `background:${c}` });
+          if (el === tip) {
+            tip.replaceChildren(h('div.tip-time', time), ...vals.map((x) => h('div.tip-row', swatch(x.color), `${x.label}: `, h('b', fmt(x.v, unit)))));
+          } else {
+            line.replaceChildren(h('span.ro-time', time), ...vals.map((x) => h('span.ro-item', swatch(x.color), `${x.label} `, h('b', fmt(x.v, unit)))));
+            // Over the x axis: from just under the plot's bottom edge (the y
+            // axis's lowest label stays whole) to the canvas's.
+            const top = (u.bbox.top + u.bbox.height) / uPlot.pxRatio + 7;
+            line.style.top = `${top}px`;
+            line.style.minHeight = `${u.height - top}px`;
+          }
+          (el === tip ? line : tip).style.display = 'none';
+          el.style.display = ''; // the stylesheet's: block, or flex for the line
+          shownIdx = i; shownIn = el;
         }
-        if (rows.length === 1) { tip.style.display = 'none'; return; }
-        tip.replaceChildren(...rows);
-        tip.style.display = 'block';
-        const left = u.cursor.left, top = u.cursor.top;
-        const w = tip.offsetWidth, ow = u.over.clientWidth;
-        tip.style.left = `${left + 12 + w > ow ? Math.max(0, left - w - 12) : left + 12}px`;
-        tip.style.top = `${Math.max(0, top - 10)}px`;
+        if (el === tip) {
+          const left = u.cursor.left, top = u.cursor.top;
+          const w = tip.offsetWidth, ow = u.over.clientWidth;
+          tip.style.left = `${left + 12 + w > ow ? Math.max(0, left - w - 12) : left + 12}px`;
+          tip.style.top = `${Math.max(0, top - 10)}px`;
+        }
       },
     },
   };
@@ -100,7 +137,7 @@ export function chart(el, opts = {}) {
         }],
       },
       // The tooltip shows the values, not the stacked sums.
-      plugins: [tooltipPlugin(opts.unit, () => raw)],
+      plugins: [valuesPlugin(opts.unit, () => raw)],
     }, null, el);
   }
 

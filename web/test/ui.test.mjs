@@ -210,6 +210,18 @@ test('host page charts the written series; range, host and zoom update URL and d
       });
       const cursors = await page.locator('.u-cursor-x').evaluateAll((els) => els.filter((e) => e.style.transform && !e.classList.contains('u-off')).length);
       assert.ok(cursors > 3, `crosshair on ${cursors} charts`);
+      // ...and every other chart shows its own values at that time, as text.
+      const net = page.locator('figure.panel[data-title="Network traffic"] .readout');
+      await until('values on a synced chart', async () => (await net.isVisible()) && /eth0 rx [\d.]+ (B|KiB|MiB)\/s\s+eth0 tx [\d.]+ (B|KiB|MiB)\/s/.test(await net.innerText()));
+      assert.match(await net.innerText(), /^\d\d:\d\d:\d\d/, 'the time of the values');
+      assert.match(await page.locator('figure.panel[data-title="Memory"] .readout').innerText(), /used [\d.]+ [KMG]iB/);
+      assert.equal(await page.locator('figure.panel[data-title="CPU usage"] .readout').isVisible(), false, 'the hovered chart has its tooltip instead');
+      const shown = () => page.locator('.readout, .tip').evaluateAll((els) => els.filter((e) => e.checkVisibility()).length);
+      assert.ok(await shown() > 3, 'values on every chart with data');
+      await shot(page, 'host-values-light', false);
+      // Leaving the chart hides them all.
+      await page.mouse.move(box.x + box.width / 2, box.y - 60);
+      await until('values hidden', async () => (await shown()) === 0);
       await page.goto(`${URL_}/#/host/pi-01`);
       await until('charts again', async () => (await series('CPU per core')) === 'cpu0,cpu1');
     }
@@ -218,6 +230,15 @@ test('host page charts the written series; range, host and zoom update URL and d
       await page.setViewportSize({ width: 390, height: 800 });
       await until('charts resized to the phone', async () => (await page.locator('figure.panel[data-title="CPU usage"] canvas').evaluate((c) => c.clientWidth)) < 390);
       await shot(page, 'host-phone-dark', false);
+      // On a phone the values stay off the plots, in either theme.
+      const cpu = await page.locator('figure.panel[data-title="CPU usage"] .u-over').boundingBox();
+      let g = 0.3;
+      await until('values on a phone', async () => {
+        await page.mouse.move(cpu.x + cpu.width * (g += 0.02), cpu.y + cpu.height / 2);
+        const modes = page.locator('figure.panel[data-title="CPU by mode"] .readout');
+        return (await modes.isVisible()) && /user [\d.]+%/.test(await modes.innerText());
+      });
+      await shot(page, 'host-values-phone-dark', false);
     }
     await page.done();
   }
