@@ -7,6 +7,7 @@
 #   bench/query.sh            # 10 hosts, 24 h at 10 s, 30 runs per query
 #   HOSTS=50 RUNS=100 bench/query.sh
 #   ONLY=lastpoint bench/query.sh   # the query types matching a regex
+#   HERD_BIN=/path/to/herd bench/query.sh   # a built binary
 #
 # Needs influxd (Debian package influxdb) and curl. Uses ports 28761-28763.
 set -euo pipefail
@@ -32,7 +33,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/herd" ./cmd/herd
+if [[ -n ${HERD_BIN:-} ]]; then
+	cp "$HERD_BIN" "$work/herd"
+else
+	go build -o "$work/herd" ./cmd/herd
+fi
 
 "$work/herd" server --data-dir "$work/herd-data" --http-addr 127.0.0.1:$HERD_PORT --no-local-agent \
 	>"$work/herd.log" 2>&1 &
