@@ -64,6 +64,10 @@ func (p *plan) streamable(src *source) bool {
 	return true
 }
 
+// denseBuckets is the most buckets streamGroup allocates up front (an
+// acc is ~200 bytes per call); beyond, buckets are made as data comes.
+const denseBuckets = 4096
+
 // acc accumulates one call over one bucket.
 type acc struct {
 	n    int64
@@ -95,6 +99,25 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 	index := map[int64]int{}
 	accs := make([][]acc, len(calls))
 	iv := p.interval
+	// Over a bounded range of few uniform buckets, bucket i is at
+	// base+i*interval: no map, no growing.
+	dense := false
+	var base int64
+	if iv > 0 && p.loc == nil && p.minT != influxql.MinTime {
+		base, _ = p.window(p.minT)
+		if base <= p.maxT && (uint64(p.maxT)-uint64(base))/uint64(iv) < denseBuckets {
+			dense = true
+			n := int((p.maxT-base)/iv) + 1
+			starts = make([]int64, n)
+			for i := range starts {
+				starts[i] = base + int64(i)*iv
+			}
+			for ci := range accs {
+				accs[ci] = make([]acc, n)
+			}
+		}
+	}
+	used := make([]bool, len(starts))
 	// slot returns the bucket of t, creating it.
 	slot := func(t int64) (int, int64, int64) {
 		start, end := p.lowerBound(), int64(influxql.MaxTime)
@@ -108,11 +131,18 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 			start = t - m
 			end = start + iv
 		}
+		if dense {
+			if bi := int((start - base) / iv); start >= base && bi < len(starts) {
+				used[bi] = true
+				return bi, start, end
+			}
+		}
 		bi, ok := index[start]
 		if !ok {
 			bi = len(starts)
 			index[start] = bi
 			starts = append(starts, start)
+			used = append(used, true)
 			for ci := range accs {
 				accs[ci] = append(accs[ci], acc{})
 			}
@@ -139,9 +169,11 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 		}
 		return nil, err
 	}
-	order := make([]int, len(starts))
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, len(starts))
+	for i := range starts {
+		if used[i] {
+			order = append(order, i)
+		}
 	}
 	sort.Slice(order, func(a, b int) bool { return starts[order[a]] < starts[order[b]] })
 	out := make([]bucket, len(order))
