@@ -74,6 +74,12 @@ type Agent struct {
 	// Stats are exported for tests and the herd_agent measurement.
 	Stats Stats
 
+	// ReleaseAfter, when > 0, calls ReleaseStartupMemory once after that
+	// many collections (the first send included), when everything that
+	// only start-up needs has run. The herd command sets it; tests leave
+	// it off.
+	ReleaseAfter int64
+
 	errMu   sync.Mutex
 	lastErr map[string]string
 
@@ -301,9 +307,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			break
 		}
 		points := a.Gather(ctx, tick)
-		a.Stats.Cycles.Add(1)
+		cycle := a.Stats.Cycles.Add(1)
 		points = append(points, a.selfPoint(tick))
 		a.enqueue(batch{points: len(points), gz: a.encode(points)})
+		if cycle == a.ReleaseAfter {
+			if n, err := ReleaseStartupMemory(); err != nil {
+				a.log.Debug("release start-up memory", "err", err, "bytes", n)
+			}
+		}
 	}
 	// Stop: let the sender finish its current request, then save what is
 	// still queued.
