@@ -110,6 +110,12 @@ func (x *Executor) execute(ctx context.Context, stmt influxql.Statement, opt Opt
 		return x.showTagKeyCardinality(s, opt)
 	case *influxql.ShowFieldKeyCardinalityStatement:
 		return x.showFieldKeyCardinality(s, opt)
+	case *influxql.DropMeasurementStatement:
+		return x.dropMeasurement(s, opt)
+	case *influxql.DropSeriesStatement:
+		return x.dropSeries(s, opt)
+	case *influxql.DeleteSeriesStatement:
+		return x.deleteSeries(s, opt)
 	}
 	return nil, &UnsupportedError{What: fmt.Sprintf("%T", stmt)}
 }

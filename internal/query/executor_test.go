@@ -281,3 +281,57 @@ func TestShowAndKillQueries(t *testing.T) {
 		t.Errorf("KILL QUERY 999: %v", err)
 	}
 }
+
+// recordingDeleter records what deletions ask of storage.
+type recordingDeleter struct {
+	Store
+	calls []string
+}
+
+func (r *recordingDeleter) DropMeasurement(db, m string) error {
+	r.calls = append(r.calls, fmt.Sprintf("drop %s %s", db, m))
+	return nil
+}
+
+func (r *recordingDeleter) DeleteSeries(db string, ids []uint64) error {
+	r.calls = append(r.calls, fmt.Sprintf("series %s %d", db, len(ids)))
+	return nil
+}
+
+func (r *recordingDeleter) DeleteRange(db string, ids []uint64, minT, maxT int64) error {
+	r.calls = append(r.calls, fmt.Sprintf("range %s %d %d %d", db, len(ids), minT, maxT))
+	return nil
+}
+
+func TestDeletions(t *testing.T) {
+	base := testEngine(t)
+	rd := &recordingDeleter{Store: base.Store}
+	x := &Executor{Store: rd}
+	cut := testStart.Add(5 * time.Minute).UnixNano()
+	for _, tc := range []struct{ q, call, err string }{
+		{q: `DROP MEASUREMENT cpu`, call: "drop db cpu"},
+		{q: `DROP MEASUREMENT nosuch`},
+		{q: `DROP SERIES FROM cpu WHERE host = 'h1'`, call: "series db 1"},
+		{q: `DROP SERIES WHERE host = 'h1'`, call: "series db 2"},
+		{q: `DROP SERIES FROM cpu WHERE time > 5`, err: "DROP SERIES doesn't support time in WHERE clause"},
+		{q: `DELETE FROM cpu WHERE idle > 1`, err: "fields not supported in WHERE clause during deletion"},
+		{q: `DELETE FROM cpu WHERE host = 'h0' AND time < '2026-01-01T00:05:00Z'`, call: fmt.Sprintf("range db 1 %d %d", int64(influxql.MinTime), cut-1)},
+		{q: `DELETE FROM nosuch WHERE time < now()`},
+	} {
+		rd.calls = nil
+		_, err := run(x, tc.q, Options{})
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s: error %v, want %q", tc.q, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.q, err)
+			continue
+		}
+		if got := strings.Join(rd.calls, ";"); got != tc.call {
+			t.Errorf("%s: storage calls %q, want %q", tc.q, got, tc.call)
+		}
+	}
+}
