@@ -141,7 +141,7 @@ func (p *plan) finishAggregate(buckets []bucket, calls []*influxql.Call, integra
 					r = aggregate(c.Name, callPoints(c, b.rows, src), callArg(c))
 				}
 			}
-			if r.v != nil && !(c.Name == "count" && len(b.rows) == 0) {
+			if r.v != nil && !(c.Name == "count" && r.v == int64(0)) {
 				emitted = true
 			}
 			results[c] = r
@@ -234,6 +234,9 @@ func callPoints(c *influxql.Call, rows []*srow, src *source) []point {
 		v, ok := r.get(ref.Val)
 		if !ok {
 			continue
+		}
+		if v = cast(v, ref.Type); v == nil {
+			continue // field::type of another type
 		}
 		p := point{t: r.t, ser: r.ser, row: r}
 		switch x := v.(type) {

@@ -391,6 +391,10 @@ var queries = []string{
 	`SHOW SERIES ON compat FROM mem`,
 	`SHOW SERIES FROM /^(mem|net)$/ WHERE host = 'server'`,
 	`SHOW SERIES WHERE host = 'pi1' OR interface = 'eth0'`,
+	// casts inside aggregates
+	`SELECT mean(available_percent::integer), sum(used::float), max(available_percent::integer) FROM mem`,
+	`SELECT count(used::string) FROM mem`,
+	`SELECT mean(used::float) FROM mem WHERE time >= '2026-01-01T00:00:00Z' AND time < '2026-01-01T00:03:00Z' GROUP BY time(1m), host`,
 	// cardinality
 	`SHOW SERIES CARDINALITY`,
 	`SHOW SERIES CARDINALITY FROM cpu`,
