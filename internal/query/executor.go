@@ -47,6 +47,9 @@ type Options struct {
 	// (0: no bound), as InfluxDB's max-select-point does, so that one
 	// query cannot keep a small board busy for minutes.
 	MaxPointsRead int64
+	// Timeout ends a statement running longer (0: none), with
+	// InfluxDB's query-timeout error.
+	Timeout time.Duration
 }
 
 // Executor runs statements. Between statements it holds only the list
@@ -74,14 +77,22 @@ func (x *Executor) Execute(ctx context.Context, stmt influxql.Statement, opt Opt
 	if k, ok := stmt.(*influxql.KillQueryStatement); ok {
 		return nil, x.queries.kill(k.QueryID)
 	}
+	if opt.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, opt.Timeout, ErrQueryTimeout)
+		defer cancel()
+	}
 	ctx, done := x.queries.add(ctx, stmt, opt.Database)
 	defer done()
 	if _, ok := stmt.(*influxql.ShowQueriesStatement); ok {
 		return x.queries.show(), nil
 	}
 	rows, err := x.execute(ctx, stmt, opt)
-	if err != nil && errors.Is(context.Cause(ctx), ErrQueryInterrupted) {
-		return nil, ErrQueryInterrupted
+	if err != nil {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, ErrQueryInterrupted), errors.Is(cause, ErrQueryTimeout):
+			return nil, cause
+		}
 	}
 	return rows, err
 }

@@ -245,6 +245,17 @@ func (b *blockingStore) Read(req storage.ReadRequest, fn storage.ReadFunc) error
 	return b.Store.Read(req, fn)
 }
 
+func TestTimeout(t *testing.T) {
+	x := testEngine(t)
+	// A nanosecond has passed before storage is read.
+	if _, err := run(x, `SELECT mean(idle) FROM cpu`, Options{Timeout: time.Nanosecond}); !errors.Is(err, ErrQueryTimeout) {
+		t.Errorf("slow SELECT: %v, want %v", err, ErrQueryTimeout)
+	}
+	if _, err := run(x, `SELECT mean(idle) FROM cpu`, Options{Timeout: time.Minute}); err != nil {
+		t.Errorf("fast SELECT: %v", err)
+	}
+}
+
 func TestShowAndKillQueries(t *testing.T) {
 	base := testEngine(t)
 	bs := &blockingStore{Store: base.Store, release: make(chan struct{})}

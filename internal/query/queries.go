@@ -15,6 +15,10 @@ import (
 // text).
 var ErrQueryInterrupted = errors.New("query interrupted")
 
+// ErrQueryTimeout ends a statement running past Options.Timeout
+// (InfluxDB's text).
+var ErrQueryTimeout = errors.New("query-timeout limit exceeded")
+
 // registry tracks the statements running in an Executor, for SHOW
 // QUERIES and KILL QUERY. The zero value is ready.
 type registry struct {
