@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -13,9 +14,34 @@ import (
 // SERIES). The index forgets them at once, so no query sees them again;
 // their values in block files become unreachable (series ids are never
 // reused) and are dropped when the blocks are next merged.
-func (e *Engine) DeleteSeries(db string, ids *roaring.Bitmap) error {
-	return e.deleteSeries(db, "", ids)
+func (e *Engine) DeleteSeries(db string, ids []uint64) error {
+	set := roaring.New()
+	for _, id := range ids {
+		set.Add(uint32(id))
+	}
+	return e.deleteSeries(db, "", set)
 }
+
+// ErrDeleteRangeUnsupported is returned for a DELETE whose time range
+// does not cover all time: removing part of a series' data needs
+// tombstones, which herd does not have yet.
+var ErrDeleteRangeUnsupported = errors.New("not supported yet: DELETE with a time range (DELETE without a time condition and DROP SERIES work)")
+
+// DeleteRange removes the series' data with minT <= time <= maxT. Only
+// the whole range of time is supported so far, which deletes the series.
+func (e *Engine) DeleteRange(db string, ids []uint64, minT, maxT int64) error {
+	if minT > minTimeQuery || maxT < maxTimeQuery-1 {
+		return ErrDeleteRangeUnsupported
+	}
+	return e.DeleteSeries(db, ids)
+}
+
+// The bounds InfluxQL uses for an unbounded time range (influxql.MinTime
+// and MaxTime); anything at or beyond them means "all time".
+const (
+	minTimeQuery = -9223372036854775806
+	maxTimeQuery = 9223372036854775806 // MaxInt64 - 1
+)
 
 // DropMeasurement removes a measurement: its series, its data and its
 // field types, so that it can be written again with other types.

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/RoaringBitmap/roaring/v2"
-
 	"github.com/herdmon/herd/internal/models"
 )
 
@@ -26,7 +24,10 @@ func TestDropMeasurementAndSeries(t *testing.T) {
 	must(t, e.DropMeasurement("db", "mem"))
 	ix, _ := e.Index("db")
 	id, _ := ix.Lookup([]byte("cpu,host=b"))
-	must(t, e.DeleteSeries("db", roaring.BitmapOf(uint32(id))))
+	must(t, e.DeleteSeries("db", []uint64{id}))
+	if err := e.DeleteRange("db", []uint64{id}, 0, 100); err != ErrDeleteRangeUnsupported {
+		t.Fatalf("partial DeleteRange: %v", err)
+	}
 
 	wantMem := "map[]"
 	check := func(stage string) {
