@@ -38,6 +38,9 @@ type memColumn struct {
 	ordered bool
 }
 
+// streamMarkSize is the memory of one streamMark.
+const streamMarkSize = 40
+
 // Per-entry memory estimates for the flush trigger.
 const (
 	memSeriesOverhead = 96
@@ -62,23 +65,17 @@ func (c *memColumn) append(t int64, f *models.Field) int64 {
 	if st.n > 0 && t <= st.lastT {
 		c.ordered = false
 	}
-	before := cap(st.b)
+	before := cap(st.b) + cap(st.marks)*streamMarkSize
 	st.appendValue(t, c.typ, f.Num, f.Str)
-	return int64(cap(st.b) - before)
+	return int64(cap(st.b) + cap(st.marks)*streamMarkSize - before)
 }
 
-// raw returns every value of the column in append order.
-func (c *memColumn) raw() (times []int64, nums []uint64, strs []string) {
-	n := c.stream.n
-	times = make([]int64, 0, n)
-	if c.typ == models.String {
-		strs = make([]string, 0, n)
-	} else {
-		nums = make([]uint64, 0, n)
-	}
+// raw returns the values of the column in append order: all of them, or
+// for an ordered column a run covering [minT, maxT].
+func (c *memColumn) raw(minT, maxT int64) (times []int64, nums []uint64, strs []string) {
 	// The stream was written by this process from valid values, so an
 	// error means a bug: serve what decoded rather than panic.
-	times, nums, strs, _ = c.stream.decode(c.typ, times, nums, strs)
+	times, nums, strs, _ = c.stream.decodeRange(c.typ, c.ordered, minT, maxT, nil, nil, nil)
 	if c.typ == models.String {
 		times = times[:len(strs)]
 	} else {
@@ -91,7 +88,7 @@ func (c *memColumn) raw() (times []int64, nums []uint64, strs []string) {
 // time, keeping the last written value of a repeated time.
 func (c *memColumn) fill(dst *block.Column, minT, maxT int64) {
 	dst.Reset(c.typ)
-	times, nums, strs := c.raw()
+	times, nums, strs := c.raw(minT, maxT)
 	idx := make([]int, 0, len(times))
 	for i, t := range times {
 		if t >= minT && t <= maxT {

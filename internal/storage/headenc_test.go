@@ -1,12 +1,14 @@
 package storage
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
 	"testing/quick"
 
 	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/block"
 )
 
 // TestHeadStreamRoundTrip appends arbitrary values of every type (in any
@@ -70,4 +72,35 @@ func FuzzHeadStreamDecode(f *testing.F) {
 		st := headStream{b: b, n: n}
 		st.decode(models.FieldType(typ%6), nil, nil, nil) // must not panic
 	})
+}
+
+// TestHeadRangeReadsMatchFullReads checks that reads starting at a mark
+// return exactly the values a full decode filtered by time returns.
+func TestHeadRangeReadsMatchFullReads(t *testing.T) {
+	c := &memColumn{name: "v", typ: models.Float, ordered: true}
+	for i := 0; i < 1000; i++ {
+		f := models.FloatField("v", float64(i)*1.5)
+		c.append(int64(i)*10, &f)
+	}
+	if len(c.stream.marks) == 0 {
+		t.Fatal("no marks recorded")
+	}
+	for _, r := range [][2]int64{{0, 9990}, {-5, 3}, {1275, 1285}, {1280, 1280}, {5000, 7777}, {9990, 20000}, {20000, 30000}, {-100, -1}} {
+		var got block.Column
+		c.fill(&got, r[0], r[1])
+		var want []int64
+		for i := int64(0); i < 1000; i++ {
+			if ts := i * 10; ts >= r[0] && ts <= r[1] {
+				want = append(want, ts)
+			}
+		}
+		if fmt.Sprint(got.Times) != fmt.Sprint(want) && !(len(got.Times) == 0 && len(want) == 0) {
+			t.Fatalf("range %v: got %d times, want %d", r, len(got.Times), len(want))
+		}
+		for i, ts := range got.Times {
+			if got.Floats[i] != float64(ts/10)*1.5 {
+				t.Fatalf("range %v: value at %d = %v", r, ts, got.Floats[i])
+			}
+		}
+	}
 }
