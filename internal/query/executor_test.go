@@ -72,16 +72,51 @@ func TestErrors(t *testing.T) {
 	f(`SELECT mean(idle) FROM cpu WHERE time > '2025-01-01T00:00:00Z' GROUP BY time(1ns) fill(none)`, "max-select-buckets limit exceeded")
 	f(`SELECT holt_winters(mean(idle), 1, 1) FROM cpu WHERE time > '2026-01-01T00:00:00Z' GROUP BY time(1m)`, "not supported yet: holt_winters()")
 	f(`SELECT mean(idle) INTO nodb..other FROM cpu`, "database not found: nodb")
-	f(`DROP SERIES FROM cpu`, "not supported yet")
-	f(`DELETE FROM cpu WHERE time < '2026-01-01T00:00:00Z'`, "not supported yet")
-	f(`DROP MEASUREMENT cpu`, "not supported yet")
 	f(`SELECT mean(state) FROM mem`, "unsupported mean iterator type")
 	f(`SELECT nosuch(idle) FROM cpu`, "undefined function nosuch()")
 	f(`SELECT idle FROM nodb..cpu`, "database not found: nodb")
 	f(`SELECT top(idle, 0) FROM cpu`, "limit (0) in top function must be at least 1")
-	var ue *UnsupportedError
-	if _, err := run(x, `DROP SERIES FROM cpu`, Options{}); !errors.As(err, &ue) {
-		t.Errorf("DROP SERIES: %T, want *UnsupportedError", err)
+}
+
+// TestDeletionsThroughStorage runs DROP SERIES, DROP MEASUREMENT and
+// DELETE against the real engine.
+func TestDeletionsThroughStorage(t *testing.T) {
+	x := testEngine(t)
+	count := func(q string) int {
+		t.Helper()
+		rows, err := run(x, q, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		n := 0
+		for _, r := range rows {
+			n += len(r.Values)
+		}
+		return n
+	}
+	before := count(`SHOW SERIES FROM cpu`)
+	if before < 2 {
+		t.Fatalf("test data has %d cpu series", before)
+	}
+	rows, err := run(x, `SHOW TAG VALUES FROM cpu WITH KEY = "host"`, Options{})
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("tag values: %v", err)
+	}
+	host := rows[0].Values[0][1].(string)
+	if _, err := run(x, `DROP SERIES FROM cpu WHERE host = '`+host+`'`, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := count(`SHOW SERIES FROM cpu`); after >= before {
+		t.Fatalf("DROP SERIES left %d of %d series", after, before)
+	}
+	if _, err := run(x, `DELETE FROM cpu WHERE time < '2026-01-01T00:00:00Z'`, Options{}); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+		t.Fatalf("DELETE with a time range: %v", err)
+	}
+	if _, err := run(x, `DROP MEASUREMENT cpu`, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(`SHOW SERIES FROM cpu`); n != 0 {
+		t.Fatalf("DROP MEASUREMENT left %d series", n)
 	}
 }
 
