@@ -15,11 +15,15 @@ import (
 // behind the handler's own database and retention-policy statements.
 type queryExecutor struct {
 	x *query.Executor
+	// limits are the configured bounds every statement runs with.
+	limits query.Options
 }
 
 // ExecuteStatement implements httpapi.StatementExecutor.
 func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt influxql.Statement) error {
-	rows, err := q.x.Execute(ectx.Context, stmt, query.Options{Database: ectx.Database, RetentionPolicy: ectx.RetentionPolicy})
+	opt := q.limits
+	opt.Database, opt.RetentionPolicy = ectx.Database, ectx.RetentionPolicy
+	rows, err := q.x.Execute(ectx.Context, stmt, opt)
 	if err != nil {
 		var ue *query.UnsupportedError
 		if errors.As(err, &ue) && strings.HasPrefix(ue.What, "*influxql.") {

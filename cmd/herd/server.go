@@ -90,11 +90,12 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 	handler := httpapi.New(httpapi.Options{
 		Store:        engine,
 		StorageStats: engine.Statistics,
-		Executor:     &httpapi.MetaExecutor{Store: engine, Next: &queryExecutor{x: &query.Executor{Store: engine}}},
-		MaxBodySize:  int64(cfg.MaxBodySize),
-		BindAddr:     cfg.HTTPAddr,
-		Logger:       log,
-		UI:           ui.New(),
+		Executor: &httpapi.MetaExecutor{Store: engine, Next: &queryExecutor{x: &query.Executor{Store: engine}, limits: query.Options{
+			MaxSelectBuckets: cfg.MaxSelectBuckets, MaxPointsRead: cfg.MaxSelectPoint, Timeout: time.Duration(cfg.QueryTimeout)}}},
+		MaxBodySize: int64(cfg.MaxBodySize),
+		BindAddr:    cfg.HTTPAddr,
+		Logger:      log,
+		UI:          ui.New(),
 	})
 	srv := &http.Server{
 		Handler: handler,

@@ -39,6 +39,16 @@ type ServerConfig struct {
 	// NoLocalAgent stops the server from collecting its own host's
 	// metrics.
 	NoLocalAgent bool `toml:"no-local-agent"`
+	// MaxSelectBuckets bounds the GROUP BY time buckets of one query
+	// (InfluxDB's max-select-buckets; herd defaults to 100,000 so a tiny
+	// interval over a long range fails fast on a 1 GB board).
+	MaxSelectBuckets int `toml:"max-select-buckets"`
+	// MaxSelectPoint bounds the values one query may read (InfluxDB's
+	// max-select-point); 0: no limit.
+	MaxSelectPoint int64 `toml:"max-select-point"`
+	// QueryTimeout ends a query running longer (InfluxDB's
+	// query-timeout); 0: no limit.
+	QueryTimeout Duration `toml:"query-timeout"`
 }
 
 // Defaults, chosen so that a server runs with no configuration at all.
@@ -46,6 +56,8 @@ const (
 	DefaultHTTPAddr = ":8086"       // InfluxDB's port: Telegraf and Grafana configs work unchanged
 	DefaultDataDir  = "./herd-data" // what `make run` uses; deployments pass /var/lib/herd
 	DefaultLogLevel = "info"
+	// DefaultMaxSelectBuckets: see ServerConfig.MaxSelectBuckets.
+	DefaultMaxSelectBuckets = 100_000
 	// DefaultMaxBodySize is InfluxDB's default max-body-size (25 MB).
 	DefaultMaxBodySize Size = 25_000_000
 	// DefaultHeadMaxBytes matches storage.DefaultOptions: recent data is
@@ -63,6 +75,8 @@ func NewServerConfig() ServerConfig {
 		MaxBodySize:  DefaultMaxBodySize,
 		HeadMaxBytes: DefaultHeadMaxBytes,
 		LogLevel:     DefaultLogLevel,
+
+		MaxSelectBuckets: DefaultMaxSelectBuckets,
 	}
 }
 
@@ -199,6 +213,9 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.Var(&c.HeadMaxBytes, "head-max-bytes", "memory for recent (compressed) data before it is flushed to blocks, e.g. 32MiB")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.NoLocalAgent, "no-local-agent", c.NoLocalAgent, "do not collect this host's own metrics")
+	fs.IntVar(&c.MaxSelectBuckets, "max-select-buckets", c.MaxSelectBuckets, "most GROUP BY time buckets one query may produce")
+	fs.Int64Var(&c.MaxSelectPoint, "max-select-point", c.MaxSelectPoint, "most values one query may read (0: no limit)")
+	fs.Var(&c.QueryTimeout, "query-timeout", "end queries running longer than this, e.g. 30s (0: no limit)")
 	return fs
 }
 
