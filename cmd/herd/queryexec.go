@@ -41,8 +41,36 @@ func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt in
 	if len(rows) == 0 && len(res.Messages) == 0 {
 		return nil
 	}
+	if ectx.ChunkSize > 0 && len(rows) > 0 {
+		return sendChunked(ectx, rows, res.Messages)
+	}
 	for i, r := range rows {
 		res.Series[i] = &httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns, Values: r.Values}
 	}
 	return ectx.Send(res)
+}
+
+// sendChunked streams rows as InfluxDB 1.x does with chunked=true: one
+// result per series, a series longer than the chunk size cut into
+// several results; "partial" marks a series, and a statement's results,
+// that continue in the next object.
+func sendChunked(ectx *httpapi.ExecutionContext, rows []*query.Row, msgs []*httpapi.Message) error {
+	size := ectx.ChunkSize
+	for i, r := range rows {
+		vals := r.Values
+		for first := true; first || len(vals) > 0; first = false {
+			n := min(size, len(vals))
+			part := &httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns, Values: vals[:n]}
+			vals = vals[n:]
+			part.Partial = len(vals) > 0
+			res := &httpapi.Result{Series: []*httpapi.Row{part}, Partial: len(vals) > 0 || i < len(rows)-1}
+			if i == 0 && first {
+				res.Messages = msgs
+			}
+			if err := ectx.Send(res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
