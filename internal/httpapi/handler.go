@@ -82,6 +82,7 @@ func New(opts Options) *Handler {
 	if h.exec == nil {
 		h.exec = &MetaExecutor{Store: opts.Store}
 	}
+	h.exec = &diagnosticsExecutor{h: h, next: h.exec}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
