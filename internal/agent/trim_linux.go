@@ -5,10 +5,13 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ReleaseStartupMemory gives back memory that only start-up needed, so
@@ -16,15 +19,18 @@ import (
 //
 //   - The pages of the herd binary mapped so far. The one binary also
 //     holds the server, the deployer and their package initialisers, and
-//     the kernel maps file pages in 64 KiB windows around each fault
-//     (fault-around), so by the first collection about 9 MiB of the 12 MiB
-//     binary's code and read-only data are resident although the agent's
-//     loop touches about 2 MiB of it (4–6 MiB once fault-around has
-//     mapped the windows around those pages again). MADV_DONTNEED on the read-only
-//     mappings of the executable drops them from this process only (they
-//     stay in the page cache); whatever the loop needs is faulted back in
-//     from the cache at the next collection. Writable mappings are never
-//     touched: DONTNEED would discard their contents.
+//     the kernel maps cached file pages in 64 KiB windows around each
+//     fault (fault-around) and reads ahead around each page it fetches, so
+//     by the first collection about 9 MiB of the 12 MiB binary's code and
+//     read-only data are resident although the agent's loop uses a few
+//     MiB of it. On the executable's read-only mappings, MADV_DONTNEED
+//     drops those pages from this process and MADV_RANDOM stops read-ahead
+//     around later faults; the file's pages that no other process maps
+//     are then dropped from the page cache (POSIX_FADV_DONTNEED), so that
+//     the next faults bring in only what the loop touches, read again from
+//     disk once (a few hundred KiB). Writable mappings are never advised:
+//     DONTNEED would discard their contents. Measured on x86-64: binary
+//     pages 9.3 -> 3.8 MiB, total RSS 12.2 -> 7.8 MiB.
 //   - The heap's free spans (debug.FreeOSMemory), left by start-up's
 //     configuration parsing and the first collection.
 //
@@ -57,10 +63,24 @@ func ReleaseStartupMemory() (int64, error) {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), syscall.MADV_DONTNEED); errno != 0 {
-			return total, &os.SyscallError{Syscall: "madvise", Err: errno}
+		for _, advice := range []uintptr{syscall.MADV_RANDOM, syscall.MADV_DONTNEED} {
+			if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), advice); errno != 0 {
+				return total, &os.SyscallError{Syscall: "madvise", Err: errno}
+			}
 		}
 		total += int64(end - start)
+	}
+	// Drop the binary's pages that no process maps any more from the page
+	// cache (mapped and dirty pages stay), so that fault-around, which
+	// maps only cached pages, has none to add around the pages the loop
+	// really uses.
+	f, err := os.Open(exe)
+	if err != nil {
+		return total, err
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return total, fmt.Errorf("fadvise %s: %w", exe, err)
 	}
 	return total, nil
 }
