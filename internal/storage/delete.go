@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 
@@ -22,18 +21,110 @@ func (e *Engine) DeleteSeries(db string, ids []uint64) error {
 	return e.deleteSeries(db, "", set)
 }
 
-// ErrDeleteRangeUnsupported is returned for a DELETE whose time range
-// does not cover all time: removing part of a series' data needs
-// tombstones, which herd does not have yet.
-var ErrDeleteRangeUnsupported = errors.New("not supported yet: DELETE with a time range (DELETE without a time condition and DROP SERIES work)")
-
-// DeleteRange removes the series' data with minT <= time <= maxT. Only
-// the whole range of time is supported so far, which deletes the series.
-func (e *Engine) DeleteRange(db string, ids []uint64, minT, maxT int64) error {
-	if minT > minTimeQuery || maxT < maxTimeQuery-1 {
-		return ErrDeleteRangeUnsupported
+// DeleteRange removes the series' data with minT <= time <= maxT, in
+// every retention policy (DELETE ... WHERE time ...). The heads are
+// flushed first, then every block holding such values is rewritten
+// without them (crash-safe: the rewrite supersedes its input by name);
+// series left with no data anywhere leave the index, as in InfluxDB.
+// Writes that arrive while the DELETE runs may or may not be deleted.
+func (e *Engine) DeleteRange(dbName string, ids []uint64, minT, maxT int64) error {
+	if minT <= minTimeQuery && maxT >= maxTimeQuery-1 {
+		return e.DeleteSeries(dbName, ids)
 	}
-	return e.DeleteSeries(db, ids)
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	if err := e.flushLocked(); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	set := roaring.New()
+	for _, id := range ids {
+		set.Add(uint32(id))
+	}
+	e.mu.RLock()
+	db := e.dbs[dbName]
+	var shards []*shard
+	if db != nil {
+		for _, list := range db.shards {
+			shards = append(shards, list...)
+		}
+	}
+	e.mu.RUnlock()
+	if db == nil {
+		return &models.DatabaseNotFoundError{Name: dbName}
+	}
+	drop := func(id uint64, t int64) bool { return t >= minT && t <= maxT && set.Contains(uint32(id)) }
+	for _, s := range shards {
+		if s.end <= minT || s.start > maxT {
+			continue
+		}
+		if err := s.deleteRange(set, minT, maxT, drop); err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+	}
+	// Series with no data left anywhere leave the index.
+	empty := roaring.New()
+	it := set.Iterator()
+	for it.HasNext() {
+		id := it.Next()
+		if !e.seriesHasData(shards, uint64(id)) {
+			empty.Add(id)
+		}
+	}
+	if empty.IsEmpty() {
+		return nil
+	}
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	return e.applyDelete(db, "", empty)
+}
+
+// deleteRange rewrites the shard's blocks that hold values drop names.
+func (s *shard) deleteRange(ids *roaring.Bitmap, minT, maxT int64, drop func(uint64, int64) bool) error {
+	s.compacting.Lock()
+	defer s.compacting.Unlock()
+	s.mu.RLock()
+	blocks := append([]*blockFile(nil), s.blocks...)
+	s.mu.RUnlock()
+	for _, b := range blocks {
+		if b.r.MaxTime() < minT || b.r.MinTime() > maxT || !holdsAny(b, ids) {
+			continue
+		}
+		if err := s.compactFiltered([]*blockFile{b}, drop); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func holdsAny(b *blockFile, ids *roaring.Bitmap) bool {
+	for _, id := range b.r.SeriesIDs() {
+		if ids.Contains(uint32(id)) {
+			return true
+		}
+	}
+	return false
+}
+
+// seriesHasData reports whether a series has values in any block or head
+// of the given shards.
+func (e *Engine) seriesHasData(shards []*shard, id uint64) bool {
+	for _, s := range shards {
+		s.mu.RLock()
+		has := s.head.series[id] != nil
+		for _, b := range s.blocks {
+			if has {
+				break
+			}
+			if fs, err := b.r.SeriesFields(id); err != nil || len(fs) > 0 {
+				has = true // on a read error, keep the series
+			}
+		}
+		s.mu.RUnlock()
+		if has {
+			return true
+		}
+	}
+	return false
 }
 
 // The bounds InfluxQL uses for an unbounded time range (influxql.MinTime

@@ -110,7 +110,11 @@ func (e *Engine) replay() error {
 func (e *Engine) Flush() error {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
+	return e.flushLocked()
+}
 
+// flushLocked is Flush for a caller holding flushMu.
+func (e *Engine) flushLocked() error {
 	type job struct {
 		db *database
 		s  *shard

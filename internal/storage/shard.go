@@ -156,7 +156,9 @@ func (s *shard) dropCovered() {
 	for _, b := range s.blocks {
 		covered := false
 		for _, o := range s.blocks {
-			if o != b && o.minSeq <= b.minSeq && b.seq <= o.seq && (o.seq-o.minSeq > b.seq-b.minSeq) {
+			wider := o.seq-o.minSeq > b.seq-b.minSeq
+			rewritten := o.minSeq == b.minSeq && o.seq == b.seq && o.level > b.level
+			if o != b && o.minSeq <= b.minSeq && b.seq <= o.seq && (wider || rewritten) {
 				covered = true
 				break
 			}
@@ -321,7 +323,12 @@ func (s *shard) compactionCandidates(all bool) []*blockFile {
 
 // compact merges blocks into one block one level above the highest
 // input, named with the highest input seq so that age order holds.
-func (s *shard) compact(inputs []*blockFile) error {
+func (s *shard) compact(inputs []*blockFile) error { return s.compactFiltered(inputs, nil) }
+
+// compactFiltered is compact leaving out the values drop names (a DELETE
+// with a time range rewrites single blocks this way; the output has the
+// same sequence range one level up, which marks the input as covered).
+func (s *shard) compactFiltered(inputs []*blockFile, drop func(id uint64, t int64) bool) error {
 	level, minSeq, seq := 0, uint64(maxTime), uint64(0)
 	for _, b := range inputs {
 		level = max(level, b.level)
@@ -339,7 +346,7 @@ func (s *shard) compact(inputs []*blockFile) error {
 	if err != nil {
 		return err
 	}
-	if err := mergeBlocks(w, inputs, s.live); err != nil {
+	if err := mergeBlocks(w, inputs, s.live, drop); err != nil {
 		w.Abort()
 		if ce := (*block.CorruptError)(nil); errors.As(err, &ce) {
 			s.logger.Error("compaction found a corrupt block; skipped", "shard", s.dir, "err", err)
@@ -384,7 +391,7 @@ func containsBlock(list []*blockFile, b *blockFile) bool {
 // field at a time so memory stays bounded by the largest single column.
 // Any damage found in an input fails the merge, so the inputs are kept:
 // a compaction must never turn a read error into missing data.
-func mergeBlocks(w *block.Writer, inputs []*blockFile, live func(uint64) bool) error {
+func mergeBlocks(w *block.Writer, inputs []*blockFile, live func(uint64) bool, drop func(id uint64, t int64) bool) error {
 	idSet := map[uint64]struct{}{}
 	for _, b := range inputs {
 		for _, id := range b.r.SeriesIDs() {
@@ -433,6 +440,9 @@ func mergeBlocks(w *block.Writer, inputs []*blockFile, live func(uint64) bool) e
 				}
 			}
 			out := m.merge(minTime, maxTime)
+			if drop != nil {
+				out = filterColumn(out, func(t int64) bool { return drop(id, t) })
+			}
 			if out.Len() == 0 {
 				continue
 			}
@@ -447,4 +457,42 @@ func mergeBlocks(w *block.Writer, inputs []*blockFile, live func(uint64) bool) e
 		}
 	}
 	return nil
+}
+
+// filterColumn removes, in place, the values whose time drop names.
+func filterColumn(c *block.Column, drop func(t int64) bool) *block.Column {
+	k := 0
+	for i, t := range c.Times {
+		if drop(t) {
+			continue
+		}
+		c.Times[k] = c.Times[i]
+		switch c.Type {
+		case models.Float:
+			c.Floats[k] = c.Floats[i]
+		case models.Integer:
+			c.Integers[k] = c.Integers[i]
+		case models.Unsigned:
+			c.Unsigneds[k] = c.Unsigneds[i]
+		case models.Boolean:
+			c.Booleans[k] = c.Booleans[i]
+		case models.String:
+			c.Strings[k] = c.Strings[i]
+		}
+		k++
+	}
+	c.Times = c.Times[:k]
+	switch c.Type {
+	case models.Float:
+		c.Floats = c.Floats[:k]
+	case models.Integer:
+		c.Integers = c.Integers[:k]
+	case models.Unsigned:
+		c.Unsigneds = c.Unsigneds[:k]
+	case models.Boolean:
+		c.Booleans = c.Booleans[:k]
+	case models.String:
+		c.Strings = c.Strings[:k]
+	}
+	return c
 }
