@@ -27,7 +27,6 @@ func TestDropMeasurementAndSeries(t *testing.T) {
 	id, _ := ix.Lookup([]byte("cpu,host=b"))
 	must(t, e.DeleteSeries("db", []uint64{id}))
 
-
 	wantMem := "map[]"
 	check := func(stage string) {
 		t.Helper()
