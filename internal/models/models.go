@@ -191,12 +191,36 @@ const (
 )
 
 // AppendEscaped appends s with a backslash before every byte in chars.
+// The series key of every written point goes through here, so the
+// common sets of line protocol (", " and ", =") are checked with plain
+// byte comparisons rather than strings.ContainsAny.
 func AppendEscaped(dst []byte, s, chars string) []byte {
-	if !strings.ContainsAny(s, chars) {
+	eq := false
+	switch chars {
+	case measurementEscapes:
+	case tagEscapes:
+		eq = true
+	default:
+		for i := 0; i < len(s); i++ {
+			if strings.IndexByte(chars, s[i]) >= 0 {
+				dst = append(dst, '\\')
+			}
+			dst = append(dst, s[i])
+		}
+		return dst
+	}
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ',' || c == ' ' || (eq && c == '=') {
+			clean = false
+			break
+		}
+	}
+	if clean {
 		return append(dst, s...) // the common case: nothing to escape
 	}
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(chars, s[i]) >= 0 {
+		if c := s[i]; c == ',' || c == ' ' || (eq && c == '=') {
 			dst = append(dst, '\\')
 		}
 		dst = append(dst, s[i])
