@@ -68,6 +68,12 @@ if [ -z "$HERD" ]; then
 	say "building herd"
 	(cd "$ROOT" && CGO_ENABLED=0 go build -ldflags '-s -w' -o "$HERD" ./cmd/herd)
 fi
+# The server runs from its own copy: on an agent-only host no other process
+# maps the binary's pages, and the agent drops those it only needed at
+# start-up from the page cache (see agent.ReleaseStartupMemory), which
+# needs them written back (clean), as an installed binary's are.
+cp "$HERD" "$TMP/herd-server"
+sync "$HERD" "$TMP/herd-server"
 
 # Telegraf (only when asked: building it takes minutes).
 TELEGRAF_BIN=${BENCH_TELEGRAF_BIN:-}
@@ -86,7 +92,7 @@ fi
 # own local agent. It is not measured.
 SRV_PORT=$(free_port)
 SRV=http://127.0.0.1:$SRV_PORT
-"$HERD" server --data-dir "$TMP/server" --http-addr "127.0.0.1:$SRV_PORT" --no-local-agent >"$TMP/server.log" 2>&1 &
+"$TMP/herd-server" server --data-dir "$TMP/server" --http-addr "127.0.0.1:$SRV_PORT" --no-local-agent >"$TMP/server.log" 2>&1 &
 PIDS+=($!)
 wait_http "$SRV/ping" 30
 
