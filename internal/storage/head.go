@@ -65,9 +65,9 @@ func (c *memColumn) append(t int64, f *models.Field) int64 {
 	if st.n > 0 && t <= st.lastT {
 		c.ordered = false
 	}
-	before := cap(st.b) + cap(st.marks)*streamMarkSize
+	before := cap(st.b) + cap(st.marks)*streamMarkSize + cap(st.spans)*16
 	st.appendValue(t, c.typ, f.Num, f.Str)
-	return int64(cap(st.b) + cap(st.marks)*streamMarkSize - before)
+	return int64(cap(st.b) + cap(st.marks)*streamMarkSize + cap(st.spans)*16 - before)
 }
 
 // raw returns the values of the column in append order: all of them, or

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
-	"sort"
 
 	"github.com/herdmon/herd/internal/models"
 )
@@ -35,9 +34,18 @@ type headStream struct {
 	// read of recent data (a dashboard's last hour, the last point)
 	// starts near its range instead of decoding the whole column.
 	marks []streamMark
+	// spans[k] is the time span of the values between mark k-1 (or the
+	// start) and mark k; openMin/openMax that of the values after the
+	// last mark.
+	spans            []timeSpan
+	openMin, openMax int64
 }
 
-// streamMark is the decoder state before value i, at byte off.
+// timeSpan is the smallest and largest time of a run of values.
+type timeSpan struct{ min, max int64 }
+
+// streamMark is the decoder state before value i, at byte off (t is the
+// time of value i-1).
 type streamMark struct {
 	off, i   int
 	t, delta int64
@@ -65,6 +73,12 @@ func (s *headStream) appendTime(t int64) {
 func (s *headStream) appendValue(t int64, typ models.FieldType, num uint64, str string) {
 	if s.n > 0 && s.n%headMarkEvery == 0 {
 		s.marks = append(s.marks, streamMark{off: len(s.b), i: s.n, t: s.lastT, delta: s.lastDelta, num: s.lastNum})
+		s.spans = append(s.spans, timeSpan{s.openMin, s.openMax})
+	}
+	if s.n == 0 || s.n%headMarkEvery == 0 {
+		s.openMin, s.openMax = t, t
+	} else {
+		s.openMin, s.openMax = min(s.openMin, t), max(s.openMax, t)
 	}
 	s.appendTime(t)
 	switch typ {
@@ -103,27 +117,48 @@ func (s *headStream) decode(typ models.FieldType, times []int64, nums []uint64, 
 	return s.decodeRange(typ, false, minTime, maxTime, times, nums, strs)
 }
 
-// decodeRange appends the stream's values; when ordered (times strictly
-// increasing), it may start at the last mark before minT and stops after
-// the first time past maxT, so callers must still filter by time.
+// decodeRange appends the values of the segments (runs between marks)
+// whose time span overlaps [minT, maxT], in append order: a read of
+// recent data decodes a few segments whatever the column's length, even
+// when concurrent writers appended some values out of order. Values
+// outside the range are included (whole segments): callers filter.
 func (s *headStream) decodeRange(typ models.FieldType, ordered bool, minT, maxT int64, times []int64, nums []uint64, strs []string) ([]int64, []uint64, []string, error) {
-	b := s.b
-	var t, delta int64
-	var last uint64
-	start := 0
-	if ordered && len(s.marks) > 0 {
-		// The last mark whose previous value is before minT: everything
-		// before it is older than the range.
-		k := sort.Search(len(s.marks), func(k int) bool { return s.marks[k].t >= minT }) - 1
-		if k >= 0 {
-			m := s.marks[k]
-			b, t, delta, last, start = s.b[m.off:], m.t, m.delta, m.num, m.i
+	var err error
+	for k := 0; k <= len(s.marks); k++ {
+		lo, hi := s.segSpan(k)
+		if hi < minT || lo > maxT {
+			continue
+		}
+		var st streamMark // segment 0 starts from the zero state
+		if k > 0 {
+			st = s.marks[k-1]
+		}
+		end := s.n
+		if k < len(s.marks) {
+			end = s.marks[k].i
+		}
+		times, nums, strs, err = s.decodeSegment(typ, st, end, times, nums, strs)
+		if err != nil {
+			return times, nums, strs, err
 		}
 	}
-	for i := start; i < s.n; i++ {
-		if ordered && i > start && t > maxT {
-			break
-		}
+	return times, nums, strs, nil
+}
+
+// segSpan returns the time span of segment k (k == len(marks): the open
+// segment after the last mark).
+func (s *headStream) segSpan(k int) (int64, int64) {
+	if k < len(s.spans) {
+		return s.spans[k].min, s.spans[k].max
+	}
+	return s.openMin, s.openMax
+}
+
+// decodeSegment decodes values st.i..end-1 starting from the state st.
+func (s *headStream) decodeSegment(typ models.FieldType, st streamMark, end int, times []int64, nums []uint64, strs []string) ([]int64, []uint64, []string, error) {
+	b := s.b[st.off:]
+	t, delta, last := st.t, st.delta, st.num
+	for i := st.i; i < end; i++ {
 		v, n := binary.Varint(b)
 		if n <= 0 {
 			return times, nums, strs, errHeadStream
