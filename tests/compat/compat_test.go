@@ -12,11 +12,9 @@ import (
 	"io"
 	"math"
 	"math/rand"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -30,6 +28,7 @@ import (
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/query"
 	"github.com/herdmon/herd/internal/storage"
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 // base is the start of the generated data: a fixed time so that answers
@@ -105,64 +104,6 @@ func tsbsDataset() []byte {
 		}
 	}
 	return []byte(b.String())
-}
-
-func startInfluxDB(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("influxd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("influxd not installed: make test installs the Debian package influxdb")
-		}
-		t.Skip("influxd not installed (make test installs it)")
-	}
-	dir := t.TempDir()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	l2, _ := net.Listen("tcp", "127.0.0.1:0")
-	bindAddr := l2.Addr().String()
-	l2.Close()
-	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = %q
-[meta]
-  dir = %q
-[data]
-  dir = %q
-  wal-dir = %q
-  query-log-enabled = false
-[http]
-  bind-address = %q
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-`, bindAddr, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), addr)
-	cfg := filepath.Join(dir, "influxdb.conf")
-	os.WriteFile(cfg, []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-config", cfg)
-	logf, _ := os.Create(filepath.Join(dir, "log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	u := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(u + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("influxd did not start: %v\n%s", err, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return u
 }
 
 func influxQuery(t *testing.T, u, db, q string) []byte {
@@ -264,7 +205,7 @@ func loadHerd(t testing.TB, e *storage.Engine, db string, data []byte) {
 }
 
 func TestDifferentialAgainstInfluxDB(t *testing.T) {
-	u := startInfluxDB(t)
+	u := testutil.StartInfluxDB(t)
 	sets := []struct {
 		db      string
 		data    []byte
