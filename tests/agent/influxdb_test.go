@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 var (
@@ -57,73 +58,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(herdBin))
 	}
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startInfluxDB runs the Debian package's influxd on free loopback ports
-// with everything under a temp dir, and returns its URL once /ping
-// answers. Under CI a missing influxd fails the test: the suite must not
-// pass by skipping what it claims to check.
-func startInfluxDB(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("influxd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("influxd not installed: make test installs the Debian package influxdb")
-		}
-		t.Skip("influxd not installed (make test installs the Debian package influxdb)")
-	}
-	dir := t.TempDir()
-	httpAddr, rpcAddr := freeAddr(t), freeAddr(t)
-	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = %q
-[meta]
-  dir = %q
-[data]
-  dir = %q
-  wal-dir = %q
-  query-log-enabled = false
-[http]
-  bind-address = %q
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-`, rpcAddr, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpAddr)
-	cfg := filepath.Join(dir, "influxdb.conf")
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "influxd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-config", cfg)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() })
-	u := "http://" + httpAddr
-	eventually(t, 30*time.Second, func() error {
-		resp, err := http.Get(u + "/ping")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	}, func() string { b, _ := os.ReadFile(filepath.Join(dir, "influxd.log")); return string(b) })
-	return u
 }
 
 // eventually polls f until it returns nil or the deadline passes; diag
@@ -185,7 +119,7 @@ func query(u, db, q string) ([][]any, error) {
 // "database not found") and its cpu, mem and system points are queryable
 // there with Telegraf's names, tagged with the host; no batch is rejected.
 func TestAgentWritesToInfluxDB(t *testing.T) {
-	u := startInfluxDB(t)
+	u := testutil.StartInfluxDB(t)
 	rows, err := query(u, "", "SHOW DATABASES")
 	if err != nil {
 		t.Fatal(err)
