@@ -9,6 +9,8 @@
 #   BENCH_HOSTS=100 BENCH_DURATION=24h  data set: hosts × time span, 10 s interval
 #   BENCH_SEED=1 BENCH_WORKERS=2 BENCH_BATCH=5000 BENCH_GZIP=0
 #   BENCH_SYSTEMS="herd influxdb victoriametrics"
+#   BENCH_AGENTS=1 (default)  then bench/agents.sh: herd agent vs node_exporter
+#                             (and Telegraf with BENCH_TELEGRAF=1), RSS and CPU
 #   BENCH_TMPDIR=/var/tmp   must be a real disk: tmpfs counts no write_bytes
 #   BENCH_HERD_BIN=         use this herd binary instead of `make build`'s bin/herd
 #   BENCH_RESULTS=bench/results/peers-latest.md
@@ -492,4 +494,16 @@ fail=0
 for s in $SYSTEMS; do
 	[[ ${STATUS[$s]} == ok ]] || fail=1
 done
+
+# The agents side by side (herd agent, node_exporter, and Telegraf with
+# BENCH_TELEGRAF=1): RSS and CPU at the same inputs and interval.
+# BENCH_AGENTS=0 skips it.
+if [[ ${BENCH_AGENTS:-1} == 1 ]]; then
+	log "agents: bench/agents.sh (BENCH_TELEGRAF=${BENCH_TELEGRAF:-0})"
+	if [[ -n ${BENCH_HERD_BIN:-} ]]; then
+		BENCH_HERD_BIN=$BENCH_HERD_BIN bash "$ROOT/bench/agents.sh" || fail=1
+	else
+		bash "$ROOT/bench/agents.sh" || fail=1
+	fi
+fi
 exit "$fail"
