@@ -2,6 +2,7 @@ package block
 
 import (
 	"fmt"
+	"github.com/herdmon/herd/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -82,8 +83,8 @@ func countValues(data []testSeries) int {
 // reportCPU reports the benchmark goroutine's CPU time per value (or per
 // series), which other processes on the machine do not inflate. It leaves
 // out fsync waits and background GC work.
-func reportCPU(b *testing.B, t0 cpuMark, n int) {
-	if cpu, ok := t0.elapsed(); ok {
+func reportCPU(b *testing.B, t0 testutil.CPUMark, n int) {
+	if cpu, ok := t0.Elapsed(); ok {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/value")
 	}
 }
@@ -104,7 +105,7 @@ func BenchmarkWrite(b *testing.B) {
 				path := filepath.Join(b.TempDir(), "b.blk")
 				b.ReportAllocs()
 				b.ResetTimer()
-				t0 := startCPU()
+				t0 := testutil.StartCPU()
 				for i := 0; i < b.N; i++ {
 					writeFile(b, path, data)
 				}
@@ -148,7 +149,7 @@ func BenchmarkReadChunk(b *testing.B) {
 				var c Column
 				b.ReportAllocs()
 				b.ResetTimer()
-				t0 := startCPU()
+				t0 := testutil.StartCPU()
 				defer reportCPU(b, t0, values)
 				for i := 0; i < b.N; i++ {
 					for _, m := range metas {
@@ -176,7 +177,7 @@ func BenchmarkOpenFields(b *testing.B) {
 	writeFile(b, path, data)
 	b.ReportAllocs()
 	b.ResetTimer()
-	t0 := startCPU()
+	t0 := testutil.StartCPU()
 	defer reportCPU(b, t0, 10_000)
 	for i := 0; i < b.N; i++ {
 		r, err := Open(path)

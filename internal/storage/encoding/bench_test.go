@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"fmt"
+	"github.com/herdmon/herd/internal/testutil"
 	"math"
 	"strings"
 	"testing"
@@ -79,12 +80,12 @@ func TestSizeReport(t *testing.T) {
 // uncompressed values (8 bytes each; 1 for booleans; string bytes), so
 // MB/s is input throughput; ns/value and B/value are reported directly.
 
-func report(b *testing.B, n, encoded int, t0 cpuMark) {
+func report(b *testing.B, n, encoded int, t0 testutil.CPUMark) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/value")
 	b.ReportMetric(float64(encoded)/float64(n), "B/value")
 	// CPU time of this thread only: the shared test machine is often
 	// oversubscribed, which inflates wall-clock ns/value but not this.
-	if cpu, ok := t0.elapsed(); ok {
+	if cpu, ok := t0.Elapsed(); ok {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/value")
 	}
 }
@@ -96,7 +97,7 @@ func benchInts(b *testing.B, cases []intCase, enc func([]byte, []int64) []byte, 
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			buf := make([]byte, 0, 16*len(c.vs))
-			t0 := startCPU()
+			t0 := testutil.StartCPU()
 			for b.Loop() {
 				buf = enc(buf[:0], c.vs)
 			}
@@ -106,7 +107,7 @@ func benchInts(b *testing.B, cases []intCase, enc func([]byte, []int64) []byte, 
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			out := make([]int64, 0, len(c.vs))
-			t0 := startCPU()
+			t0 := testutil.StartCPU()
 			for b.Loop() {
 				var err error
 				if out, err = dec(out[:0], src); err != nil {
@@ -137,7 +138,7 @@ func BenchmarkUnsigneds(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(8 * len(us)))
 		buf := make([]byte, 0, 16*len(us))
-		t0 := startCPU()
+		t0 := testutil.StartCPU()
 		for b.Loop() {
 			buf = AppendUnsigneds(buf[:0], us)
 		}
@@ -147,7 +148,7 @@ func BenchmarkUnsigneds(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(8 * len(us)))
 		out := make([]uint64, 0, len(us))
-		t0 := startCPU()
+		t0 := testutil.StartCPU()
 		for b.Loop() {
 			var err error
 			if out, err = DecodeUnsigneds(out[:0], src); err != nil {
@@ -165,7 +166,7 @@ func BenchmarkFloats(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			buf := make([]byte, 0, 16*len(c.vs))
-			t0 := startCPU()
+			t0 := testutil.StartCPU()
 			for b.Loop() {
 				buf = AppendFloats(buf[:0], c.vs)
 			}
@@ -175,7 +176,7 @@ func BenchmarkFloats(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(8 * len(c.vs)))
 			out := make([]float64, 0, len(c.vs))
-			t0 := startCPU()
+			t0 := testutil.StartCPU()
 			for b.Loop() {
 				var err error
 				if out, err = DecodeFloats(out[:0], src); err != nil {
@@ -198,7 +199,7 @@ func BenchmarkBooleans(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(vs)))
 		buf := make([]byte, 0, 2*len(vs))
-		t0 := startCPU()
+		t0 := testutil.StartCPU()
 		for b.Loop() {
 			buf = AppendBooleans(buf[:0], vs)
 		}
@@ -208,7 +209,7 @@ func BenchmarkBooleans(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(vs)))
 		out := make([]bool, 0, len(vs))
-		t0 := startCPU()
+		t0 := testutil.StartCPU()
 		for b.Loop() {
 			var err error
 			if out, err = DecodeBooleans(out[:0], src); err != nil {
@@ -231,7 +232,7 @@ func BenchmarkStrings(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			buf := make([]byte, 0, 2*size)
-			t0 := startCPU()
+			t0 := testutil.StartCPU()
 			for b.Loop() {
 				buf = AppendStrings(buf[:0], vs)
 			}
@@ -241,7 +242,7 @@ func BenchmarkStrings(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			out := make([]string, 0, len(vs))
-			t0 := startCPU()
+			t0 := testutil.StartCPU()
 			for b.Loop() {
 				var err error
 				if out, err = DecodeStrings(out[:0], src); err != nil {
