@@ -73,6 +73,13 @@ func startServerArgs(t *testing.T, dataDir, addr string, extra ...string) *serve
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A test that fails midway must not leave its server running.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 	s := &server{cmd: cmd, addr: addr, url: "http://" + addr, log: logf}
 	waitFor(t, 20*time.Second, func() error {
 		resp, err := http.Get(s.url + "/ping")
