@@ -48,5 +48,6 @@
 // stores a batch (tsdb/shard.go), answering "partial write: invalid tag
 // key: input tag \"time\" on measurement \"m\" is invalid dropped=1" or
 // "... invalid field name: input field \"time\" ...". Parse passes such
-// points through; the write path applies that rule with DropTimeKeys.
+// points through; the storage engine applies that rule when it applies a
+// batch (storage.Engine.WriteBatch), so every replica applies it alike.
 package lineproto

@@ -276,7 +276,7 @@ func (e *Engine) CreateDatabase(name string) error {
 		return err
 	}
 	e.meta.Databases = append(e.meta.Databases, &dbMeta{Name: name, DefaultPolicy: "autogen",
-		Policies: []*rpMeta{{Name: "autogen", ShardDuration: defaultShardDuration(0), Replication: 1}}})
+		Policies: []*rpMeta{{Name: "autogen", ShardDuration: models.DefaultShardDuration(0), Replication: 1}}})
 	if err := saveMeta(e.metaPath(), e.meta); err != nil {
 		e.meta.Databases = e.meta.Databases[:len(e.meta.Databases)-1]
 		db.close()
@@ -321,8 +321,12 @@ func (e *Engine) dropDatabaseLocked(name string) error {
 		return fmt.Errorf("save meta: %w", err)
 	}
 	if db := e.dbs[name]; db != nil {
-		e.releaseHeads(db, "")
-		db.close()
+		for _, list := range db.shards {
+			for _, sh := range list {
+				e.discardShard(sh)
+			}
+		}
+		db.index.Close()
 		delete(e.dbs, name)
 		if err := os.RemoveAll(db.dir); err != nil {
 			return fmt.Errorf("remove %s: %w", db.dir, err)
@@ -339,14 +343,35 @@ func (e *Engine) releaseHeads(db *database, rp string) {
 			continue
 		}
 		for _, s := range list {
-			s.mu.Lock()
-			e.headBytes.Add(-s.head.bytes)
-			for _, f := range s.frozen {
-				e.headBytes.Add(-f.bytes)
-			}
-			s.head = newHead()
-			s.mu.Unlock()
+			e.discardHead(s)
 		}
+	}
+}
+
+// discardHead throws away a shard's unflushed data and takes its memory
+// off the flush trigger.
+func (e *Engine) discardHead(s *shard) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.headBytes.Add(-s.head.bytes)
+	for _, f := range s.frozen {
+		e.headBytes.Add(-f.bytes)
+	}
+	s.head = newHead()
+	s.frozen = nil
+}
+
+// discardShard throws away a dropped or expired shard's data: its head,
+// and its blocks, which are retired so that readers still holding them
+// finish first (the caller removes the directory).
+func (e *Engine) discardShard(s *shard) {
+	e.discardHead(s)
+	s.mu.Lock()
+	blocks := s.blocks
+	s.blocks = nil
+	s.mu.Unlock()
+	for _, b := range blocks {
+		b.retire()
 	}
 }
 
@@ -362,7 +387,7 @@ func (e *Engine) CreateRetentionPolicy(db string, rp models.RetentionPolicy, mak
 	if rp.Name == "" {
 		return ErrRetentionPolicyNameRequired
 	}
-	if rp.Duration != 0 && rp.Duration < minRetention {
+	if rp.Duration != 0 && rp.Duration < models.MinRetentionPolicyDuration {
 		return ErrRetentionPolicyDurationLow
 	}
 	if rp.Replication == 0 {
@@ -372,7 +397,7 @@ func (e *Engine) CreateRetentionPolicy(db string, rp models.RetentionPolicy, mak
 		return ErrReplicationFactorTooLow
 	}
 	if rp.ShardDuration == 0 {
-		rp.ShardDuration = defaultShardDuration(rp.Duration)
+		rp.ShardDuration = models.DefaultShardDuration(rp.Duration)
 	}
 	if rp.Duration != 0 && rp.ShardDuration > rp.Duration {
 		return ErrIncompatibleDurations
@@ -422,7 +447,7 @@ func (e *Engine) UpdateRetentionPolicy(db, name string, u models.RetentionPolicy
 	if u.Replication != nil {
 		next.Replication = *u.Replication
 	}
-	if next.Duration != 0 && next.Duration < minRetention {
+	if next.Duration != 0 && next.Duration < models.MinRetentionPolicyDuration {
 		return ErrRetentionPolicyDurationLow
 	}
 	if next.Replication < 1 {
@@ -470,9 +495,8 @@ func (e *Engine) DropRetentionPolicy(db, name string) error {
 		return err
 	}
 	if dbh := e.dbs[db]; dbh != nil {
-		e.releaseHeads(dbh, name)
 		for _, s := range dbh.shards[name] {
-			s.closeBlocks()
+			e.discardShard(s)
 		}
 		delete(dbh.shards, name)
 		return os.RemoveAll(filepath.Join(dbh.dir, dirSafe(name)))

@@ -269,19 +269,7 @@ func (e *Engine) EnforceRetention(now time.Time) {
 	}
 	e.mu.Unlock()
 	for _, s := range drop {
-		s.mu.Lock()
-		e.headBytes.Add(-s.head.bytes)
-		for _, f := range s.frozen {
-			e.headBytes.Add(-f.bytes)
-		}
-		s.head = newHead()
-		s.frozen = nil
-		blocks := s.blocks
-		s.blocks = nil
-		s.mu.Unlock()
-		for _, b := range blocks {
-			b.retire()
-		}
+		e.discardShard(s)
 		if err := os.RemoveAll(s.dir); err != nil {
 			e.logger.Error("could not remove expired shard", "dir", s.dir, "err", err)
 			continue

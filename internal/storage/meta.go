@@ -23,9 +23,6 @@ var (
 	ErrRetentionPolicyNameRequired = errors.New("retention policy name required")
 )
 
-// minRetention is InfluxDB's lower bound for a finite retention policy.
-const minRetention = time.Hour
-
 // metaState is what meta.json holds: the databases and their policies.
 // It is small and rewritten whole (temp file, fsync, rename, dir fsync)
 // on every change, which DDL statements make rare.
@@ -134,7 +131,3 @@ func (rp *rpMeta) info(isDefault bool) models.RetentionPolicy {
 	return models.RetentionPolicy{Name: rp.Name, Duration: rp.Duration, ShardDuration: rp.ShardDuration,
 		Replication: rp.Replication, Default: isDefault}
 }
-
-// defaultShardDuration is InfluxDB's rule for a policy's shard group
-// duration (see models.DefaultShardDuration).
-func defaultShardDuration(d time.Duration) time.Duration { return models.DefaultShardDuration(d) }

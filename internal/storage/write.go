@@ -475,7 +475,7 @@ func (s *shard) peekFieldType(measurement, field string) models.FieldType {
 func (e *Engine) shardFor(db *database, rp *rpMeta, t int64) (*shard, error) {
 	dur := int64(rp.ShardDuration)
 	if dur <= 0 {
-		dur = int64(defaultShardDuration(rp.Duration))
+		dur = int64(models.DefaultShardDuration(rp.Duration))
 	}
 	start := t - t%dur
 	if t%dur < 0 {
