@@ -38,11 +38,7 @@ func (x *Executor) dropMeasurement(s *influxql.DropMeasurementStatement, opt Opt
 	if err != nil {
 		return nil, err
 	}
-	db, err := database("", opt)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := x.index(db)
+	db, ix, err := x.databaseIndex("", opt)
 	if err != nil {
 		return nil, err
 	}
@@ -56,11 +52,7 @@ func (x *Executor) dropMeasurement(s *influxql.DropMeasurementStatement, opt Opt
 // measurement of sources (all without FROM), those matching the tag
 // condition, which may not name fields.
 func (x *Executor) deletion(sources influxql.Sources, cond influxql.Expr, opt Options) (string, []uint64, error) {
-	db, err := database("", opt)
-	if err != nil {
-		return "", nil, err
-	}
-	ix, err := x.index(db)
+	db, ix, err := x.databaseIndex("", opt)
 	if err != nil {
 		return "", nil, err
 	}

@@ -117,11 +117,7 @@ func filterExisting(ix *index.Index, names []string) []string {
 }
 
 func (x *Executor) showTagKeys(s *influxql.ShowTagKeysStatement, opt Options) ([]*Row, error) {
-	db, err := database(s.Database, opt)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := x.index(db)
+	_, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +167,7 @@ func tagKeysOfSeries(ix *index.Index, set *roaring.Bitmap) []string {
 }
 
 func (x *Executor) showTagValues(s *influxql.ShowTagValuesStatement, opt Options) ([]*Row, error) {
-	db, err := database(s.Database, opt)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := x.index(db)
+	_, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -236,11 +228,7 @@ func matchTagKeys(keys []string, op influxql.Token, expr influxql.Literal) []str
 }
 
 func (x *Executor) showFieldKeys(s *influxql.ShowFieldKeysStatement, opt Options) ([]*Row, error) {
-	db, err := database(s.Database, opt)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := x.index(db)
+	db, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -269,11 +257,7 @@ func (x *Executor) showFieldKeys(s *influxql.ShowFieldKeysStatement, opt Options
 }
 
 func (x *Executor) showSeries(s *influxql.ShowSeriesStatement, opt Options) ([]*Row, error) {
-	db, err := database(s.Database, opt)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := x.index(db)
+	_, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -302,4 +286,16 @@ func (x *Executor) showSeries(s *influxql.ShowSeriesStatement, opt Options) ([]*
 		row.Values = append(row.Values, []any{k})
 	}
 	return []*Row{row}, nil
+}
+
+// databaseIndex resolves the database a statement names (or the
+// request's) and its series index: the preamble of every SHOW and
+// deletion statement.
+func (x *Executor) databaseIndex(stmtDB string, opt Options) (string, *index.Index, error) {
+	db, err := database(stmtDB, opt)
+	if err != nil {
+		return "", nil, err
+	}
+	ix, err := x.index(db)
+	return db, ix, err
 }
