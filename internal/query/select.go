@@ -1078,20 +1078,12 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 		if len(rows) == 0 {
 			continue
 		}
-		if p.aggregate {
-			values, err = p.aggregateRows(rows, src)
-		} else {
-			values, err = p.rawRows(rows, src)
-		}
+		values, err = p.groupValues(rows, src)
 		if err != nil {
 			return nil, err
 		}
-		values = limitOffset(values, p.stmt.Limit, p.stmt.Offset)
 		if len(values) == 0 {
 			continue
-		}
-		for _, v := range values {
-			v[0] = time.Unix(0, v[0].(int64)).UTC()
 		}
 		out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
 	}
@@ -1277,4 +1269,24 @@ func transformCall(exprs []influxql.Expr) (*influxql.Call, bool) {
 		return nil, false
 	}
 	return found[0], true
+}
+
+// groupValues turns a group's rows into its output values: aggregated or
+// raw, LIMIT/OFFSET applied, times as time.Time.
+func (p *plan) groupValues(rows []*srow, src *source) ([][]any, error) {
+	var values [][]any
+	var err error
+	if p.aggregate {
+		values, err = p.aggregateRows(rows, src)
+	} else {
+		values, err = p.rawRows(rows, src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	values = limitOffset(values, p.stmt.Limit, p.stmt.Offset)
+	for _, v := range values {
+		v[0] = time.Unix(0, v[0].(int64)).UTC()
+	}
+	return values, nil
 }

@@ -27,7 +27,6 @@ func (x *Executor) selectSubquery(ctx context.Context, p *plan, subs []*influxql
 		}
 		innerRows = append(innerRows, r...)
 	}
-	var err error
 	// One pseudo-measurement per inner measurement name, in name order.
 	byName := map[string][]*Row{}
 	var names []string
@@ -67,21 +66,12 @@ func (x *Executor) selectSubquery(ctx context.Context, p *plan, subs []*influxql
 			if len(rows) == 0 {
 				continue
 			}
-			var values [][]any
-			if p.aggregate {
-				values, err = p.aggregateRows(rows, src)
-			} else {
-				values, err = p.rawRows(rows, src)
-			}
+			values, err := p.groupValues(rows, src)
 			if err != nil {
 				return nil, err
 			}
-			values = limitOffset(values, p.stmt.Limit, p.stmt.Offset)
 			if len(values) == 0 {
 				continue
-			}
-			for _, v := range values {
-				v[0] = time.Unix(0, v[0].(int64)).UTC()
 			}
 			out = append(out, &Row{Name: name, Tags: g.tags, Columns: p.columns, Values: values})
 		}
