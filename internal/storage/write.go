@@ -168,7 +168,6 @@ type writeScratch struct {
 	points []byte   // WAL encoding of every prepared point
 	offs   []int    // start of each point's encoding in points, plus the end
 	ids    []uint64 // series id per point; 0: dropped before apply
-	entry  []byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return &writeScratch{} }}
@@ -212,17 +211,19 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 	err := e.apply(b, time.Now().UnixNano(), sc, &res, db)
 	var done chan commitResult
 	if err == nil && res.accepted > 0 {
-		sc.entry = appendWALBatchHeader(sc.entry[:0], b.Database, res.rp, res.accepted)
+		// The entry outlives this call (the committer owns it): built
+		// once, in its own slice.
+		entry := appendWALBatchHeader(make([]byte, 0, len(sc.points)+64), b.Database, res.rp, res.accepted)
 		if res.accepted == len(b.Points) {
-			sc.entry = append(sc.entry, sc.points...)
+			entry = append(entry, sc.points...)
 		} else {
 			for i, id := range sc.ids {
 				if id != 0 {
-					sc.entry = append(sc.entry, sc.points[sc.offs[i]:sc.offs[i+1]]...)
+					entry = append(entry, sc.points[sc.offs[i]:sc.offs[i+1]]...)
 				}
 			}
 		}
-		done = e.enqueue(append([]byte(nil), sc.entry...), false)
+		done = e.enqueue(entry, false)
 	}
 	e.applyMu.Unlock()
 	if err != nil {
