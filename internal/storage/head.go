@@ -16,7 +16,6 @@ import (
 type head struct {
 	series map[uint64]*memSeries
 	bytes  int64 // estimate of the memory held, for the flush trigger
-	points int64
 }
 
 func newHead() *head { return &head{series: make(map[uint64]*memSeries)} }
@@ -75,7 +74,7 @@ func (c *memColumn) append(t int64, f *models.Field) int64 {
 func (c *memColumn) raw(minT, maxT int64) (times []int64, nums []uint64, strs []string) {
 	// The stream was written by this process from valid values, so an
 	// error means a bug: serve what decoded rather than panic.
-	times, nums, strs, _ = c.stream.decodeRange(c.typ, c.ordered, minT, maxT, nil, nil, nil)
+	times, nums, strs, _ = c.stream.decodeRange(c.typ, minT, maxT, nil, nil, nil)
 	if c.typ == models.String {
 		times = times[:len(strs)]
 	} else {

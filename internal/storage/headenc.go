@@ -112,17 +112,12 @@ func (s *headStream) appendValue(t int64, typ models.FieldType, num uint64, str 
 
 var errHeadStream = errors.New("corrupt head stream")
 
-// decode appends the stream's values to times and nums (or strs).
-func (s *headStream) decode(typ models.FieldType, times []int64, nums []uint64, strs []string) ([]int64, []uint64, []string, error) {
-	return s.decodeRange(typ, false, minTime, maxTime, times, nums, strs)
-}
-
 // decodeRange appends the values of the segments (runs between marks)
 // whose time span overlaps [minT, maxT], in append order: a read of
 // recent data decodes a few segments whatever the column's length, even
 // when concurrent writers appended some values out of order. Values
 // outside the range are included (whole segments): callers filter.
-func (s *headStream) decodeRange(typ models.FieldType, ordered bool, minT, maxT int64, times []int64, nums []uint64, strs []string) ([]int64, []uint64, []string, error) {
+func (s *headStream) decodeRange(typ models.FieldType, minT, maxT int64, times []int64, nums []uint64, strs []string) ([]int64, []uint64, []string, error) {
 	var err error
 	for k := 0; k <= len(s.marks); k++ {
 		lo, hi := s.segSpan(k)

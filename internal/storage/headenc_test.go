@@ -35,7 +35,7 @@ func TestHeadStreamRoundTrip(t *testing.T) {
 				strs = append(strs, str)
 				s.appendValue(times[i], typ, v, str)
 			}
-			gt, gn, gs, err := s.decode(typ, nil, nil, nil)
+			gt, gn, gs, err := s.decodeRange(typ, minTime, maxTime, nil, nil, nil)
 			if err != nil || len(gt) != n {
 				return false
 			}
@@ -70,7 +70,7 @@ func FuzzHeadStreamDecode(f *testing.F) {
 			return
 		}
 		st := headStream{b: b, n: n}
-		st.decode(models.FieldType(typ%6), nil, nil, nil) // must not panic
+		st.decodeRange(models.FieldType(typ%6), minTime, maxTime, nil, nil, nil) // must not panic
 	})
 }
 

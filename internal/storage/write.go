@@ -398,7 +398,6 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch, res *applyR
 			h.bytes += n
 			added += n
 		}
-		h.points++
 		e.headBytes.Add(added)
 		if e.headSince.Load() == 0 {
 			e.headSince.Store(time.Now().UnixNano())
