@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 
@@ -228,7 +229,7 @@ func (e *Engine) applyDelete(db *database, measurement string, ids *roaring.Bitm
 func deleteSeriesEntry(db, measurement string, keys []string) []byte {
 	b := appendStr([]byte{kindDeleteSeries}, db)
 	b = appendStr(b, measurement)
-	b = appendUvarint(b, uint64(len(keys)))
+	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		b = appendStr(b, k)
 	}

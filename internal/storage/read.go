@@ -206,25 +206,17 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, minT, maxT in
 		}
 		group := pieces[i:j]
 		sort.SliceStable(group, func(a, b int) bool { return group[a].age < group[b].age })
-		var typ models.FieldType
+		// The oldest piece's type decides; merge skips pieces of another
+		// type (a field whose type changed between shards' flushes).
 		m.reset(0)
 		for _, p := range group {
-			var col *block.Column
 			if p.mem != nil {
-				col = p.mem
-			} else {
-				col = m.next()
-				if err := p.bf.r.ReadChunk(p.chunk, col); err != nil {
-					return err
-				}
-				m.used-- // next() counted it; add() below counts it once
+				m.add(p.mem)
+			} else if err := p.bf.r.ReadChunk(p.chunk, m.next()); err != nil {
+				return err
 			}
-			if typ == 0 {
-				typ = col.Type
-			}
-			m.add(col)
 		}
-		m.typ = typ
+		m.typ = m.parts[0].Type
 		out := m.merge(minT, maxT)
 		if out.Len() > 0 {
 			if err := fn(id, name, out); err != nil {

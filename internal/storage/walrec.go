@@ -95,8 +95,6 @@ func dropDBEntry(db string) []byte { return appendStr([]byte{kindDropDB}, db) }
 
 func dropRPEntry(db, rp string) []byte { return appendStr(appendStr([]byte{kindDropRP}, db), rp) }
 
-func appendUvarint(dst []byte, v uint64) []byte { return binary.AppendUvarint(dst, v) }
-
 var errBadWALRecord = errors.New("bad wal record")
 
 type walReader struct {
