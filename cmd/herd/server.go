@@ -96,6 +96,7 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 		BindAddr:    cfg.HTTPAddr,
 		Logger:      log,
 		UI:          ui.New(),
+		Pprof:       cfg.PprofEnabled,
 	})
 	srv := &http.Server{
 		Handler: handler,

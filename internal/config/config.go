@@ -49,6 +49,10 @@ type ServerConfig struct {
 	// QueryTimeout ends a query running longer (InfluxDB's
 	// query-timeout); 0: no limit.
 	QueryTimeout Duration `toml:"query-timeout"`
+	// PprofEnabled serves Go's profiler at /debug/pprof/ (InfluxDB's
+	// pprof-enabled). Off by default: profiles expose internals and a CPU
+	// profile costs a small board real time.
+	PprofEnabled bool `toml:"pprof-enabled"`
 }
 
 // Defaults, chosen so that a server runs with no configuration at all.
@@ -216,6 +220,7 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.IntVar(&c.MaxSelectBuckets, "max-select-buckets", c.MaxSelectBuckets, "most GROUP BY time buckets one query may produce")
 	fs.Int64Var(&c.MaxSelectPoint, "max-select-point", c.MaxSelectPoint, "most values one query may read (0: no limit)")
 	fs.Var(&c.QueryTimeout, "query-timeout", "end queries running longer than this, e.g. 30s (0: no limit)")
+	fs.BoolVar(&c.PprofEnabled, "pprof-enabled", c.PprofEnabled, "serve Go's profiler at /debug/pprof/")
 	return fs
 }
 

@@ -36,7 +36,7 @@ func TestFullFile(t *testing.T) {
 		HTTPAddr: "127.0.0.1:9999", DataDir: "/var/lib/herd", MaxBodySize: 10_000_000,
 		FsyncDelay: Duration(100 * time.Millisecond), HeadMaxBytes: 32 << 20,
 		LogLevel: "debug", NoLocalAgent: true,
-		MaxSelectBuckets: 5000, MaxSelectPoint: 1_000_000, QueryTimeout: Duration(30 * time.Second),
+		MaxSelectBuckets: 5000, MaxSelectPoint: 1_000_000, QueryTimeout: Duration(30 * time.Second), PprofEnabled: true,
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)

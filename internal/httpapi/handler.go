@@ -47,6 +47,8 @@ type Options struct {
 	// StorageStats, when set, adds the storage engine's counters to
 	// /debug/vars under "storage".
 	StorageStats func() map[string]int64
+	// Pprof serves net/http/pprof at /debug/pprof/.
+	Pprof bool
 }
 
 // DefaultMaxBodySize is InfluxDB's default max-body-size.
@@ -62,6 +64,7 @@ type Handler struct {
 	log          *slog.Logger
 	now          func() time.Time
 	ui           http.Handler
+	pprof        bool
 	started      time.Time
 	stats        stats
 }
@@ -77,6 +80,7 @@ func New(opts Options) *Handler {
 		log:          opts.Logger,
 		now:          opts.Now,
 		ui:           opts.UI,
+		pprof:        opts.Pprof,
 		started:      time.Now(),
 	}
 	if h.exec == nil {
@@ -134,6 +138,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if strings.HasPrefix(path, "/debug/vars") {
 		h.serveExpvar(w, r)
+		return
+	}
+	if h.pprof && strings.HasPrefix(path, "/debug/pprof/") {
+		servePprof(w, r)
 		return
 	}
 	switch path {
