@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"math"
 	"sort"
 	"strings"
 
@@ -69,57 +68,37 @@ func (c *memColumn) append(t int64, f *models.Field) int64 {
 	return int64(cap(st.b) + cap(st.marks)*streamMarkSize + cap(st.spans)*16 - before)
 }
 
-// raw returns the values of the column in append order: all of them, or
-// for an ordered column a run covering [minT, maxT].
-func (c *memColumn) raw(minT, maxT int64) (times []int64, nums []uint64, strs []string) {
-	// The stream was written by this process from valid values, so an
-	// error means a bug: serve what decoded rather than panic.
-	times, nums, strs, _ = c.stream.decodeRange(c.typ, minT, maxT, nil, nil, nil)
-	if c.typ == models.String {
-		times = times[:len(strs)]
-	} else {
-		times = times[:len(nums)]
-	}
-	return times, nums, strs
-}
-
 // fill writes the values with min <= time <= max into dst, sorted by
 // time, keeping the last written value of a repeated time.
 func (c *memColumn) fill(dst *block.Column, minT, maxT int64) {
 	dst.Reset(c.typ)
-	times, nums, strs := c.raw(minT, maxT)
-	idx := make([]int, 0, len(times))
-	for i, t := range times {
+	// The stream was written by this process from valid values, so an
+	// error means a bug: serve what decoded rather than panic.
+	if c.ordered {
+		c.stream.decodeRange(dst, minT, maxT, true)
+		return
+	}
+	var all block.Column
+	all.Reset(c.typ)
+	c.stream.decodeRange(&all, minT, maxT, false)
+	idx := make([]int, 0, all.Len())
+	for i, t := range all.Times {
 		if t >= minT && t <= maxT {
 			idx = append(idx, i)
 		}
 	}
-	if !c.ordered {
-		sort.SliceStable(idx, func(a, b int) bool { return times[idx[a]] < times[idx[b]] })
-		// Keep the last of each run of equal times: it was written last.
-		out := idx[:0]
-		for k, i := range idx {
-			if k+1 < len(idx) && times[idx[k+1]] == times[i] {
-				continue
-			}
-			out = append(out, i)
+	sort.SliceStable(idx, func(a, b int) bool { return all.Times[idx[a]] < all.Times[idx[b]] })
+	// Keep the last of each run of equal times: it was written last.
+	out := idx[:0]
+	for k, i := range idx {
+		if k+1 < len(idx) && all.Times[idx[k+1]] == all.Times[i] {
+			continue
 		}
-		idx = out
+		out = append(out, i)
 	}
-	for _, i := range idx {
-		dst.Times = append(dst.Times, times[i])
-		switch c.typ {
-		case models.Float:
-			dst.Floats = append(dst.Floats, math.Float64frombits(nums[i]))
-		case models.Integer:
-			dst.Integers = append(dst.Integers, int64(nums[i]))
-		case models.Unsigned:
-			dst.Unsigneds = append(dst.Unsigneds, nums[i])
-		case models.Boolean:
-			dst.Booleans = append(dst.Booleans, nums[i] != 0)
-		case models.String:
-			dst.Strings = append(dst.Strings, strs[i])
-		}
+	dst.Grow(len(out))
+	for _, i := range out {
+		dst.AppendAt(&all, i)
 	}
 }
 

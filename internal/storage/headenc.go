@@ -3,9 +3,11 @@ package storage
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/bits"
 
 	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/block"
 )
 
 // The head appends each value to its column's byte stream with a cheap,
@@ -112,14 +114,28 @@ func (s *headStream) appendValue(t int64, typ models.FieldType, num uint64, str 
 
 var errHeadStream = errors.New("corrupt head stream")
 
-// decodeRange appends the values of the segments (runs between marks)
-// whose time span overlaps [minT, maxT], in append order: a read of
-// recent data decodes a few segments whatever the column's length, even
-// when concurrent writers appended some values out of order. Values
-// outside the range are included (whole segments): callers filter.
-func (s *headStream) decodeRange(typ models.FieldType, minT, maxT int64, times []int64, nums []uint64, strs []string) ([]int64, []uint64, []string, error) {
-	var err error
+// decodeRange appends to dst (whose type is the stream's) the values of
+// the segments (runs between marks) whose time span overlaps [minT,
+// maxT], in append order: a read of recent data decodes a few segments
+// whatever the column's length, even when concurrent writers appended
+// some values out of order. With exact, the stream must be in time order
+// and only values within [minT, maxT] are kept (decoding stops past
+// maxT); without it whole segments are appended and callers filter.
+func (s *headStream) decodeRange(dst *block.Column, minT, maxT int64, exact bool) error {
+	first, n := -1, 0
 	for k := 0; k <= len(s.marks); k++ {
+		if lo, hi := s.segSpan(k); hi >= minT && lo <= maxT {
+			if first < 0 {
+				first = k
+			}
+			n += headMarkEvery
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	dst.Grow(min(n, s.n))
+	for k := first; k <= len(s.marks); k++ {
 		lo, hi := s.segSpan(k)
 		if hi < minT || lo > maxT {
 			continue
@@ -132,12 +148,14 @@ func (s *headStream) decodeRange(typ models.FieldType, minT, maxT int64, times [
 		if k < len(s.marks) {
 			end = s.marks[k].i
 		}
-		times, nums, strs, err = s.decodeSegment(typ, st, end, times, nums, strs)
-		if err != nil {
-			return times, nums, strs, err
+		if err := s.decodeSegment(dst, st, end, minT, maxT, exact); err != nil {
+			return err
+		}
+		if exact && hi > maxT {
+			break
 		}
 	}
-	return times, nums, strs, nil
+	return nil
 }
 
 // segSpan returns the time span of segment k (k == len(marks): the open
@@ -149,14 +167,16 @@ func (s *headStream) segSpan(k int) (int64, int64) {
 	return s.openMin, s.openMax
 }
 
-// decodeSegment decodes values st.i..end-1 starting from the state st.
-func (s *headStream) decodeSegment(typ models.FieldType, st streamMark, end int, times []int64, nums []uint64, strs []string) ([]int64, []uint64, []string, error) {
+// decodeSegment decodes values st.i..end-1 starting from the state st
+// into dst; with exact, only those within [minT, maxT] (see decodeRange).
+func (s *headStream) decodeSegment(dst *block.Column, st streamMark, end int, minT, maxT int64, exact bool) error {
 	b := s.b[st.off:]
 	t, delta, last := st.t, st.delta, st.num
+	typ := dst.Type
 	for i := st.i; i < end; i++ {
 		v, n := binary.Varint(b)
 		if n <= 0 {
-			return times, nums, strs, errHeadStream
+			return errHeadStream
 		}
 		b = b[n:]
 		if i == 0 {
@@ -165,11 +185,14 @@ func (s *headStream) decodeSegment(typ models.FieldType, st streamMark, end int,
 			delta += v
 			t += delta
 		}
-		times = append(times, t)
+		if exact && t > maxT {
+			return nil
+		}
+		keep := !exact || t >= minT
 		switch typ {
 		case models.Float:
 			if len(b) == 0 {
-				return times, nums, strs, errHeadStream
+				return errHeadStream
 			}
 			ctrl := b[0]
 			b = b[1:]
@@ -177,7 +200,7 @@ func (s *headStream) decodeSegment(typ models.FieldType, st streamMark, end int,
 			if ctrl != 0 {
 				lead, sig := int(ctrl>>4), int(ctrl&15)
 				if sig > len(b) || lead+sig > 8 {
-					return times, nums, strs, errHeadStream
+					return errHeadStream
 				}
 				for k := 0; k < sig; k++ {
 					x |= uint64(b[k]) << (8 * (7 - lead - k))
@@ -189,29 +212,45 @@ func (s *headStream) decodeSegment(typ models.FieldType, st streamMark, end int,
 			} else {
 				last ^= x
 			}
-			nums = append(nums, last)
+			if keep {
+				dst.Floats = append(dst.Floats, math.Float64frombits(last))
+			}
 		case models.Integer, models.Unsigned:
 			d, n := binary.Varint(b)
 			if n <= 0 {
-				return times, nums, strs, errHeadStream
+				return errHeadStream
 			}
 			b = b[n:]
 			last += uint64(d)
-			nums = append(nums, last)
+			if !keep {
+			} else if typ == models.Integer {
+				dst.Integers = append(dst.Integers, int64(last))
+			} else {
+				dst.Unsigneds = append(dst.Unsigneds, last)
+			}
 		case models.Boolean:
 			if len(b) == 0 {
-				return times, nums, strs, errHeadStream
+				return errHeadStream
 			}
-			nums = append(nums, uint64(b[0]&1))
+			if keep {
+				dst.Booleans = append(dst.Booleans, b[0]&1 != 0)
+			}
 			b = b[1:]
 		case models.String:
 			l, n := binary.Uvarint(b)
 			if n <= 0 || l > uint64(len(b)-n) {
-				return times, nums, strs, errHeadStream
+				return errHeadStream
 			}
-			strs = append(strs, string(b[n:n+int(l)]))
+			if keep {
+				dst.Strings = append(dst.Strings, string(b[n:n+int(l)]))
+			}
 			b = b[n+int(l):]
+		default:
+			return errHeadStream
+		}
+		if keep {
+			dst.Times = append(dst.Times, t)
 		}
 	}
-	return times, nums, strs, nil
+	return nil
 }

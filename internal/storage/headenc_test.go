@@ -35,19 +35,28 @@ func TestHeadStreamRoundTrip(t *testing.T) {
 				strs = append(strs, str)
 				s.appendValue(times[i], typ, v, str)
 			}
-			gt, gn, gs, err := s.decodeRange(typ, minTime, maxTime, nil, nil, nil)
-			if err != nil || len(gt) != n {
+			got := block.Column{Type: typ}
+			if err := s.decodeRange(&got, minTime, maxTime, false); err != nil || got.Len() != n {
 				return false
 			}
 			for i := 0; i < n; i++ {
-				if gt[i] != times[i] {
+				if got.Times[i] != times[i] {
 					return false
 				}
-				if typ == models.String {
-					if gs[i] != strs[i] {
-						return false
-					}
-				} else if gn[i] != nums[i] {
+				var ok bool
+				switch typ {
+				case models.Float:
+					ok = math.Float64bits(got.Floats[i]) == nums[i]
+				case models.Integer:
+					ok = uint64(got.Integers[i]) == nums[i]
+				case models.Unsigned:
+					ok = got.Unsigneds[i] == nums[i]
+				case models.Boolean:
+					ok = got.Booleans[i] == (nums[i] == 1)
+				case models.String:
+					ok = got.Strings[i] == strs[i]
+				}
+				if !ok {
 					return false
 				}
 			}
@@ -70,7 +79,9 @@ func FuzzHeadStreamDecode(f *testing.F) {
 			return
 		}
 		st := headStream{b: b, n: n}
-		st.decodeRange(models.FieldType(typ%6), minTime, maxTime, nil, nil, nil) // must not panic
+		for _, exact := range []bool{false, true} {
+			st.decodeRange(&block.Column{Type: models.FieldType(typ % 6)}, minTime, maxTime, exact) // must not panic
+		}
 	})
 }
 

@@ -76,11 +76,8 @@ func (m *merger) merge(minT, maxT int64) *block.Column {
 			if p.Type != m.typ {
 				continue
 			}
-			for i := range p.Times {
-				if t := p.Times[i]; t >= minT && t <= maxT {
-					appendValue(&m.out, p, i)
-				}
-			}
+			lo, hi := p.Span(minT, maxT)
+			m.out.AppendRange(p, lo, hi)
 		}
 		return &m.out
 	}
@@ -105,23 +102,7 @@ func (m *merger) merge(minT, maxT int64) *block.Column {
 		if k+1 < len(m.order) && m.order[k+1].time == r.time {
 			continue // a newer piece has this time
 		}
-		appendValue(&m.out, parts[r.part], int(r.idx))
+		m.out.AppendAt(parts[r.part], int(r.idx))
 	}
 	return &m.out
-}
-
-func appendValue(dst, src *block.Column, i int) {
-	dst.Times = append(dst.Times, src.Times[i])
-	switch src.Type {
-	case models.Float:
-		dst.Floats = append(dst.Floats, src.Floats[i])
-	case models.Integer:
-		dst.Integers = append(dst.Integers, src.Integers[i])
-	case models.Unsigned:
-		dst.Unsigneds = append(dst.Unsigneds, src.Unsigneds[i])
-	case models.Boolean:
-		dst.Booleans = append(dst.Booleans, src.Booleans[i])
-	case models.String:
-		dst.Strings = append(dst.Strings, src.Strings[i])
-	}
 }

@@ -205,6 +205,26 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, minT, maxT in
 			j++
 		}
 		group := pieces[i:j]
+		i = j
+		if len(group) == 1 {
+			// The usual case: nothing to merge, so the piece goes out
+			// as it is, trimmed to the range without a copy.
+			col := group[0].mem
+			if col == nil {
+				m.reset(0)
+				col = m.next()
+				if err := group[0].bf.r.ReadChunk(group[0].chunk, col); err != nil {
+					return err
+				}
+			}
+			if lo, hi := col.Span(minT, maxT); hi > lo {
+				view := col.Slice(lo, hi)
+				if err := fn(id, name, &view); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		sort.SliceStable(group, func(a, b int) bool { return group[a].age < group[b].age })
 		// The oldest piece's type decides; merge skips pieces of another
 		// type (a field whose type changed between shards' flushes).
@@ -223,7 +243,6 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, minT, maxT in
 				return err
 			}
 		}
-		i = j
 	}
 	return nil
 }

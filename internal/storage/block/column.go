@@ -1,6 +1,10 @@
 package block
 
-import "github.com/herdmon/herd/internal/models"
+import (
+	"sort"
+
+	"github.com/herdmon/herd/internal/models"
+)
 
 // Column is the decoded data of one field of one series: Times and exactly
 // one value slice, chosen by Type, of the same length. Times are
@@ -53,4 +57,77 @@ func (c *Column) valuesLen() int {
 
 func validType(t models.FieldType) bool {
 	return t >= models.Float && t <= models.Boolean
+}
+
+// Grow makes room for n more points in Times and the value slice of
+// Type, so the appends that follow do not reallocate.
+func (c *Column) Grow(n int) {
+	c.Times = grow(c.Times, n)
+	switch c.Type {
+	case models.Float:
+		c.Floats = grow(c.Floats, n)
+	case models.Integer:
+		c.Integers = grow(c.Integers, n)
+	case models.Unsigned:
+		c.Unsigneds = grow(c.Unsigneds, n)
+	case models.String:
+		c.Strings = grow(c.Strings, n)
+	case models.Boolean:
+		c.Booleans = grow(c.Booleans, n)
+	}
+}
+
+func grow[T any](s []T, n int) []T {
+	if n <= cap(s)-len(s) {
+		return s
+	}
+	return append(s[:cap(s)], make([]T, len(s)+n-cap(s))...)[:len(s)]
+}
+
+// AppendAt appends point i of src, which has c's type.
+func (c *Column) AppendAt(src *Column, i int) {
+	c.AppendRange(src, i, i+1)
+}
+
+// AppendRange appends points lo..hi-1 of src, which has c's type.
+func (c *Column) AppendRange(src *Column, lo, hi int) {
+	c.Times = append(c.Times, src.Times[lo:hi]...)
+	switch src.Type {
+	case models.Float:
+		c.Floats = append(c.Floats, src.Floats[lo:hi]...)
+	case models.Integer:
+		c.Integers = append(c.Integers, src.Integers[lo:hi]...)
+	case models.Unsigned:
+		c.Unsigneds = append(c.Unsigneds, src.Unsigneds[lo:hi]...)
+	case models.String:
+		c.Strings = append(c.Strings, src.Strings[lo:hi]...)
+	case models.Boolean:
+		c.Booleans = append(c.Booleans, src.Booleans[lo:hi]...)
+	}
+}
+
+// Span returns the index range [lo, hi) of the points with minT <= time
+// <= maxT (Times are ascending).
+func (c *Column) Span(minT, maxT int64) (lo, hi int) {
+	lo = sort.Search(len(c.Times), func(i int) bool { return c.Times[i] >= minT })
+	hi = lo + sort.Search(len(c.Times)-lo, func(i int) bool { return c.Times[lo+i] > maxT })
+	return lo, hi
+}
+
+// Slice returns a column sharing c's memory that holds points lo..hi-1.
+func (c *Column) Slice(lo, hi int) Column {
+	s := Column{Type: c.Type, Times: c.Times[lo:hi]}
+	switch c.Type {
+	case models.Float:
+		s.Floats = c.Floats[lo:hi]
+	case models.Integer:
+		s.Integers = c.Integers[lo:hi]
+	case models.Unsigned:
+		s.Unsigneds = c.Unsigneds[lo:hi]
+	case models.String:
+		s.Strings = c.Strings[lo:hi]
+	case models.Boolean:
+		s.Booleans = c.Booleans[lo:hi]
+	}
+	return s
 }
