@@ -77,11 +77,14 @@ func (r Response) MarshalJSON() ([]byte, error) {
 // appendResponse encodes resp as InfluxDB's JSON formatter does: compact,
 // or indented with four spaces when pretty, then a newline.
 func appendResponse(dst *bytes.Buffer, resp Response, pretty bool) {
-	var b []byte
-	var err error
-	if pretty {
-		b, err = json.MarshalIndent(resp, "", "    ")
-	} else {
+	b, err := appendResponseJSON(dst.AvailableBuffer(), resp)
+	if err == nil && pretty {
+		// MarshalIndent is Marshal then Indent: the same bytes.
+		var ind bytes.Buffer
+		json.Indent(&ind, b, "", "    ")
+		b = ind.Bytes()
+	}
+	if err != nil {
 		b, err = json.Marshal(resp)
 	}
 	if err != nil {
