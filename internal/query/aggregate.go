@@ -15,9 +15,27 @@ import (
 type bucket struct {
 	start int64
 	rows  []*srow
-	// res holds the bucket's results when they were computed while
-	// decoding (the streaming path), which then keeps no rows.
-	res map[*influxql.Call]aggResult
+	// res holds the bucket's results, one per call of the select list,
+	// when they were computed while decoding (the streaming path), which
+	// then keeps no rows.
+	res []aggResult
+}
+
+// callResults pairs a select list's aggregate calls with their results
+// over one bucket. A linear search beats a map for the few calls of a
+// select list, and costs no allocation per bucket.
+type callResults struct {
+	calls []*influxql.Call
+	vals  []aggResult
+}
+
+func (r callResults) lookup(c *influxql.Call) (aggResult, bool) {
+	for i, x := range r.calls {
+		if x == c {
+			return r.vals[i], true
+		}
+	}
+	return aggResult{}, false
 }
 
 // dataBuckets cuts a group's time-ordered rows into the buckets holding
@@ -113,13 +131,15 @@ func (p *plan) finishAggregate(buckets []bucket, calls []*influxql.Call, integra
 		exprs = []influxql.Expr{tc.Args[0]}
 	}
 	single := len(calls) == 1 && selectors[calls[0].Name]
+	scratch := make([]aggResult, len(calls))
+	var backing []any // the buckets' rows, allocated together
 	compute := func(b bucket) ([]any, bool) {
-		results := b.res
-		if results == nil {
-			results = make(map[*influxql.Call]aggResult, len(calls))
+		results := callResults{calls: calls, vals: b.res}
+		if results.vals == nil {
+			results.vals = scratch
 		}
 		emitted := b.res != nil
-		for _, c := range calls {
+		for ci, c := range calls {
 			if b.res != nil {
 				break
 			}
@@ -144,12 +164,12 @@ func (p *plan) finishAggregate(buckets []bucket, calls []*influxql.Call, integra
 			if r.v != nil && !(c.Name == "count" && r.v == int64(0)) {
 				emitted = true
 			}
-			results[c] = r
+			results.vals[ci] = r
 		}
 		t := b.start
 		var aux *rowValuer
 		if single {
-			if r := results[calls[0]]; r.hasTime {
+			if r := results.vals[0]; r.hasTime {
 				if p.interval == 0 {
 					t = r.t
 				}
@@ -158,7 +178,11 @@ func (p *plan) finishAggregate(buckets []bucket, calls []*influxql.Call, integra
 				}
 			}
 		}
-		vals := make([]any, 0, len(exprs)+1)
+		if len(backing) < len(exprs)+1 {
+			backing = make([]any, (len(exprs)+1)*min(len(buckets), 1024))
+		}
+		vals := backing[: 0 : len(exprs)+1]
+		backing = backing[len(exprs)+1:]
 		vals = append(vals, t)
 		for _, e := range exprs {
 			vals = append(vals, evalAgg(e, results, aux))
@@ -274,10 +298,10 @@ func callArg(c *influxql.Call) float64 {
 // evalAgg evaluates a select expression with aggregate calls replaced by
 // their results; other names resolve in aux, the row a lone selector
 // picked.
-func evalAgg(e influxql.Expr, results map[*influxql.Call]aggResult, aux *rowValuer) any {
+func evalAgg(e influxql.Expr, results callResults, aux *rowValuer) any {
 	switch n := e.(type) {
 	case *influxql.Call:
-		if r, ok := results[n]; ok {
+		if r, ok := results.lookup(n); ok {
 			return r.v
 		}
 		args := make([]any, len(n.Args))

@@ -177,10 +177,11 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 	}
 	sort.Slice(order, func(a, b int) bool { return starts[order[a]] < starts[order[b]] })
 	out := make([]bucket, len(order))
+	results := make([]aggResult, len(order)*len(calls))
 	for k, bi := range order {
-		res := make(map[*influxql.Call]aggResult, len(calls))
+		res := results[k*len(calls) : (k+1)*len(calls) : (k+1)*len(calls)]
 		for ci, c := range calls {
-			res[c] = accs[ci][bi].result(c.Name)
+			res[ci] = accs[ci][bi].result(c.Name)
 		}
 		out[k] = bucket{start: starts[bi], res: res}
 	}
