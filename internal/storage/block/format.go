@@ -37,8 +37,10 @@ const maxChunkBytes = 64 << 20
 
 const (
 	// magic opens and closes every block file; its last byte is the
-	// format version.
-	magic     = "HERDBLK\x01"
+	// format version. Version 2 added chunk summaries to the series
+	// entries; readers still read version 1.
+	magic     = "HERDBLK\x02"
+	magicV1   = "HERDBLK\x01"
 	headerLen = 8 // len(magic)
 
 	// footer: indexOffset, entriesLen, namesLen, seriesCount, points,
@@ -113,7 +115,7 @@ func parseFooter(b []byte, size int64) (footer, string) {
 	if len(b) != footerLen {
 		return f, "short footer"
 	}
-	if string(b[footerLen-len(magic):]) != magic {
+	if m := string(b[footerLen-len(magic):]); m != magic && m != magicV1 {
 		return f, "bad footer magic or unknown version"
 	}
 	le := binary.LittleEndian

@@ -2,6 +2,7 @@ package block
 
 import (
 	"encoding/binary"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -17,6 +18,9 @@ func FuzzOpen(f *testing.F) {
 	f.Add(readFileBytes(f, empty))
 	f.Add([]byte(magic))
 	f.Add([]byte{})
+	if v1, err := os.ReadFile("testdata/format-v1.blk"); err == nil {
+		f.Add(v1)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := openBytes(b)
 		if err != nil {

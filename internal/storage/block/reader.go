@@ -28,6 +28,7 @@ type FieldInfo struct {
 type ChunkMeta struct {
 	MinTime, MaxTime int64 // times of the first and last point
 	Count            int
+	Summary          Summary
 
 	typ            models.FieldType
 	offset, length int64
@@ -45,6 +46,9 @@ type Reader struct {
 	ft    footer
 	names []string
 	table []byte // seriesCount records: id uint64, entry end uint32
+	// summaries is true from format version 2: numeric chunks carry a
+	// Summary in their index entry.
+	summaries bool
 
 	// damage is the first *CorruptError found after Open, kept because
 	// Fields cannot return it.
@@ -83,7 +87,11 @@ func open(path string, f io.ReaderAt, size int64) (*Reader, error) {
 	if err := r.readAt(hdr[:], 0); err != nil {
 		return nil, err
 	}
-	if string(hdr[:]) != magic {
+	switch string(hdr[:]) {
+	case magic:
+		r.summaries = true
+	case magicV1:
+	default:
 		return nil, r.corrupt(0, "bad header magic or unknown version")
 	}
 	fb := make([]byte, footerLen)
@@ -91,6 +99,9 @@ func open(path string, f io.ReaderAt, size int64) (*Reader, error) {
 		return nil, err
 	}
 	ft, reason := parseFooter(fb, r.size)
+	if reason == "" && string(fb[footerLen-len(magic):]) != string(hdr[:]) {
+		reason = "footer and header versions differ"
+	}
 	if reason != "" {
 		return nil, r.corrupt(r.size-footerLen, "%s", reason)
 	}
@@ -336,7 +347,15 @@ func (r *Reader) decodeEntry(b []byte) ([]FieldInfo, string) {
 			if length < 1+1+crcLen || length > maxChunkBytes+16 || length > dataEnd-offset {
 				return nil, "chunk outside the data region"
 			}
-			metas = append(metas, ChunkMeta{MinTime: minT, MaxTime: maxT, Count: int(count), typ: typ, offset: int64(offset), length: int64(length)})
+			var sum Summary
+			if r.summaries && hasSummary(typ) {
+				var ok bool
+				if sum, ok = d.summary(typ, minT, maxT); !ok {
+					return nil, "bad chunk summary"
+				}
+			}
+			metas = append(metas, ChunkMeta{MinTime: minT, MaxTime: maxT, Count: int(count), Summary: sum,
+				typ: typ, offset: int64(offset), length: int64(length)})
 			offset += length
 			prev = maxT
 		}
@@ -526,6 +545,9 @@ func (r *Reader) Verify() error {
 				}
 				if err := r.ReadChunk(m, &col); err != nil {
 					return err
+				}
+				if m.Summary.Valid && m.Summary != summarize(&col, 0, col.Len()) {
+					return r.corrupt(m.offset, "chunk summary does not match its values")
 				}
 				next += m.length
 				points += uint64(m.Count)

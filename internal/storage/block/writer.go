@@ -228,6 +228,7 @@ func (w *Writer) writeChunk(col *Column, start, end int) error {
 		MinTime: col.Times[start],
 		MaxTime: col.Times[end-1],
 		Count:   end - start,
+		Summary: summarize(col, start, end),
 		typ:     col.Type,
 		offset:  w.off,
 		length:  int64(len(chunk)),
@@ -266,6 +267,9 @@ func (w *Writer) endSeries() {
 			e = binary.AppendUvarint(e, uint64(c.MaxTime)-uint64(c.MinTime))
 			e = binary.AppendUvarint(e, uint64(c.Count))
 			e = binary.AppendUvarint(e, uint64(c.length))
+			if hasSummary(f.typ) {
+				e = appendSummary(e, &c.Summary, f.typ, c.MinTime)
+			}
 		}
 		chunks = chunks[f.nchunks:]
 	}
