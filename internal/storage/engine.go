@@ -67,6 +67,10 @@ type Stats struct {
 	Flushes       atomic.Int64
 	Compactions   atomic.Int64
 	ShardsDropped atomic.Int64
+	// ChunksRead counts block chunks read and decoded by queries;
+	// ChunksSummarized those answered from their index summary instead.
+	ChunksRead       atomic.Int64
+	ChunksSummarized atomic.Int64
 }
 
 type database struct {
@@ -539,16 +543,18 @@ func (e *Engine) abandon() {
 func (e *Engine) Statistics() map[string]int64 {
 	st := e.wal.Stats()
 	return map[string]int64{
-		"pointsWritten": e.stats.PointsWritten.Load(),
-		"valuesWritten": e.stats.ValuesWritten.Load(),
-		"writeBatches":  e.stats.WriteBatches.Load(),
-		"flushes":       e.stats.Flushes.Load(),
-		"compactions":   e.stats.Compactions.Load(),
-		"shardsDropped": e.stats.ShardsDropped.Load(),
-		"headBytes":     e.headBytes.Load(),
-		"walBytes":      int64(st.BytesWritten),
-		"walRecords":    int64(st.Records),
-		"walFsyncs":     int64(st.Fsyncs),
-		"walRepairs":    int64(st.Repairs),
+		"pointsWritten":    e.stats.PointsWritten.Load(),
+		"valuesWritten":    e.stats.ValuesWritten.Load(),
+		"writeBatches":     e.stats.WriteBatches.Load(),
+		"flushes":          e.stats.Flushes.Load(),
+		"compactions":      e.stats.Compactions.Load(),
+		"shardsDropped":    e.stats.ShardsDropped.Load(),
+		"chunksRead":       e.stats.ChunksRead.Load(),
+		"chunksSummarized": e.stats.ChunksSummarized.Load(),
+		"headBytes":        e.headBytes.Load(),
+		"walBytes":         int64(st.BytesWritten),
+		"walRecords":       int64(st.Records),
+		"walFsyncs":        int64(st.Fsyncs),
+		"walRepairs":       int64(st.Repairs),
 	}
 }

@@ -17,7 +17,17 @@ type ReadRequest struct {
 	Fields          []string // nil: every field
 	MinTime         int64    // inclusive
 	MaxTime         int64    // inclusive
+	// Summary, when set, is offered each block chunk that lies wholly
+	// within [MinTime, MaxTime], overlaps no other data of its series
+	// field and carries a summary, in the order the pieces would reach
+	// the ReadFunc. If it returns true it took what it needed from
+	// meta.Summary and the chunk is neither read nor decoded.
+	Summary SummaryFunc
 }
+
+// SummaryFunc is offered a chunk's metadata instead of its points; see
+// ReadRequest.Summary. meta is valid only during the call.
+type SummaryFunc func(seriesID uint64, field string, meta *block.ChunkMeta) (bool, error)
 
 // ReadFunc receives the data of one series field piece by piece. For
 // each (series, field) the pieces come in ascending time order without
@@ -173,7 +183,7 @@ func (e *Engine) Read(req ReadRequest, fn ReadFunc) error {
 		err := func() error {
 			for _, name := range sorted {
 				for _, fields := range perShard {
-					if err := emitPieces(&m, id, name, fields[name], req.MinTime, req.MaxTime, fn); err != nil {
+					if err := emitPieces(&m, id, name, fields[name], &req, fn, &e.stats); err != nil {
 						return err
 					}
 				}
@@ -193,10 +203,11 @@ func (e *Engine) Read(req ReadRequest, fn ReadFunc) error {
 // emitPieces sends one shard's pieces of a series field in time order:
 // pieces are grouped where their time ranges overlap, and each group is
 // merged (newest wins a repeated time) and sent.
-func emitPieces(m *merger, id uint64, name string, pieces []piece, minT, maxT int64, fn ReadFunc) error {
+func emitPieces(m *merger, id uint64, name string, pieces []piece, req *ReadRequest, fn ReadFunc, st *Stats) error {
 	if len(pieces) == 0 {
 		return nil
 	}
+	minT, maxT := req.MinTime, req.MaxTime
 	sort.SliceStable(pieces, func(i, j int) bool { return pieces[i].minT < pieces[j].minT })
 	for i := 0; i < len(pieces); {
 		j, end := i+1, pieces[i].maxT
@@ -209,11 +220,23 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, minT, maxT in
 		if len(group) == 1 {
 			// The usual case: nothing to merge, so the piece goes out
 			// as it is, trimmed to the range without a copy.
-			col := group[0].mem
+			p := &group[0]
+			if p.mem == nil && req.Summary != nil && p.chunk.Summary.Valid && p.minT >= minT && p.maxT <= maxT {
+				used, err := req.Summary(id, name, &p.chunk)
+				if err != nil {
+					return err
+				}
+				if used {
+					st.ChunksSummarized.Add(1)
+					continue
+				}
+			}
+			col := p.mem
 			if col == nil {
 				m.reset(0)
 				col = m.next()
-				if err := group[0].bf.r.ReadChunk(group[0].chunk, col); err != nil {
+				st.ChunksRead.Add(1)
+				if err := p.bf.r.ReadChunk(p.chunk, col); err != nil {
 					return err
 				}
 			}
@@ -232,8 +255,11 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, minT, maxT in
 		for _, p := range group {
 			if p.mem != nil {
 				m.add(p.mem)
-			} else if err := p.bf.r.ReadChunk(p.chunk, m.next()); err != nil {
-				return err
+			} else {
+				st.ChunksRead.Add(1)
+				if err := p.bf.r.ReadChunk(p.chunk, m.next()); err != nil {
+					return err
+				}
 			}
 		}
 		m.typ = m.parts[0].Type

@@ -34,6 +34,9 @@ type ChunkMeta struct {
 	offset, length int64
 }
 
+// Type returns the type of the chunk's values.
+func (m *ChunkMeta) Type() models.FieldType { return m.typ }
+
 // Reader reads one block file. It is safe for concurrent use, except that
 // Close must not race with other calls (the engine reference-counts open
 // readers). Its memory is the footer, the field-name table and 12 bytes
