@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/influxdata/influxql"
@@ -152,8 +153,25 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 		}
 		return bi, start, end
 	}
+	// A chunk inside one bucket is folded in from its summary, unread,
+	// when every call on its field can use one.
+	summary := func(id uint64, field string, m *block.ChunkMeta) (bool, error) {
+		for _, ci := range byField[field] {
+			if calls[ci].Name == "mean" && !m.Summary.SumExact {
+				return false, nil
+			}
+		}
+		bi, _, end := slot(m.MinTime)
+		if m.MaxTime >= end {
+			return false, nil // the chunk spans buckets: decode it
+		}
+		for _, ci := range byField[field] {
+			accumulateSummary(calls[ci].Name, &accs[ci][bi], m, ser[id])
+		}
+		return true, ctx.Err()
+	}
 	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
-		Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(id uint64, field string, col *block.Column) error {
+		Fields: fields, MinTime: p.minT, MaxTime: p.maxT, Summary: summary}, func(id uint64, field string, col *block.Column) error {
 		if err := p.budget.take(col.Len()); err != nil {
 			return err
 		}
@@ -286,6 +304,62 @@ func accumulate(name string, accs *[]acc, col *block.Column, ser int32, slot fun
 		}
 		a.n++
 	}
+}
+
+// accumulateSummary folds a whole chunk into a call's bucket from its
+// summary, with the ties accumulate would give its points: min, max and
+// first keep the earliest, last the latest.
+func accumulateSummary(name string, a *acc, m *block.ChunkMeta, ser int32) {
+	sm := &m.Summary
+	typ := m.Type()
+	if a.n == 0 {
+		a.typ = typ
+	}
+	val := func(bits uint64, t int64) point {
+		p := point{t: t, typ: typ, ser: ser}
+		switch typ {
+		case models.Float:
+			p.f = math.Float64frombits(bits)
+		case models.Integer:
+			p.i = int64(bits)
+		case models.Unsigned:
+			p.u = bits
+		}
+		return p
+	}
+	switch name {
+	case "sum", "mean":
+		switch typ {
+		case models.Float:
+			a.sumF += math.Float64frombits(sm.Sum)
+		case models.Integer:
+			a.sumI += int64(sm.Sum)
+			a.sumF += float64(int64(sm.Sum))
+		case models.Unsigned:
+			a.sumU += sm.Sum
+			a.sumF += float64(sm.Sum)
+		}
+	case "first":
+		if p := val(sm.First, m.MinTime); a.n == 0 || p.t < a.a.t {
+			a.a = p
+		}
+	case "last":
+		if p := val(sm.Last, m.MaxTime); a.n == 0 || p.t >= a.a.t {
+			a.a = p
+		}
+	case "min", "spread":
+		if p := val(sm.Min, sm.MinAt); a.n == 0 || less(&p, &a.a) || equalVal(&p, &a.a) && p.t < a.a.t {
+			a.a = p
+		}
+		if p := val(sm.Max, sm.MaxAt); name == "spread" && (a.n == 0 || less(&a.b, &p)) {
+			a.b = p
+		}
+	case "max":
+		if p := val(sm.Max, sm.MaxAt); a.n == 0 || less(&a.a, &p) || equalVal(&p, &a.a) && p.t < a.a.t {
+			a.a = p
+		}
+	}
+	a.n += int64(m.Count)
 }
 
 // result is the call's value over the bucket, as aggregate() gives it.
