@@ -38,12 +38,16 @@ run: ui build
 	./bin/herd server --data-dir $(DATA_DIR) --http-addr :8086
 
 # Debian packages the tests run against: a real InfluxDB 1.x for the
-# InfluxQL differential suite; OpenSSH servers (and ip, for network
-# namespaces) as herd deploy's test hosts. Installed only when missing.
+# InfluxQL differential suite; its influx shell, driven against herd by
+# the e2e tests; OpenSSH servers (and ip, for network namespaces) as herd
+# deploy's test hosts. Installed only when missing.
 test-deps:
 	@command -v influxd >/dev/null 2>&1 || { \
 		echo "installing Debian package influxdb (differential query tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
+	@command -v influx >/dev/null 2>&1 || { \
+		echo "installing Debian package influxdb-client (influx shell e2e tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb-client >/dev/null; }
 	@test -x /usr/bin/chromium || { \
 		echo "installing Debian package chromium (dashboard browser tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
