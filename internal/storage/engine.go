@@ -379,7 +379,8 @@ func (e *Engine) discardShard(s *shard) {
 	}
 }
 
-// Databases lists database names, sorted.
+// Databases lists database names in creation order (InfluxDB's SHOW
+// DATABASES order).
 func (e *Engine) Databases() []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()

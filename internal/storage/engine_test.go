@@ -561,3 +561,26 @@ func TestWALStreamTornGroupIsIgnored(t *testing.T) {
 		t.Fatal("a continuation without its stream start was accepted")
 	}
 }
+
+// TestDatabasesInCreationOrder: SHOW DATABASES lists databases as
+// InfluxDB does, in creation order, across a restart; a dropped and
+// recreated database moves to the end.
+func TestDatabasesInCreationOrder(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir, nil)
+	for _, db := range []string{"zeta", "alpha", "mid"} {
+		must(t, e.CreateDatabase(db))
+	}
+	must(t, e.DropDatabase("zeta"))
+	must(t, e.CreateDatabase("zeta"))
+	want := "[alpha mid zeta]"
+	if got := fmt.Sprint(e.Databases()); got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	must(t, e.Close())
+	e = openTest(t, dir, nil)
+	defer e.Close()
+	if got := fmt.Sprint(e.Databases()); got != want {
+		t.Fatalf("after restart got %s, want %s", got, want)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/herdmon/herd/internal/models"
@@ -61,12 +60,13 @@ func (m *metaState) database(name string) *dbMeta {
 	return nil
 }
 
+// names lists the databases in creation order, as InfluxDB's SHOW
+// DATABASES does.
 func (m *metaState) names() []string {
 	out := make([]string, 0, len(m.Databases))
 	for _, d := range m.Databases {
 		out = append(out, d.Name)
 	}
-	sort.Strings(out)
 	return out
 }
 
