@@ -209,101 +209,160 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 // accumulate folds a column into a call's buckets. Series arrive one
 // after the other in group order, each in time order, so ties go the way
 // the row path breaks them: first and min/max keep the earlier (time,
-// series), last takes the later.
+// series), last takes the later. The column is cut into runs of points
+// of one bucket, each folded by a loop specialised for its type and
+// call (the common floats and integers), with sums added in time order
+// exactly as point by point.
 func accumulate(name string, accs *[]acc, col *block.Column, ser int32, slot func(int64) (int, int64, int64)) {
-	bi, start, end := -1, int64(0), int64(0)
-	for i, t := range col.Times {
-		if bi < 0 || t >= end || t < start {
-			bi, start, end = slot(t)
+	times := col.Times
+	for i := 0; i < len(times); {
+		bi, _, end := slot(times[i])
+		j := i + 1
+		for j < len(times) && times[j] < end {
+			j++
 		}
 		a := &(*accs)[bi] // slot may have grown the slice
 		if a.n == 0 {
 			a.typ = col.Type
 		}
-		switch col.Type {
-		case models.Float:
-			v := col.Floats[i]
-			switch name {
-			case "count":
-				a.n++
-				continue
-			case "sum", "mean":
-				a.n++
-				a.sumF += v
-				continue
-			case "min", "max", "spread":
-				if a.n == 0 || (name == "min" || name == "spread") && (v < a.a.f || v == a.a.f && t < a.a.t) ||
-					name == "max" && (v > a.a.f || v == a.a.f && t < a.a.t) {
-					a.a = point{t: t, typ: models.Float, f: v, ser: ser}
-				}
-				if name == "spread" && (a.n == 0 || v > a.b.f) {
-					a.b = point{t: t, typ: models.Float, f: v, ser: ser}
-				}
-				a.n++
-				continue
+		switch {
+		case name == "count":
+			a.n += int64(j - i)
+		case name == "first":
+			if a.n == 0 || times[i] < a.a.t {
+				a.a = pointAt(col, i, ser)
 			}
-		case models.Integer:
-			v := col.Integers[i]
-			switch name {
-			case "count":
-				a.n++
-				continue
-			case "sum", "mean":
-				a.n++
-				a.sumI += v
-				a.sumF += float64(v)
-				continue
-			case "min", "max", "spread":
-				if a.n == 0 || (name == "min" || name == "spread") && (v < a.a.i || v == a.a.i && t < a.a.t) ||
-					name == "max" && (v > a.a.i || v == a.a.i && t < a.a.t) {
-					a.a = point{t: t, typ: models.Integer, i: v, ser: ser}
-				}
-				if name == "spread" && (a.n == 0 || v > a.b.i) {
-					a.b = point{t: t, typ: models.Integer, i: v, ser: ser}
-				}
-				a.n++
-				continue
+			a.n += int64(j - i)
+		case name == "last":
+			if a.n == 0 || times[j-1] >= a.a.t {
+				a.a = pointAt(col, j-1, ser)
+			}
+			a.n += int64(j - i)
+		case col.Type == models.Float:
+			accumulateFloats(name, a, col, i, j, ser)
+		case col.Type == models.Integer:
+			accumulateIntegers(name, a, col, i, j, ser)
+		default:
+			for k := i; k < j; k++ {
+				accumulatePoint(name, a, col, k, ser)
 			}
 		}
-		// Other types, and first/last of every type.
-		p := point{t: t, typ: col.Type, ser: ser}
-		switch col.Type {
-		case models.Float:
-			p.f = col.Floats[i]
-		case models.Integer:
-			p.i = col.Integers[i]
-		case models.Unsigned:
-			p.u = col.Unsigneds[i]
-		case models.String:
-			p.s = col.Strings[i]
-		case models.Boolean:
-			p.b = col.Booleans[i]
-		}
-		switch name {
-		case "count":
-		case "sum", "mean":
-			a.sumU += p.u
-			f, _ := p.number()
-			a.sumF += f
-		case "first":
-			if a.n == 0 || t < a.a.t {
-				a.a = p
-			}
-		case "last":
-			if a.n == 0 || t >= a.a.t {
-				a.a = p
-			}
-		case "min", "max", "spread":
-			if a.n == 0 || (name != "max") && (less(&p, &a.a) || equalVal(&p, &a.a) && t < a.a.t) ||
-				name == "max" && (less(&a.a, &p) || equalVal(&p, &a.a) && t < a.a.t) {
-				a.a = p
-			}
-			if name == "spread" && (a.n == 0 || less(&a.b, &p)) {
-				a.b = p
-			}
-		}
-		a.n++
+		i = j
 	}
+}
+
+// accumulateFloats folds points [i, j) of a float column, all in a's
+// bucket.
+func accumulateFloats(name string, a *acc, col *block.Column, i, j int, ser int32) {
+	v := col.Floats[i:j]
+	switch name {
+	case "sum", "mean":
+		sum := a.sumF
+		for _, x := range v {
+			sum += x
+		}
+		a.sumF = sum
+	case "min", "max", "spread":
+		// The run's extremes, earliest first among equals.
+		lo, hi := 0, 0
+		for k, x := range v {
+			if x < v[lo] {
+				lo = k
+			}
+			if x > v[hi] {
+				hi = k
+			}
+		}
+		pick := lo
+		if name == "max" {
+			pick = hi
+		}
+		if x, t := v[pick], col.Times[i+pick]; a.n == 0 || (name != "max") && (x < a.a.f || x == a.a.f && t < a.a.t) ||
+			name == "max" && (x > a.a.f || x == a.a.f && t < a.a.t) {
+			a.a = point{t: t, typ: models.Float, f: x, ser: ser}
+		}
+		if x := v[hi]; name == "spread" && (a.n == 0 || x > a.b.f) {
+			a.b = point{t: col.Times[i+hi], typ: models.Float, f: x, ser: ser}
+		}
+	}
+	a.n += int64(j - i)
+}
+
+// accumulateIntegers folds points [i, j) of an integer column, all in
+// a's bucket.
+func accumulateIntegers(name string, a *acc, col *block.Column, i, j int, ser int32) {
+	v := col.Integers[i:j]
+	switch name {
+	case "sum", "mean":
+		si, sf := a.sumI, a.sumF
+		for _, x := range v {
+			si += x
+			sf += float64(x)
+		}
+		a.sumI, a.sumF = si, sf
+	case "min", "max", "spread":
+		lo, hi := 0, 0
+		for k, x := range v {
+			if x < v[lo] {
+				lo = k
+			}
+			if x > v[hi] {
+				hi = k
+			}
+		}
+		pick := lo
+		if name == "max" {
+			pick = hi
+		}
+		if x, t := v[pick], col.Times[i+pick]; a.n == 0 || (name != "max") && (x < a.a.i || x == a.a.i && t < a.a.t) ||
+			name == "max" && (x > a.a.i || x == a.a.i && t < a.a.t) {
+			a.a = point{t: t, typ: models.Integer, i: x, ser: ser}
+		}
+		if x := v[hi]; name == "spread" && (a.n == 0 || x > a.b.i) {
+			a.b = point{t: col.Times[i+hi], typ: models.Integer, i: x, ser: ser}
+		}
+	}
+	a.n += int64(j - i)
+}
+
+// pointAt returns point i of col.
+func pointAt(col *block.Column, i int, ser int32) point {
+	p := point{t: col.Times[i], typ: col.Type, ser: ser}
+	switch col.Type {
+	case models.Float:
+		p.f = col.Floats[i]
+	case models.Integer:
+		p.i = col.Integers[i]
+	case models.Unsigned:
+		p.u = col.Unsigneds[i]
+	case models.String:
+		p.s = col.Strings[i]
+	case models.Boolean:
+		p.b = col.Booleans[i]
+	}
+	return p
+}
+
+// accumulatePoint folds point i of col (unsigned, string or boolean)
+// into a.
+func accumulatePoint(name string, a *acc, col *block.Column, i int, ser int32) {
+	p := pointAt(col, i, ser)
+	t := p.t
+	switch name {
+	case "sum", "mean":
+		a.sumU += p.u
+		f, _ := p.number()
+		a.sumF += f
+	case "min", "max", "spread":
+		if a.n == 0 || (name != "max") && (less(&p, &a.a) || equalVal(&p, &a.a) && t < a.a.t) ||
+			name == "max" && (less(&a.a, &p) || equalVal(&p, &a.a) && t < a.a.t) {
+			a.a = p
+		}
+		if name == "spread" && (a.n == 0 || less(&a.b, &p)) {
+			a.b = p
+		}
+	}
+	a.n++
 }
 
 // accumulateSummary folds a whole chunk into a call's bucket from its
