@@ -947,8 +947,16 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) {
 	if j.scratch == nil {
 		j.scratch = make([]any, nf)
 	}
+	var pred predicate
+	if j.cond != nil {
+		pred, _ = compilePredicate(j.cond, c, j.fidx, tags, j.types)
+	}
 	emit := func(t int64) {
-		if j.cond != nil {
+		if pred != nil {
+			if !pred(at) {
+				return
+			}
+		} else if j.cond != nil {
 			for _, f := range j.condFields {
 				j.scratch[f] = nil
 				if at[f] >= 0 {

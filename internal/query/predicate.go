@@ -1,0 +1,142 @@
+package query
+
+import (
+	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/models"
+)
+
+// A row condition is evaluated per row by eval, which looks every field
+// up by name and boxes its value: most of a `WHERE usage_user > 90`
+// scan. compilePredicate turns the condition, once per series, into
+// closures over the series' typed columns: tag references are resolved
+// (they are constant within a series) and numeric comparisons of a field
+// with a literal read the column directly. Conditions of other shapes
+// keep the general path; the results are those of eval in every case.
+
+// predicate reports whether the row whose field f has its value at
+// index at[f] of its column (-1: no value) satisfies the condition.
+type predicate func(at []int) bool
+
+// compilePredicate compiles cond for one series (its tags and columns),
+// or returns false when cond has a shape it does not compile.
+func compilePredicate(cond influxql.Expr, c *seriesCols, fidx map[string]int, tags models.Tags, types map[string]models.FieldType) (predicate, bool) {
+	if !refersToFields(cond, types) {
+		// Tags and literals only: one answer for the whole series.
+		row := &srow{fidx: fidx}
+		v := evalBool(cond, &rowValuer{tags: tags, row: row, types: types, cond: true})
+		return func([]int) bool { return v }, true
+	}
+	switch e := cond.(type) {
+	case *influxql.ParenExpr:
+		return compilePredicate(e.Expr, c, fidx, tags, types)
+	case *influxql.BinaryExpr:
+		switch e.Op {
+		case influxql.AND, influxql.OR:
+			l, ok1 := compilePredicate(e.LHS, c, fidx, tags, types)
+			r, ok2 := compilePredicate(e.RHS, c, fidx, tags, types)
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			if e.Op == influxql.AND {
+				return func(at []int) bool { return l(at) && r(at) }, true
+			}
+			return func(at []int) bool { return l(at) || r(at) }, true
+		case influxql.EQ, influxql.NEQ, influxql.LT, influxql.LTE, influxql.GT, influxql.GTE:
+			return compileComparison(e, c, fidx, types)
+		}
+	}
+	return nil, false
+}
+
+// compileComparison compiles `field op number` or `number op field` on a
+// float, integer or unsigned column. As in binary, numbers compare as
+// float64 and a row without the field never matches.
+func compileComparison(e *influxql.BinaryExpr, c *seriesCols, fidx map[string]int, types map[string]models.FieldType) (predicate, bool) {
+	op := e.Op
+	ref, lit := e.LHS, e.RHS
+	if _, isRef := ref.(*influxql.VarRef); !isRef {
+		ref, lit = lit, ref
+		op = mirror(op)
+	}
+	vr, ok := ref.(*influxql.VarRef)
+	if !ok {
+		return nil, false
+	}
+	if _, isField := types[vr.Val]; !isField {
+		return nil, false
+	}
+	f, ok := fidx[vr.Val]
+	if !ok {
+		return nil, false
+	}
+	var x float64
+	switch l := lit.(type) {
+	case *influxql.NumberLiteral:
+		x = l.Val
+	case *influxql.IntegerLiteral:
+		x = float64(l.Val)
+	default:
+		return nil, false
+	}
+	col := &c.cols[f]
+	if vr.Type != influxql.Unknown && vr.Type != dataType(col.Type) {
+		return nil, false // a cast (field::type) keeps eval's rules
+	}
+	test := compare(op)
+	switch col.Type {
+	case models.Float:
+		return func(at []int) bool { return at[f] >= 0 && test(col.Floats[at[f]], x) }, true
+	case models.Integer:
+		return func(at []int) bool { return at[f] >= 0 && test(float64(col.Integers[at[f]]), x) }, true
+	case models.Unsigned:
+		return func(at []int) bool { return at[f] >= 0 && test(float64(col.Unsigneds[at[f]]), x) }, true
+	}
+	return nil, false
+}
+
+// compare returns the comparison op as a function.
+func compare(op influxql.Token) func(a, b float64) bool {
+	switch op {
+	case influxql.EQ:
+		return func(a, b float64) bool { return a == b }
+	case influxql.NEQ:
+		return func(a, b float64) bool { return a != b }
+	case influxql.LT:
+		return func(a, b float64) bool { return a < b }
+	case influxql.LTE:
+		return func(a, b float64) bool { return a <= b }
+	case influxql.GT:
+		return func(a, b float64) bool { return a > b }
+	}
+	return func(a, b float64) bool { return a >= b }
+}
+
+// mirror returns the operator with its operands swapped: a < b is b > a.
+func mirror(op influxql.Token) influxql.Token {
+	switch op {
+	case influxql.LT:
+		return influxql.GT
+	case influxql.LTE:
+		return influxql.GTE
+	case influxql.GT:
+		return influxql.LT
+	case influxql.GTE:
+		return influxql.LTE
+	}
+	return op
+}
+
+// refersToFields reports whether e reads a field (as rowValuer.value
+// resolves names: anything the source has as a field).
+func refersToFields(e influxql.Expr, types map[string]models.FieldType) bool {
+	found := false
+	influxql.WalkFunc(e, func(n influxql.Node) {
+		if v, ok := n.(*influxql.VarRef); ok {
+			if _, isField := types[v.Val]; isField {
+				found = true
+			}
+		}
+	})
+	return found
+}
