@@ -9,8 +9,14 @@
 #   BENCH_HOSTS=100 BENCH_DURATION=24h  data set: hosts × time span, 10 s interval
 #   BENCH_SEED=1 BENCH_WORKERS=2 BENCH_BATCH=5000 BENCH_GZIP=0
 #   BENCH_SYSTEMS="herd influxdb victoriametrics"
+#   BENCH_QUERY=1 (default)   then bench/query.sh: query latency per TSBS devops
+#                             query type, herd vs InfluxDB (InfluxQL) and
+#                             VictoriaMetrics (PromQL), BENCH_QUERY_HOSTS=10
+#                             hosts × 24 h, BENCH_QUERY_RUNS=30 runs per query
 #   BENCH_AGENTS=1 (default)  then bench/agents.sh: herd agent vs node_exporter
-#                             (and Telegraf with BENCH_TELEGRAF=1), RSS and CPU
+#                             (and Telegraf with BENCH_TELEGRAF=1), RSS and CPU,
+#                             for BENCH_AGENTS_DURATION=120 seconds, written to
+#                             BENCH_AGENTS_RESULTS=bench/results/agents-latest.md
 #   BENCH_TMPDIR=/var/tmp   must be a real disk: tmpfs counts no write_bytes
 #   BENCH_HERD_BIN=         use this herd binary instead of `make build`'s bin/herd
 #   BENCH_RESULTS=bench/results/peers-latest.md
@@ -76,6 +82,9 @@ install_packages() {
 		victoriametrics) missing+=($(want_pkg victoria-metrics victoria-metrics)) ;;
 		esac
 	done
+	if [[ ${BENCH_QUERY:-1} == 1 ]]; then # bench/query.sh runs all three
+		missing+=($(want_pkg influxd influxdb) $(want_pkg victoria-metrics victoria-metrics) $(want_pkg jq jq))
+	fi
 	[[ -x /usr/bin/time ]] || missing+=(time)
 	command -v curl >/dev/null 2>&1 || missing+=(curl)
 	((${#missing[@]} == 0)) && return 0
@@ -495,15 +504,26 @@ for s in $SYSTEMS; do
 	[[ ${STATUS[$s]} == ok ]] || fail=1
 done
 
+# Query latency per query type, herd beside InfluxDB and VictoriaMetrics
+# (each loaded with its own smaller data set: the query leg measures
+# answers, not ingestion), with the herd binary measured above.
+# Writes bench/results/query-latest.md. BENCH_QUERY=0 skips it.
+if [[ ${BENCH_QUERY:-1} == 1 ]]; then
+	log "query: bench/query.sh (${BENCH_QUERY_HOSTS:-10} hosts × 24 h, ${BENCH_QUERY_RUNS:-30} runs per query)"
+	HOSTS=${BENCH_QUERY_HOSTS:-10} RUNS=${BENCH_QUERY_RUNS:-30} HERD_BIN=$HERD \
+		bash "$ROOT/bench/query.sh" || fail=1
+fi
+
 # The agents side by side (herd agent, node_exporter, and Telegraf with
 # BENCH_TELEGRAF=1): RSS and CPU at the same inputs and interval.
-# BENCH_AGENTS=0 skips it.
+# BENCH_AGENTS=0 skips it. agents.sh reads BENCH_DURATION as seconds and
+# BENCH_RESULTS as its own file, not as this script's data span (24h) and
+# results, hence BENCH_AGENTS_DURATION and BENCH_AGENTS_RESULTS.
 if [[ ${BENCH_AGENTS:-1} == 1 ]]; then
 	log "agents: bench/agents.sh (BENCH_TELEGRAF=${BENCH_TELEGRAF:-0})"
-	if [[ -n ${BENCH_HERD_BIN:-} ]]; then
-		BENCH_HERD_BIN=$BENCH_HERD_BIN bash "$ROOT/bench/agents.sh" || fail=1
-	else
-		bash "$ROOT/bench/agents.sh" || fail=1
-	fi
+	agents_env=(BENCH_DURATION="${BENCH_AGENTS_DURATION:-120}"
+		BENCH_RESULTS="${BENCH_AGENTS_RESULTS:-$ROOT/bench/results/agents-latest.md}")
+	[[ -n ${BENCH_HERD_BIN:-} ]] && agents_env+=(BENCH_HERD_BIN="$BENCH_HERD_BIN")
+	env "${agents_env[@]}" bash "$ROOT/bench/agents.sh" || fail=1
 fi
 exit "$fail"
