@@ -116,9 +116,7 @@ func (e *Engine) seriesHasData(shards []*shard, id uint64) bool {
 			if has {
 				break
 			}
-			if fs, err := b.r.SeriesFields(id); err != nil || len(fs) > 0 {
-				has = true // on a read error, keep the series
-			}
+			has = b.r.HasSeries(id)
 		}
 		s.mu.RUnlock()
 		if has {

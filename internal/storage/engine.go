@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/block"
 	"github.com/herdmon/herd/internal/storage/index"
 	"github.com/herdmon/herd/internal/storage/wal"
 )
@@ -33,6 +34,8 @@ type Engine struct {
 	opts   Options
 	logger *slog.Logger
 	wal    *wal.WAL
+	// entries caches decoded block index entries for queries.
+	entries *block.EntryCache
 
 	// mu guards meta and dbs (the structure, not the data).
 	mu   sync.RWMutex
@@ -107,7 +110,7 @@ func Open(opts Options) (*Engine, error) {
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o755); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	e := &Engine{opts: opts, logger: opts.Logger, dbs: map[string]*database{},
+	e := &Engine{opts: opts, logger: opts.Logger, dbs: map[string]*database{}, entries: block.NewEntryCache(entryCacheBytes),
 		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{})}
 	lock, err := lockDir(opts.Dir)
 	if err != nil {
@@ -190,7 +193,7 @@ func (e *Engine) openDatabase(name string) (*database, error) {
 			if !ok {
 				continue
 			}
-			s, err := openShard(filepath.Join(dir, rpEnt.Name(), se.Name()), start, end, e.logger, db.live)
+			s, err := openShard(filepath.Join(dir, rpEnt.Name(), se.Name()), start, end, e.logger, db.live, e.entries)
 			if err != nil {
 				ix.Close()
 				return nil, fmt.Errorf("storage: %w", err)
@@ -543,6 +546,7 @@ func (e *Engine) abandon() {
 // Statistics returns the engine's counters and gauges, for /debug/vars.
 func (e *Engine) Statistics() map[string]int64 {
 	st := e.wal.Stats()
+	hits, misses := e.entries.Stats()
 	return map[string]int64{
 		"pointsWritten":    e.stats.PointsWritten.Load(),
 		"valuesWritten":    e.stats.ValuesWritten.Load(),
@@ -552,6 +556,8 @@ func (e *Engine) Statistics() map[string]int64 {
 		"shardsDropped":    e.stats.ShardsDropped.Load(),
 		"chunksRead":       e.stats.ChunksRead.Load(),
 		"chunksSummarized": e.stats.ChunksSummarized.Load(),
+		"entryCacheHits":   hits,
+		"entryCacheMisses": misses,
 		"headBytes":        e.headBytes.Load(),
 		"walBytes":         int64(st.BytesWritten),
 		"walRecords":       int64(st.Records),

@@ -40,3 +40,8 @@ func DefaultOptions() Options {
 		RetentionCheckInterval: 30 * time.Minute,
 	}
 }
+
+// entryCacheBytes bounds the decoded block index entries kept for
+// queries: the entries of a dashboard's few thousand series-and-block
+// pairs, a small part of a 1 GB board's memory.
+const entryCacheBytes = 4 << 20

@@ -29,6 +29,8 @@ type shard struct {
 	// live tells whether a series id is still in the database's index;
 	// compaction drops the values of deleted series.
 	live func(id uint64) bool
+	// entries caches decoded block index entries across the engine.
+	entries *block.EntryCache
 
 	mu     sync.RWMutex
 	head   *head
@@ -55,6 +57,16 @@ type blockFile struct {
 }
 
 func (b *blockFile) acquire() { b.refs.Add(1) }
+
+// openBlock opens a block file of the shard, sharing the engine's entry
+// cache.
+func (s *shard) openBlock(path string) (*block.Reader, error) {
+	r, err := block.Open(path)
+	if err == nil && s.entries != nil {
+		r.SetEntryCache(s.entries)
+	}
+	return r, err
+}
 
 func (b *blockFile) release() {
 	if b.refs.Add(-1) == 0 && b.obsolete.Load() {
@@ -105,11 +117,11 @@ func parseShardDirName(name string) (start, end int64, ok bool) {
 
 // openShard opens a shard directory: its blocks (quarantining corrupt
 // ones) and its field types.
-func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint64) bool) (*shard, error) {
+func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint64) bool, cache *block.EntryCache) (*shard, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &shard{dir: dir, start: start, end: end, logger: logger, live: live, head: newHead(),
+	s := &shard{dir: dir, start: start, end: end, logger: logger, live: live, entries: cache, head: newHead(),
 		fields: make(map[string]map[string]models.FieldType)}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -126,7 +138,7 @@ func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint
 		if !ok {
 			continue
 		}
-		r, err := block.Open(path)
+		r, err := s.openBlock(path)
 		if err != nil {
 			s.quarantine(path, err)
 			continue
@@ -254,7 +266,7 @@ func (s *shard) flush(h *head) error {
 	if err := w.Finish(); err != nil {
 		return fmt.Errorf("flush shard %s: %w", s.dir, err)
 	}
-	r, err := block.Open(path)
+	r, err := s.openBlock(path)
 	if err != nil {
 		return fmt.Errorf("reopen flushed block %s: %w", path, err)
 	}
@@ -356,7 +368,7 @@ func (s *shard) compactFiltered(inputs []*blockFile, drop func(id uint64, t int6
 	if err := w.Finish(); err != nil {
 		return fmt.Errorf("compact %s: %w", s.dir, err)
 	}
-	r, err := block.Open(path)
+	r, err := s.openBlock(path)
 	if err != nil {
 		return fmt.Errorf("reopen compacted block %s: %w", path, err)
 	}
@@ -410,7 +422,7 @@ func mergeBlocks(w *block.Writer, inputs []*blockFile, live func(uint64) bool, d
 	for _, id := range ids {
 		names := map[string]models.FieldType{}
 		for i, b := range inputs {
-			fields, err := b.r.SeriesFields(id)
+			fields, err := b.r.ScanSeriesFields(id)
 			if err != nil {
 				return err
 			}

@@ -503,7 +503,7 @@ func (e *Engine) shardFor(db *database, rp *rpMeta, t int64) (*shard, error) {
 		start = list[i-1].end
 	}
 	dir := fmt.Sprintf("%s/%s/%s", db.dir, dirSafe(rp.Name), shardDirName(start, end))
-	s, err := openShard(dir, start, end, e.logger, db.live)
+	s, err := openShard(dir, start, end, e.logger, db.live, e.entries)
 	if err != nil {
 		return nil, fmt.Errorf("create shard: %w", err)
 	}

@@ -52,6 +52,9 @@ type Reader struct {
 	// summaries is true from format version 2: numeric chunks carry a
 	// Summary in their index entry.
 	summaries bool
+	// id keys this reader's entries in cache, if one is set.
+	id    uint64
+	cache *EntryCache
 
 	// damage is the first *CorruptError found after Open, kept because
 	// Fields cannot return it.
@@ -252,23 +255,71 @@ func (r *Reader) Fields(seriesID uint64) []FieldInfo {
 
 // SeriesFields is Fields with the error: a *CorruptError if the series'
 // index entry is damaged, or an I/O error.
+// The result is shared with other callers: it must not be modified.
 func (r *Reader) SeriesFields(seriesID uint64) ([]FieldInfo, error) {
+	if i, ok := r.find(seriesID); ok {
+		return r.fieldsAt(i)
+	}
+	return nil, nil
+}
+
+// ScanSeriesFields is SeriesFields for passes over every series
+// (compaction, rewrites): it neither uses nor fills the entry cache, so
+// it does not evict the entries queries keep asking for.
+func (r *Reader) ScanSeriesFields(seriesID uint64) ([]FieldInfo, error) {
+	if i, ok := r.find(seriesID); ok {
+		return r.readFieldsAt(i)
+	}
+	return nil, nil
+}
+
+// HasSeries reports whether the file holds data of seriesID, from the
+// series table in memory.
+func (r *Reader) HasSeries(seriesID uint64) bool {
+	_, ok := r.find(seriesID)
+	return ok
+}
+
+// find returns the series table index of seriesID.
+func (r *Reader) find(seriesID uint64) (int, bool) {
 	n := r.seriesCount()
 	i := sort.Search(n, func(i int) bool {
 		id, _ := r.rec(i)
 		return id >= seriesID
 	})
 	if i == n {
-		return nil, nil
+		return 0, false
 	}
-	if id, _ := r.rec(i); id != seriesID {
-		return nil, nil
-	}
-	return r.fieldsAt(i)
+	id, _ := r.rec(i)
+	return i, id == seriesID
 }
 
-// fieldsAt reads and decodes the index entry of series record i.
+// SetEntryCache makes the reader keep the entries it decodes in c,
+// shared with other readers. Call it before the reader is shared.
+func (r *Reader) SetEntryCache(c *EntryCache) {
+	r.id = readerIDs.Add(1)
+	r.cache = c
+}
+
+// fieldsAt returns the decoded index entry of series record i, from the
+// cache or the file. The result is shared: callers must not modify it.
 func (r *Reader) fieldsAt(i int) ([]FieldInfo, error) {
+	if r.cache == nil {
+		return r.readFieldsAt(i)
+	}
+	k := entryKey{reader: r.id, series: i}
+	if fs, ok := r.cache.get(k); ok {
+		return fs, nil
+	}
+	fs, err := r.readFieldsAt(i)
+	if err == nil {
+		r.cache.put(k, fs)
+	}
+	return fs, err
+}
+
+// readFieldsAt reads and decodes the index entry of series record i.
+func (r *Reader) readFieldsAt(i int) ([]FieldInfo, error) {
 	var start uint32
 	if i > 0 {
 		_, start = r.rec(i - 1)
@@ -537,7 +588,7 @@ func (r *Reader) Verify() error {
 	var points uint64
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
 	for i := 0; i < r.seriesCount(); i++ {
-		fs, err := r.fieldsAt(i)
+		fs, err := r.readFieldsAt(i)
 		if err != nil {
 			return err
 		}
