@@ -24,6 +24,7 @@ type Store interface {
 	Index(db string) (*index.Index, error)
 	FieldTypes(db, measurement string) (map[string]models.FieldType, error)
 	Read(req storage.ReadRequest, fn storage.ReadFunc) error
+	LatestTime(req storage.ReadRequest) (int64, bool, error)
 }
 
 // Row is one series of a result, as InfluxDB's models.Row. Values may

@@ -1104,83 +1104,45 @@ func (p *plan) tailOnly() bool {
 	return !p.aggregate && p.desc && p.stmt.Limit > 0 && !hasTransform(p.exprs)
 }
 
-// firstTailWindow is the span rawTail reads before the latest time it
-// found; each further read reaches four times further back.
+// firstTailWindow is the span rawTail reads before the latest time when
+// rows may be rejected by a condition on fields; each further read
+// reaches four times further back.
 const firstTailWindow = int64(time.Minute)
 
-// recentWindow is where rawTail looks first: recent data is the common
-// case, and one probe over everything older follows if it is empty.
-const recentWindow = int64(time.Hour)
-
 // rawTail answers a tailOnly statement for a group by reading backwards
-// from the end of the range instead of reading the whole range. A probe
-// reads one field of one series to the end of a window; its last time T
-// bounds the group's latest data there from below, so reading from just
-// before T to the window's end finds the latest rows. Probes look at the
-// last hour first, then at everything older at once; reads reach four
-// times further back each round until LIMIT+OFFSET rows are found.
+// from the end of the range instead of reading the whole range. Storage
+// names the group's latest time T from metadata; the first read covers
+// just T when one row is wanted and nothing can reject it (the latest
+// values come undecoded, see storage.LatestTime), else a minute before
+// T. Further reads start at the next latest time before the last read,
+// skipping gaps, and reach four times further back each round until
+// LIMIT+OFFSET rows are found.
 func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, fields []string) ([][]any, error) {
 	need := p.stmt.Limit + p.stmt.Offset
-	probeFields := func(lo, hi int64, fields []string) (bool, int64, error) {
-		found, last := false, int64(0)
-		var id0 uint64
-		var f0 string
-		err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
-			Fields: fields, MinTime: lo, MaxTime: hi}, func(id uint64, field string, col *block.Column) error {
-			if !found {
-				found, id0, f0 = true, id, field
-			} else if id != id0 || field != f0 {
-				return errStop
-			}
-			if n := col.Len(); n > 0 {
-				last = col.Times[n-1]
-			}
-			return nil
-		})
-		if err != nil && err != errStop {
-			if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
-				return false, 0, fmt.Errorf("retention policy not found: %s", src.rp)
-			}
-			return false, 0, err
-		}
-		return found, last, ctx.Err()
-	}
-	// A probe asks for one field first (storage then decodes less); only
-	// when that one is empty must every field be asked.
-	probe := func(lo, hi int64) (bool, int64, error) {
-		if len(fields) > 1 {
-			if ok, last, err := probeFields(lo, hi, fields[:1]); ok || err != nil {
-				return ok, last, err
-			}
-		}
-		return probeFields(lo, hi, fields)
+	step := firstTailWindow
+	if need == 1 && (p.cond == nil || !refersToFields(p.cond, src.types)) {
+		step = 1
 	}
 	var out [][]any
 	hi := p.maxT
-	lo := p.minT
-	if top := min(p.opt.Now.UnixNano(), hi); top > p.minT+recentWindow {
-		lo = top - recentWindow + 1
-	}
-	step := firstTailWindow
 	for {
-		ok, last, err := probe(lo, hi)
+		last, ok, err := x.Store.LatestTime(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+			Fields: fields, MinTime: p.minT, MaxTime: hi})
 		if err != nil {
+			if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
+				return nil, fmt.Errorf("retention policy not found: %s", src.rp)
+			}
 			return nil, err
 		}
 		if !ok {
-			if lo <= p.minT {
-				return out, nil
-			}
-			// Nothing recent: one probe over all the rest finds the
-			// latest data before it.
-			if ok, last, err = probe(p.minT, lo-1); err != nil || !ok {
-				return out, err
-			}
-			hi = lo - 1
+			return out, nil
 		}
-		lo = max(last-step+1, p.minT)
+		lo := p.minT
+		if uint64(last)-uint64(p.minT) >= uint64(step) { // (last-step could overflow)
+			lo = last - step + 1
+		}
 		sub := *p
-		sub.minT, sub.maxT = lo, hi
+		sub.minT, sub.maxT = lo, last
 		rows, err := x.readRows(ctx, &sub, src, g, fields)
 		if err != nil {
 			return nil, err
@@ -1196,11 +1158,6 @@ func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, 
 		hi = lo - 1
 		if step < math.MaxInt64/8 {
 			step *= 4
-		}
-		if hi < p.minT+step { // (hi-minT could overflow)
-			lo = p.minT
-		} else {
-			lo = hi - step + 1
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math"
 	"sort"
 	"strings"
 
@@ -74,6 +75,21 @@ func (c *memColumn) fill(dst *block.Column, minT, maxT int64) {
 	dst.Reset(c.typ)
 	// The stream was written by this process from valid values, so an
 	// error means a bug: serve what decoded rather than panic.
+	if st := &c.stream; minT == maxT && st.n > 0 && st.maxT == minT && c.typ != models.String {
+		// The latest value (a lastpoint query) is kept undecoded.
+		dst.Times = append(dst.Times, minT)
+		switch c.typ {
+		case models.Float:
+			dst.Floats = append(dst.Floats, math.Float64frombits(st.maxNum))
+		case models.Integer:
+			dst.Integers = append(dst.Integers, int64(st.maxNum))
+		case models.Unsigned:
+			dst.Unsigneds = append(dst.Unsigneds, st.maxNum)
+		case models.Boolean:
+			dst.Booleans = append(dst.Booleans, st.maxNum&1 != 0)
+		}
+		return
+	}
 	if c.ordered {
 		c.stream.decodeRange(dst, minT, maxT, true)
 		return

@@ -41,6 +41,11 @@ type headStream struct {
 	// last mark.
 	spans            []timeSpan
 	openMin, openMax int64
+	// maxT is the latest time in the stream, whatever the order of
+	// appends, and maxNum the value last written at that time: the
+	// latest value, which lastpoint queries ask for, needs no decoding.
+	maxT   int64
+	maxNum uint64
 }
 
 // timeSpan is the smallest and largest time of a run of values.
@@ -76,6 +81,9 @@ func (s *headStream) appendValue(t int64, typ models.FieldType, num uint64, str 
 	if s.n > 0 && s.n%headMarkEvery == 0 {
 		s.marks = append(s.marks, streamMark{off: len(s.b), i: s.n, t: s.lastT, delta: s.lastDelta, num: s.lastNum})
 		s.spans = append(s.spans, timeSpan{s.openMin, s.openMax})
+	}
+	if s.n == 0 || t >= s.maxT {
+		s.maxT, s.maxNum = t, num
 	}
 	if s.n == 0 || s.n%headMarkEvery == 0 {
 		s.openMin, s.openMax = t, t
@@ -133,6 +141,9 @@ func (s *headStream) decodeRange(dst *block.Column, minT, maxT int64, exact bool
 	}
 	if first < 0 {
 		return nil
+	}
+	if exact && minT == maxT {
+		n = 1 // an instant: at most one value
 	}
 	dst.Grow(min(n, s.n))
 	for k := first; k <= len(s.marks); k++ {

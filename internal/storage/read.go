@@ -74,6 +74,44 @@ func (e *Engine) FieldTypes(db, measurement string) (map[string]models.FieldType
 	return out, nil
 }
 
+// shardsFor returns the shards of the request's policy that overlap its
+// time range, oldest first.
+func (e *Engine) shardsFor(req *ReadRequest) ([]*shard, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	dm := e.meta.database(req.Database)
+	d := e.dbs[req.Database]
+	if dm == nil || d == nil {
+		return nil, &models.DatabaseNotFoundError{Name: req.Database}
+	}
+	rpName := req.RetentionPolicy
+	if rpName == "" {
+		rpName = dm.DefaultPolicy
+	}
+	if dm.policy(rpName) == nil {
+		return nil, &models.RetentionPolicyNotFoundError{Database: req.Database, Name: rpName}
+	}
+	var shards []*shard
+	for _, s := range d.shards[rpName] {
+		if s.end > req.MinTime && s.start <= req.MaxTime {
+			shards = append(shards, s)
+		}
+	}
+	return shards, nil
+}
+
+// wantedFields returns the request's fields as a set, nil for all.
+func (req *ReadRequest) wantedFields() map[string]bool {
+	if req.Fields == nil {
+		return nil
+	}
+	wanted := make(map[string]bool, len(req.Fields))
+	for _, f := range req.Fields {
+		wanted[f] = true
+	}
+	return wanted
+}
+
 // piece is one source of a series field in a shard: a block chunk or a
 // head column, with its time range and age (higher is newer).
 type piece struct {
@@ -89,36 +127,11 @@ type piece struct {
 // bounded by a few chunks, except where writes overlap in time (then the
 // overlapping pieces are merged in memory).
 func (e *Engine) Read(req ReadRequest, fn ReadFunc) error {
-	e.mu.RLock()
-	dm := e.meta.database(req.Database)
-	d := e.dbs[req.Database]
-	if dm == nil || d == nil {
-		e.mu.RUnlock()
-		return &models.DatabaseNotFoundError{Name: req.Database}
+	shards, err := e.shardsFor(&req)
+	if err != nil {
+		return err
 	}
-	rpName := req.RetentionPolicy
-	if rpName == "" {
-		rpName = dm.DefaultPolicy
-	}
-	if dm.policy(rpName) == nil {
-		e.mu.RUnlock()
-		return &models.RetentionPolicyNotFoundError{Database: req.Database, Name: rpName}
-	}
-	var shards []*shard
-	for _, s := range d.shards[rpName] {
-		if s.end > req.MinTime && s.start <= req.MaxTime {
-			shards = append(shards, s)
-		}
-	}
-	e.mu.RUnlock()
-
-	var wanted map[string]bool
-	if req.Fields != nil {
-		wanted = make(map[string]bool, len(req.Fields))
-		for _, f := range req.Fields {
-			wanted[f] = true
-		}
-	}
+	wanted := req.wantedFields()
 	var m merger
 	for _, id := range req.SeriesIDs {
 		// Per shard (in time order): the pieces of every field.
@@ -232,6 +245,16 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, req *ReadRequ
 				}
 			}
 			col := p.mem
+			if col == nil && minT == maxT {
+				// An instant at the chunk's edge (the latest row of a
+				// series) comes from its summary.
+				m.reset(0)
+				if col = m.next(); instantValue(&p.chunk, minT, col) {
+					st.ChunksSummarized.Add(1)
+				} else {
+					col = nil
+				}
+			}
 			if col == nil {
 				m.reset(0)
 				col = m.next()

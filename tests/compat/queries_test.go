@@ -445,4 +445,22 @@ var queries = []string{
 	`SHOW TAG KEY CARDINALITY FROM cpu WHERE host = 'pi1'`,
 	`SHOW FIELD KEY CARDINALITY`,
 	`SHOW FIELD KEY EXACT CARDINALITY FROM /m.*/`,
+
+	// The latest rows (ORDER BY time DESC LIMIT), read backwards from the
+	// end: ties between series, offsets, conditions that reject the
+	// latest rows, sparse and string fields, upper bounds in gaps.
+	`SELECT * FROM cpu ORDER BY time DESC LIMIT 1`,
+	`SELECT * FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1`,
+	`SELECT * FROM cpu GROUP BY * ORDER BY time DESC LIMIT 1`,
+	`SELECT usage_idle FROM cpu GROUP BY host ORDER BY time DESC LIMIT 2 OFFSET 3`,
+	`SELECT usage_idle FROM cpu WHERE usage_idle > 95 GROUP BY host ORDER BY time DESC LIMIT 1`,
+	`SELECT usage_idle, usage_user FROM cpu WHERE usage_user < 1 ORDER BY time DESC LIMIT 3`,
+	`SELECT * FROM event ORDER BY time DESC LIMIT 1`,
+	`SELECT text FROM event ORDER BY time DESC LIMIT 2 OFFSET 1`,
+	`SELECT * FROM mem WHERE host = 'pi3' AND time <= '2026-01-01T00:28:35Z' ORDER BY time DESC LIMIT 1`,
+	`SELECT used FROM mem WHERE time < '2026-01-01T00:10:05Z' GROUP BY host ORDER BY time DESC LIMIT 1`,
+	`SELECT active FROM mem WHERE active = true GROUP BY host ORDER BY time DESC LIMIT 1`,
+	`SELECT * FROM cpu WHERE region = 'lab' GROUP BY host ORDER BY time DESC LIMIT 1 SLIMIT 1`,
+	`SELECT bytes_recv, err_in FROM net WHERE time >= '2026-01-01T00:29:00Z' GROUP BY host ORDER BY time DESC LIMIT 100`,
+	`SELECT * FROM nosuch ORDER BY time DESC LIMIT 1`,
 }
