@@ -1,8 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sort"
+	"sync"
 	"strings"
 
 	"github.com/herdmon/herd/internal/models"
@@ -94,29 +97,101 @@ func (c *memColumn) fill(dst *block.Column, minT, maxT int64) {
 		c.stream.decodeRange(dst, minT, maxT, true)
 		return
 	}
-	var all block.Column
+	sc := unorderedPool.Get().(*unorderedScratch)
+	defer unorderedPool.Put(sc)
+	all := &sc.all
 	all.Reset(c.typ)
-	c.stream.decodeRange(&all, minT, maxT, false)
-	idx := make([]int, 0, all.Len())
+	c.stream.decodeRange(all, minT, maxT, false)
+	// Order the points in range by (time, append order); the last write
+	// of a time wins. Out-of-order appends are usually local (writers'
+	// batches crossing), so pdqsort meets long sorted runs.
+	ord := sc.ord[:0]
+	sorted := true
 	for i, t := range all.Times {
 		if t >= minT && t <= maxT {
-			idx = append(idx, i)
+			if len(ord) > 0 && t <= ord[len(ord)-1].t {
+				sorted = false
+			}
+			ord = append(ord, timeIdx{t, int32(i)})
 		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return all.Times[idx[a]] < all.Times[idx[b]] })
-	// Keep the last of each run of equal times: it was written last.
-	out := idx[:0]
-	for k, i := range idx {
-		if k+1 < len(idx) && all.Times[idx[k+1]] == all.Times[i] {
-			continue
-		}
-		out = append(out, i)
+	if !sorted {
+		sortTimeIdx(ord)
 	}
-	dst.Grow(len(out))
-	for _, i := range out {
-		dst.AppendAt(&all, i)
+	keep := ord[:0]
+	for k, o := range ord {
+		if k+1 == len(ord) || ord[k+1].t != o.t {
+			keep = append(keep, o)
+		}
+	}
+	sc.ord = ord
+	dst.Grow(len(keep))
+	for _, o := range keep {
+		dst.Times = append(dst.Times, o.t)
+	}
+	switch c.typ {
+	case models.Float:
+		for _, o := range keep {
+			dst.Floats = append(dst.Floats, all.Floats[o.i])
+		}
+	case models.Integer:
+		for _, o := range keep {
+			dst.Integers = append(dst.Integers, all.Integers[o.i])
+		}
+	case models.Unsigned:
+		for _, o := range keep {
+			dst.Unsigneds = append(dst.Unsigneds, all.Unsigneds[o.i])
+		}
+	case models.Boolean:
+		for _, o := range keep {
+			dst.Booleans = append(dst.Booleans, all.Booleans[o.i])
+		}
+	case models.String:
+		for _, o := range keep {
+			dst.Strings = append(dst.Strings, all.Strings[o.i])
+		}
 	}
 }
+
+// sortTimeIdx sorts points by (time, append order). Out-of-order
+// appends are usually local (concurrent writers' batches crossing), where
+// an insertion sort moves each point a few places; past a budget of moves
+// it hands over to pdqsort, so adversarial orders stay O(n log n).
+func sortTimeIdx(ord []timeIdx) {
+	budget := 8 * len(ord)
+	for k := 1; k < len(ord); k++ {
+		x, j := ord[k], k
+		for j > 0 && x.t < ord[j-1].t { // stable: equal times keep append order
+			ord[j] = ord[j-1]
+			j--
+		}
+		ord[j] = x
+		if budget -= k - j; budget < 0 {
+			slices.SortFunc(ord, func(a, b timeIdx) int {
+				if c := cmp.Compare(a.t, b.t); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.i, b.i)
+			})
+			return
+		}
+	}
+}
+
+// timeIdx is a point's time and its position in append order.
+type timeIdx struct {
+	t int64
+	i int32
+}
+
+// unorderedScratch holds the buffers of a read of an out-of-order
+// column, reused across reads.
+type unorderedScratch struct {
+	all block.Column
+	ord []timeIdx
+}
+
+var unorderedPool = sync.Pool{New: func() any { return new(unorderedScratch) }}
 
 // sortedIDs returns the head's series ids in ascending order, the order
 // block files require.

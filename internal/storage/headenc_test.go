@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"sort"
 	"testing"
 	"testing/quick"
 
@@ -149,6 +150,73 @@ func TestHeadRangeReadsOutOfOrder(t *testing.T) {
 		for i, ts := range got.Times {
 			if !want[ts] || got.Integers[i] != ts || (i > 0 && got.Times[i-1] >= ts) {
 				t.Fatalf("range %v: bad value %d at %d", r, got.Integers[i], ts)
+			}
+		}
+	}
+}
+
+// BenchmarkHeadFill decodes a dashboard's range (6 hours at 10 s) of a
+// day-long head column of one-decimal percentages, in order and with
+// appends out of order (two writers interleaving batches).
+func BenchmarkHeadFill(b *testing.B) {
+	for _, ordered := range []bool{true, false} {
+		b.Run(fmt.Sprintf("ordered=%v", ordered), func(b *testing.B) {
+			c := &memColumn{name: "v", typ: models.Float, ordered: true}
+			r := rand.New(rand.NewSource(1))
+			v := 50.0
+			const n = 8640
+			for i := 0; i < n; i++ {
+				j := i
+				if !ordered && i%6 < 3 && i+3 < n {
+					j = i + 3 // the next batch lands first
+				} else if !ordered && i%6 >= 3 {
+					j = i - 3
+				}
+				v = math.Round((v+r.Float64()*4-2)*10) / 10
+				f := models.FloatField("v", v)
+				c.append(int64(j)*10e9, &f)
+			}
+			var col block.Column
+			lo, hi := int64(n-2160)*10e9, int64(n)*10e9
+			b.ReportAllocs()
+			for b.Loop() {
+				c.fill(&col, lo, hi)
+			}
+			if col.Len() != 2160 {
+				b.Fatalf("%d values", col.Len())
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2160, "ns/value")
+		})
+	}
+}
+
+// TestSortTimeIdx: the insertion sort with its pdqsort fallback orders
+// by time and keeps append order among equal times, for local disorder,
+// duplicates and fully shuffled input (which takes the fallback).
+func TestSortTimeIdx(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	for _, shape := range []string{"sorted", "local", "duplicates", "shuffled", "reversed"} {
+		for _, n := range []int{0, 1, 2, 7, 300, 5000} {
+			ord := make([]timeIdx, n)
+			for i := range ord {
+				ts := int64(i) * 10
+				switch shape {
+				case "local":
+					ts = int64(i+r.Intn(7)-3) * 10
+				case "duplicates":
+					ts = int64(r.Intn(n/3 + 1))
+				case "shuffled":
+					ts = r.Int63n(1000)
+				case "reversed":
+					ts = int64(n - i)
+				}
+				ord[i] = timeIdx{t: ts, i: int32(i)}
+			}
+			want := append([]timeIdx(nil), ord...)
+			sort.SliceStable(want, func(a, b int) bool { return want[a].t < want[b].t })
+			sortTimeIdx(ord)
+			if fmt.Sprint(ord) != fmt.Sprint(want) {
+				t.Fatalf("%s n=%d: wrong order", shape, n)
 			}
 		}
 	}
