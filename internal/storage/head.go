@@ -5,8 +5,8 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync"
 	"strings"
+	"sync"
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/block"
