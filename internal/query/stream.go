@@ -255,35 +255,14 @@ func accumulate(name string, accs *[]acc, col *block.Column, ser int32, slot fun
 // bucket.
 func accumulateFloats(name string, a *acc, col *block.Column, i, j int, ser int32) {
 	v := col.Floats[i:j]
-	switch name {
-	case "sum", "mean":
+	if name == "sum" || name == "mean" {
 		sum := a.sumF
 		for _, x := range v {
 			sum += x
 		}
 		a.sumF = sum
-	case "min", "max", "spread":
-		// The run's extremes, earliest first among equals.
-		lo, hi := 0, 0
-		for k, x := range v {
-			if x < v[lo] {
-				lo = k
-			}
-			if x > v[hi] {
-				hi = k
-			}
-		}
-		pick := lo
-		if name == "max" {
-			pick = hi
-		}
-		if x, t := v[pick], col.Times[i+pick]; a.n == 0 || (name != "max") && (x < a.a.f || x == a.a.f && t < a.a.t) ||
-			name == "max" && (x > a.a.f || x == a.a.f && t < a.a.t) {
-			a.a = point{t: t, typ: models.Float, f: x, ser: ser}
-		}
-		if x := v[hi]; name == "spread" && (a.n == 0 || x > a.b.f) {
-			a.b = point{t: col.Times[i+hi], typ: models.Float, f: x, ser: ser}
-		}
+	} else {
+		foldExtremes(name, a, v, col.Times[i:j], ser)
 	}
 	a.n += int64(j - i)
 }
@@ -292,37 +271,59 @@ func accumulateFloats(name string, a *acc, col *block.Column, i, j int, ser int3
 // a's bucket.
 func accumulateIntegers(name string, a *acc, col *block.Column, i, j int, ser int32) {
 	v := col.Integers[i:j]
-	switch name {
-	case "sum", "mean":
+	if name == "sum" || name == "mean" {
 		si, sf := a.sumI, a.sumF
 		for _, x := range v {
 			si += x
 			sf += float64(x)
 		}
 		a.sumI, a.sumF = si, sf
-	case "min", "max", "spread":
-		lo, hi := 0, 0
-		for k, x := range v {
-			if x < v[lo] {
-				lo = k
-			}
-			if x > v[hi] {
-				hi = k
-			}
-		}
-		pick := lo
-		if name == "max" {
-			pick = hi
-		}
-		if x, t := v[pick], col.Times[i+pick]; a.n == 0 || (name != "max") && (x < a.a.i || x == a.a.i && t < a.a.t) ||
-			name == "max" && (x > a.a.i || x == a.a.i && t < a.a.t) {
-			a.a = point{t: t, typ: models.Integer, i: x, ser: ser}
-		}
-		if x := v[hi]; name == "spread" && (a.n == 0 || x > a.b.i) {
-			a.b = point{t: col.Times[i+hi], typ: models.Integer, i: x, ser: ser}
-		}
+	} else {
+		foldExtremes(name, a, v, col.Times[i:j], ser)
 	}
 	a.n += int64(j - i)
+}
+
+// foldExtremes folds a run's min, max or spread into a (before a.n
+// counts the run): the run's extreme is found first, earliest among
+// equals, then compared once with the bucket's.
+func foldExtremes[T int64 | float64](name string, a *acc, v []T, times []int64, ser int32) {
+	if name != "min" && name != "max" && name != "spread" {
+		return
+	}
+	lo, hi := block.Extremes(v)
+	pick := lo
+	if name == "max" {
+		pick = hi
+	}
+	cur := numberOf[T](&a.a)
+	if x, t := v[pick], times[pick]; a.n == 0 || (name != "max") && (x < cur || x == cur && t < a.a.t) ||
+		name == "max" && (x > cur || x == cur && t < a.a.t) {
+		a.a = numberPoint(t, x, ser)
+	}
+	if x := v[hi]; name == "spread" && (a.n == 0 || x > numberOf[T](&a.b)) {
+		a.b = numberPoint(times[hi], x, ser)
+	}
+}
+
+// numberOf returns p's value as T (a float or integer point).
+func numberOf[T int64 | float64](p *point) T {
+	var zero T
+	if _, isFloat := any(zero).(float64); isFloat {
+		return T(p.f)
+	}
+	return T(p.i)
+}
+
+// numberPoint returns a float or integer point.
+func numberPoint[T int64 | float64](t int64, x T, ser int32) point {
+	switch v := any(x).(type) {
+	case float64:
+		return point{t: t, typ: models.Float, f: v, ser: ser}
+	case int64:
+		return point{t: t, typ: models.Integer, i: v, ser: ser}
+	}
+	return point{}
 }
 
 // pointAt returns point i of col.

@@ -131,26 +131,24 @@ func (c *memColumn) fill(dst *block.Column, minT, maxT int64) {
 	}
 	switch c.typ {
 	case models.Float:
-		for _, o := range keep {
-			dst.Floats = append(dst.Floats, all.Floats[o.i])
-		}
+		dst.Floats = gather(dst.Floats, all.Floats, keep)
 	case models.Integer:
-		for _, o := range keep {
-			dst.Integers = append(dst.Integers, all.Integers[o.i])
-		}
+		dst.Integers = gather(dst.Integers, all.Integers, keep)
 	case models.Unsigned:
-		for _, o := range keep {
-			dst.Unsigneds = append(dst.Unsigneds, all.Unsigneds[o.i])
-		}
+		dst.Unsigneds = gather(dst.Unsigneds, all.Unsigneds, keep)
 	case models.Boolean:
-		for _, o := range keep {
-			dst.Booleans = append(dst.Booleans, all.Booleans[o.i])
-		}
+		dst.Booleans = gather(dst.Booleans, all.Booleans, keep)
 	case models.String:
-		for _, o := range keep {
-			dst.Strings = append(dst.Strings, all.Strings[o.i])
-		}
+		dst.Strings = gather(dst.Strings, all.Strings, keep)
 	}
+}
+
+// gather appends src's values at the positions of keep to dst.
+func gather[T any](dst, src []T, keep []timeIdx) []T {
+	for _, o := range keep {
+		dst = append(dst, src[o.i])
+	}
+	return dst
 }
 
 // sortTimeIdx sorts points by (time, append order). Out-of-order

@@ -36,62 +36,59 @@ type Summary struct {
 
 // summarize computes the summary of points [start, end) of col.
 func summarize(col *Column, start, end int) Summary {
-	s := Summary{Valid: true, SumExact: true, MinAt: col.Times[start], MaxAt: col.Times[start]}
+	times := col.Times[start:end]
 	switch col.Type {
 	case models.Float:
 		v := col.Floats[start:end]
-		lo, hi, sum := v[0], v[0], 0.0
-		for i, x := range v {
+		sum := 0.0
+		for _, x := range v {
 			sum += x
-			if x < lo {
-				lo, s.MinAt = x, col.Times[start+i]
-			}
-			if x > hi {
-				hi, s.MaxAt = x, col.Times[start+i]
-			}
 		}
-		s.First, s.Last = math.Float64bits(v[0]), math.Float64bits(v[len(v)-1])
-		s.Min, s.Max, s.Sum = math.Float64bits(lo), math.Float64bits(hi), math.Float64bits(sum)
+		lo, hi := Extremes(v)
+		return Summary{Valid: true, SumExact: true, First: math.Float64bits(v[0]), Last: math.Float64bits(v[len(v)-1]),
+			Min: math.Float64bits(v[lo]), Max: math.Float64bits(v[hi]), MinAt: times[lo], MaxAt: times[hi], Sum: math.Float64bits(sum)}
 	case models.Integer:
 		v := col.Integers[start:end]
-		lo, hi, sum := v[0], v[0], int64(0)
-		for i, x := range v {
+		sum, exact := int64(0), true
+		for _, x := range v {
 			next := sum + x
 			if (x > 0 && next < sum) || (x < 0 && next > sum) || next > 1<<53 || next < -(1<<53) {
-				s.SumExact = false
+				exact = false
 			}
 			sum = next
-			if x < lo {
-				lo, s.MinAt = x, col.Times[start+i]
-			}
-			if x > hi {
-				hi, s.MaxAt = x, col.Times[start+i]
-			}
 		}
-		s.First, s.Last = uint64(v[0]), uint64(v[len(v)-1])
-		s.Min, s.Max, s.Sum = uint64(lo), uint64(hi), uint64(sum)
+		lo, hi := Extremes(v)
+		return Summary{Valid: true, SumExact: exact, First: uint64(v[0]), Last: uint64(v[len(v)-1]),
+			Min: uint64(v[lo]), Max: uint64(v[hi]), MinAt: times[lo], MaxAt: times[hi], Sum: uint64(sum)}
 	case models.Unsigned:
 		v := col.Unsigneds[start:end]
-		lo, hi, sum := v[0], v[0], uint64(0)
-		for i, x := range v {
+		sum, exact := uint64(0), true
+		for _, x := range v {
 			next := sum + x
 			if next < sum || next > 1<<53 {
-				s.SumExact = false
+				exact = false
 			}
 			sum = next
-			if x < lo {
-				lo, s.MinAt = x, col.Times[start+i]
-			}
-			if x > hi {
-				hi, s.MaxAt = x, col.Times[start+i]
-			}
 		}
-		s.First, s.Last = v[0], v[len(v)-1]
-		s.Min, s.Max, s.Sum = lo, hi, sum
-	default:
-		return Summary{}
+		lo, hi := Extremes(v)
+		return Summary{Valid: true, SumExact: exact, First: v[0], Last: v[len(v)-1],
+			Min: v[lo], Max: v[hi], MinAt: times[lo], MaxAt: times[hi], Sum: sum}
 	}
-	return s
+	return Summary{}
+}
+
+// Extremes returns the indexes of the first smallest and the first
+// largest of v, which must not be empty.
+func Extremes[T int64 | uint64 | float64](v []T) (lo, hi int) {
+	for k, x := range v {
+		if x < v[lo] {
+			lo = k
+		}
+		if x > v[hi] {
+			hi = k
+		}
+	}
+	return lo, hi
 }
 
 // hasSummary reports whether chunks of typ carry a summary.
