@@ -28,9 +28,12 @@ type registry struct {
 }
 
 type runningQuery struct {
-	text, db string
-	start    time.Time
-	cancel   context.CancelCauseFunc
+	// stmt is rendered only when SHOW QUERIES asks (most statements end
+	// unseen); executors never modify the statement they are given.
+	stmt   influxql.Statement
+	db     string
+	start  time.Time
+	cancel context.CancelCauseFunc
 }
 
 // add registers a statement and returns its context, cancelled by KILL
@@ -43,7 +46,7 @@ func (r *registry) add(ctx context.Context, stmt influxql.Statement, db string) 
 	}
 	r.next++
 	id := r.next
-	r.running[id] = &runningQuery{text: stmt.String(), db: db, start: time.Now(), cancel: cancel}
+	r.running[id] = &runningQuery{stmt: stmt, db: db, start: time.Now(), cancel: cancel}
 	r.mu.Unlock()
 	return ctx, func() {
 		r.mu.Lock()
@@ -64,7 +67,7 @@ func (r *registry) show() []*Row {
 	row := &Row{Columns: []string{"qid", "query", "database", "duration", "status"}}
 	for _, id := range ids {
 		q := r.running[id]
-		row.Values = append(row.Values, []any{int64(id), q.text, q.db, prettyDuration(time.Since(q.start)), "running"})
+		row.Values = append(row.Values, []any{int64(id), q.stmt.String(), q.db, prettyDuration(time.Since(q.start)), "running"})
 	}
 	return []*Row{row}
 }
