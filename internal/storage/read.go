@@ -220,7 +220,6 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, req *ReadRequ
 	if len(pieces) == 0 {
 		return nil
 	}
-	minT, maxT := req.MinTime, req.MaxTime
 	sort.SliceStable(pieces, func(i, j int) bool { return pieces[i].minT < pieces[j].minT })
 	for i := 0; i < len(pieces); {
 		j, end := i+1, pieces[i].maxT
@@ -230,68 +229,74 @@ func emitPieces(m *merger, id uint64, name string, pieces []piece, req *ReadRequ
 		}
 		group := pieces[i:j]
 		i = j
+		var err error
 		if len(group) == 1 {
-			// The usual case: nothing to merge, so the piece goes out
-			// as it is, trimmed to the range without a copy.
-			p := &group[0]
-			if p.mem == nil && req.Summary != nil && p.chunk.Summary.Valid && p.minT >= minT && p.maxT <= maxT {
-				used, err := req.Summary(id, name, &p.chunk)
-				if err != nil {
-					return err
-				}
-				if used {
-					st.ChunksSummarized.Add(1)
-					continue
-				}
-			}
-			col := p.mem
-			if col == nil && minT == maxT {
-				// An instant at the chunk's edge (the latest row of a
-				// series) comes from its summary.
-				m.reset(0)
-				if col = m.next(); instantValue(&p.chunk, minT, col) {
-					st.ChunksSummarized.Add(1)
-				} else {
-					col = nil
-				}
-			}
-			if col == nil {
-				m.reset(0)
-				col = m.next()
-				st.ChunksRead.Add(1)
-				if err := p.bf.r.ReadChunk(p.chunk, col); err != nil {
-					return err
-				}
-			}
-			if lo, hi := col.Span(minT, maxT); hi > lo {
-				view := col.Slice(lo, hi)
-				if err := fn(id, name, &view); err != nil {
-					return err
-				}
-			}
-			continue
+			err = emitLone(m, id, name, &group[0], req, fn, st)
+		} else {
+			err = emitMerged(m, id, name, group, req, fn, st)
 		}
-		sort.SliceStable(group, func(a, b int) bool { return group[a].age < group[b].age })
-		// The oldest piece's type decides; merge skips pieces of another
-		// type (a field whose type changed between shards' flushes).
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emitLone sends a piece that overlaps no other, the usual case: as it
+// is, trimmed to the range without a copy, or not at all when the
+// request takes the chunk's summary instead; an instant at a chunk's
+// edge (the latest row of a series) comes from the summary too.
+func emitLone(m *merger, id uint64, name string, p *piece, req *ReadRequest, fn ReadFunc, st *Stats) error {
+	minT, maxT := req.MinTime, req.MaxTime
+	if p.mem == nil && req.Summary != nil && p.chunk.Summary.Valid && p.minT >= minT && p.maxT <= maxT {
+		used, err := req.Summary(id, name, &p.chunk)
+		if used || err != nil {
+			if used {
+				st.ChunksSummarized.Add(1)
+			}
+			return err
+		}
+	}
+	col := p.mem
+	if col == nil {
 		m.reset(0)
-		for _, p := range group {
-			if p.mem != nil {
-				m.add(p.mem)
-			} else {
-				st.ChunksRead.Add(1)
-				if err := p.bf.r.ReadChunk(p.chunk, m.next()); err != nil {
-					return err
-				}
-			}
-		}
-		m.typ = m.parts[0].Type
-		out := m.merge(minT, maxT)
-		if out.Len() > 0 {
-			if err := fn(id, name, out); err != nil {
+		col = m.next()
+		if minT == maxT && instantValue(&p.chunk, minT, col) {
+			st.ChunksSummarized.Add(1)
+		} else {
+			st.ChunksRead.Add(1)
+			if err := p.bf.r.ReadChunk(p.chunk, col); err != nil {
 				return err
 			}
 		}
+	}
+	if lo, hi := col.Span(minT, maxT); hi > lo {
+		view := col.Slice(lo, hi)
+		return fn(id, name, &view)
+	}
+	return nil
+}
+
+// emitMerged merges overlapping pieces, oldest first, and sends the
+// result.
+func emitMerged(m *merger, id uint64, name string, group []piece, req *ReadRequest, fn ReadFunc, st *Stats) error {
+	sort.SliceStable(group, func(a, b int) bool { return group[a].age < group[b].age })
+	// The oldest piece's type decides; merge skips pieces of another
+	// type (a field whose type changed between shards' flushes).
+	m.reset(0)
+	for _, p := range group {
+		if p.mem != nil {
+			m.add(p.mem)
+			continue
+		}
+		st.ChunksRead.Add(1)
+		if err := p.bf.r.ReadChunk(p.chunk, m.next()); err != nil {
+			return err
+		}
+	}
+	m.typ = m.parts[0].Type
+	if out := m.merge(req.MinTime, req.MaxTime); out.Len() > 0 {
+		return fn(id, name, out)
 	}
 	return nil
 }
