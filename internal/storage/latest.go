@@ -18,80 +18,19 @@ func (e *Engine) LatestTime(req ReadRequest) (int64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
+	l := latest{minT: req.MinTime, maxT: req.MaxTime, best: math.MinInt64}
 	wanted := req.wantedFields()
-	minT, maxT := req.MinTime, req.MaxTime
-	best, found := int64(math.MinInt64), false
-	see := func(t int64) {
-		if t >= minT && t <= maxT && (!found || t > best) {
-			best, found = t, true
-		}
-	}
-	type straddle struct {
-		bf *blockFile
-		cm block.ChunkMeta
-	}
 	// Shards partition time: once one holds data in range, older ones
 	// can only hold earlier times.
-	for si := len(shards) - 1; si >= 0 && !found; si-- {
-		s := shards[si]
-		var pending []straddle
-		s.mu.RLock()
-		for _, id := range req.SeriesIDs {
-			for _, bf := range s.blocks {
-				if bf.r.MaxTime() < minT || bf.r.MinTime() > maxT || !bf.r.HasSeries(id) {
-					continue
-				}
-				for _, fi := range bf.r.Fields(id) {
-					if wanted != nil && !wanted[fi.Name] {
-						continue
-					}
-					// The latest chunk starting by maxT holds the field's
-					// latest time in range, or (straddling) must be read.
-					for k := len(fi.Chunks) - 1; k >= 0; k-- {
-						cm := fi.Chunks[k]
-						if cm.MinTime > maxT {
-							continue
-						}
-						if cm.MaxTime <= maxT {
-							see(cm.MaxTime)
-						} else if !found || cm.MaxTime > best {
-							bf.acquire()
-							pending = append(pending, straddle{bf, cm})
-						}
-						break
-					}
-				}
-			}
-			heads := append(append([]*head(nil), s.frozen...), s.head)
-			for _, h := range heads {
-				ms := h.series[id]
-				if ms == nil {
-					continue
-				}
-				for _, c := range ms.cols {
-					if wanted != nil && !wanted[c.name] || c.stream.n == 0 {
-						continue
-					}
-					if c.stream.maxT <= maxT {
-						see(c.stream.maxT)
-						continue
-					}
-					var col block.Column
-					c.fill(&col, minT, maxT)
-					if n := col.Len(); n > 0 {
-						see(col.Times[n-1])
-					}
-				}
-			}
-		}
-		s.mu.RUnlock()
+	for si := len(shards) - 1; si >= 0 && !l.found; si-- {
+		pending := l.scanShard(shards[si], req.SeriesIDs, wanted)
 		var col block.Column
 		for _, p := range pending {
-			if !found || p.cm.MaxTime > best {
+			if err == nil && (!l.found || p.cm.MaxTime > l.best) {
 				e.stats.ChunksRead.Add(1)
 				if err = p.bf.r.ReadChunk(p.cm, &col); err == nil {
-					if lo, hi := col.Span(minT, maxT); hi > lo {
-						see(col.Times[hi-1])
+					if lo, hi := col.Span(l.minT, l.maxT); hi > lo {
+						l.see(col.Times[hi-1])
 					}
 				}
 			}
@@ -101,7 +40,85 @@ func (e *Engine) LatestTime(req ReadRequest) (int64, bool, error) {
 			return 0, false, err
 		}
 	}
-	return best, found, nil
+	return l.best, l.found, nil
+}
+
+// latest is the state of a LatestTime search.
+type latest struct {
+	minT, maxT int64
+	best       int64
+	found      bool
+}
+
+func (l *latest) see(t int64) {
+	if t >= l.minT && t <= l.maxT && (!l.found || t > l.best) {
+		l.best, l.found = t, true
+	}
+}
+
+// straddle is a chunk that starts by the search's maxT but ends after
+// it: only decoding tells its latest time in range. Its block is
+// acquired until then.
+type straddle struct {
+	bf *blockFile
+	cm block.ChunkMeta
+}
+
+// scanShard sees the latest times of s's data of the series and fields
+// that metadata settles, and returns the chunks that must be read.
+func (l *latest) scanShard(s *shard, ids []uint64, wanted map[string]bool) []straddle {
+	var pending []straddle
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	heads := append(append([]*head(nil), s.frozen...), s.head)
+	for _, id := range ids {
+		for _, bf := range s.blocks {
+			if bf.r.MaxTime() < l.minT || bf.r.MinTime() > l.maxT || !bf.r.HasSeries(id) {
+				continue
+			}
+			for _, fi := range bf.r.Fields(id) {
+				if wanted != nil && !wanted[fi.Name] {
+					continue
+				}
+				// The latest chunk starting by maxT holds the field's
+				// latest time in range, or (straddling) must be read.
+				for k := len(fi.Chunks) - 1; k >= 0; k-- {
+					cm := fi.Chunks[k]
+					if cm.MinTime > l.maxT {
+						continue
+					}
+					if cm.MaxTime <= l.maxT {
+						l.see(cm.MaxTime)
+					} else if !l.found || cm.MaxTime > l.best {
+						bf.acquire()
+						pending = append(pending, straddle{bf, cm})
+					}
+					break
+				}
+			}
+		}
+		for _, h := range heads {
+			ms := h.series[id]
+			if ms == nil {
+				continue
+			}
+			for _, c := range ms.cols {
+				if wanted != nil && !wanted[c.name] || c.stream.n == 0 {
+					continue
+				}
+				if c.stream.maxT <= l.maxT {
+					l.see(c.stream.maxT)
+					continue
+				}
+				var col block.Column
+				c.fill(&col, l.minT, l.maxT)
+				if n := col.Len(); n > 0 {
+					l.see(col.Times[n-1])
+				}
+			}
+		}
+	}
+	return pending
 }
 
 // instantValue returns, without decoding, the value of a numeric chunk at
