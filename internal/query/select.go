@@ -839,22 +839,7 @@ func (c *seriesCols) add(f int, col *block.Column) {
 }
 
 // value boxes field f's i-th value.
-func (c *seriesCols) value(f, i int) any {
-	d := &c.cols[f]
-	switch d.Type {
-	case models.Float:
-		return d.Floats[i]
-	case models.Integer:
-		return d.Integers[i]
-	case models.Unsigned:
-		return d.Unsigneds[i]
-	case models.String:
-		return d.Strings[i]
-	case models.Boolean:
-		return d.Booleans[i]
-	}
-	return nil
-}
+func (c *seriesCols) value(f, i int) any { return c.cols[f].Value(i) }
 
 // readRows reads a group's series and joins each series' fields by time
 // into rows: one row per (series, time) with a value of at least one

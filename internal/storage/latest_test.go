@@ -79,7 +79,7 @@ func TestLatestTimeAndInstantReads(t *testing.T) {
 			instant := map[string]any{}
 			req.MinTime, req.MaxTime = got, got
 			must(t, e.Read(req, func(_ uint64, f string, col *block.Column) error {
-				instant[f] = valueAt(col, 0)
+				instant[f] = col.Value(0)
 				return nil
 			}))
 			full := map[string]any{}
@@ -87,7 +87,7 @@ func TestLatestTimeAndInstantReads(t *testing.T) {
 			must(t, e.Read(req, func(_ uint64, f string, col *block.Column) error {
 				for i, ts := range col.Times {
 					if ts == got {
-						full[f] = valueAt(col, i)
+						full[f] = col.Value(i)
 					}
 				}
 				return nil
@@ -105,18 +105,4 @@ func TestLatestTimeAndInstantReads(t *testing.T) {
 	if st := e.Statistics(); st["chunksSummarized"] == 0 {
 		t.Fatal("no instant read came from a chunk summary")
 	}
-}
-
-func valueAt(col *block.Column, i int) any {
-	switch col.Type {
-	case models.Float:
-		return col.Floats[i]
-	case models.Integer:
-		return col.Integers[i]
-	case models.Unsigned:
-		return col.Unsigneds[i]
-	case models.String:
-		return col.Strings[i]
-	}
-	return col.Booleans[i]
 }

@@ -131,3 +131,21 @@ func (c *Column) Slice(lo, hi int) Column {
 	}
 	return s
 }
+
+// Value returns point i's value boxed (float64, int64, uint64, string or
+// bool), or nil for a type a block cannot hold.
+func (c *Column) Value(i int) any {
+	switch c.Type {
+	case models.Float:
+		return c.Floats[i]
+	case models.Integer:
+		return c.Integers[i]
+	case models.Unsigned:
+		return c.Unsigneds[i]
+	case models.String:
+		return c.Strings[i]
+	case models.Boolean:
+		return c.Booleans[i]
+	}
+	return nil
+}
