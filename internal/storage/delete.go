@@ -220,6 +220,7 @@ func (e *Engine) applyDelete(db *database, measurement string, ids *roaring.Bitm
 			}
 		}
 	}
+	db.deletions.Add(1)
 	return db.index.DeleteSeries(ids)
 }
 

@@ -83,6 +83,10 @@ type database struct {
 	// shards by retention policy, sorted by start time.
 	shards map[string][]*shard
 	live   func(id uint64) bool
+	// deletions counts series deletions (under applyMu). A write that
+	// resolved its series ids before a deletion resolves them again
+	// before it applies, so its points never land on a deleted id.
+	deletions atomic.Uint64
 }
 
 // Open opens (creating if needed) the engine in opts.Dir, replaying the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -245,6 +246,7 @@ func (e *Engine) EnforceRetention(now time.Time) {
 	defer e.applyMu.Unlock()
 	e.mu.Lock()
 	var drop []*shard
+	dropsOf := map[*database][]*shard{}
 	for _, dm := range e.meta.Databases {
 		db := e.dbs[dm.Name]
 		if db == nil {
@@ -260,6 +262,7 @@ func (e *Engine) EnforceRetention(now time.Time) {
 			for _, s := range list {
 				if s.end <= cutoff {
 					drop = append(drop, s)
+					dropsOf[db] = append(dropsOf[db], s)
 					continue
 				}
 				kept = append(kept, s)
@@ -268,6 +271,9 @@ func (e *Engine) EnforceRetention(now time.Time) {
 		}
 	}
 	e.mu.Unlock()
+	for db, shards := range dropsOf {
+		e.forgetExpiredSeries(db, shards)
+	}
 	for _, s := range drop {
 		e.discardShard(s)
 		if err := os.RemoveAll(s.dir); err != nil {
@@ -277,6 +283,54 @@ func (e *Engine) EnforceRetention(now time.Time) {
 		e.stats.ShardsDropped.Add(1)
 		e.logger.Info("dropped expired shard", "dir", s.dir)
 	}
+}
+
+// forgetExpiredSeries removes from db's index the series whose only data
+// was in the expiring shards (already out of db.shards), as InfluxDB
+// does, so that SHOW SERIES, SHOW TAG VALUES and the series limit stop
+// counting hosts and containers gone for longer than the retention. The
+// caller holds applyMu, so no write lands between the check and the
+// removal (and writes that resolved ids before resolve them again).
+func (e *Engine) forgetExpiredSeries(db *database, expiring []*shard) {
+	candidates := roaring.New()
+	for _, s := range expiring {
+		s.mu.RLock()
+		for _, h := range append(append([]*head(nil), s.frozen...), s.head) {
+			for id := range h.series {
+				candidates.Add(uint32(id))
+			}
+		}
+		for _, b := range s.blocks {
+			for _, id := range b.r.SeriesIDs() {
+				candidates.Add(uint32(id))
+			}
+		}
+		s.mu.RUnlock()
+	}
+	e.mu.RLock()
+	var remaining []*shard
+	for _, list := range db.shards {
+		remaining = append(remaining, list...)
+	}
+	e.mu.RUnlock()
+	// Newest first: a live series is then found in the first shard, so
+	// writers (waiting on applyMu) wait about one check per series.
+	sort.Slice(remaining, func(i, j int) bool { return remaining[i].start > remaining[j].start })
+	gone := roaring.New()
+	it := candidates.Iterator()
+	for it.HasNext() {
+		if id := it.Next(); !e.seriesHasData(remaining, uint64(id)) {
+			gone.Add(id)
+		}
+	}
+	if gone.IsEmpty() {
+		return
+	}
+	if err := e.applyDelete(db, "", gone); err != nil {
+		e.logger.Error("could not remove expired series from the index", "db", db.name, "err", err)
+		return
+	}
+	e.logger.Info("removed series whose data expired", "db", db.name, "series", gone.GetCardinality())
 }
 
 // coldAfter is how long after its end a shard is taken as no longer

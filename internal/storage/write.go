@@ -205,9 +205,18 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 		return &models.DatabaseNotFoundError{Name: b.Database}
 	}
 	var res applyResult
+	epoch := db.deletions.Load()
 	e.prepare(db, b, sc, &res)
+	if testHookAfterPrepare != nil {
+		testHookAfterPrepare()
+	}
 
 	e.applyMu.Lock()
+	if db.deletions.Load() != epoch {
+		// A series of this batch may have been deleted since its id was
+		// resolved: resolve again (a deleted series gets a new id).
+		e.resolveAgain(db, b, sc, &res)
+	}
 	err := e.apply(b, time.Now().UnixNano(), sc, &res, db)
 	var done chan commitResult
 	if err == nil && res.accepted > 0 {
@@ -248,6 +257,10 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 	}
 	return nil
 }
+
+// testHookAfterPrepare, set by tests, runs between a write's prepare
+// and apply.
+var testHookAfterPrepare func()
 
 type applyResult struct {
 	rp                        string
@@ -292,6 +305,24 @@ func (e *Engine) prepare(db *database, b *models.Batch, sc *writeScratch, res *a
 		sc.points = appendWALPoint(sc.points, sc.key, p)
 	}
 	sc.offs = append(sc.offs, len(sc.points))
+}
+
+// resolveAgain looks the series ids of prepare's accepted points up
+// again, creating those deleted since. The caller holds applyMu.
+func (e *Engine) resolveAgain(db *database, b *models.Batch, sc *writeScratch, res *applyResult) {
+	for i := range b.Points {
+		if sc.ids[i] == 0 {
+			continue
+		}
+		p := &b.Points[i]
+		sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
+		id, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
+		if err != nil {
+			res.drop(err.Error())
+			id = 0
+		}
+		sc.ids[i] = id
+	}
 }
 
 // apply validates the prepared points against the stored field types and
