@@ -66,9 +66,13 @@ func (p *plan) dataBuckets(rows []*srow) []bucket {
 // buckets, for fill(): from the statement's lower bound (or the first
 // data bucket without one) to the bucket holding the upper bound.
 func (p *plan) allBuckets(data []bucket) ([]bucket, error) {
-	first := data[0].start
+	var first int64
 	if p.minT != influxql.MinTime {
 		first, _ = p.window(p.minT)
+	} else if len(data) > 0 {
+		first = data[0].start
+	} else {
+		return nil, nil
 	}
 	if err := p.checkBuckets(first, 0); err != nil {
 		return nil, err

@@ -1031,14 +1031,14 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 	for _, g := range groups {
 		var values [][]any
 		if stream {
-			buckets, err := x.streamGroup(ctx, p, src, g, calls)
+			buckets, bp, err := x.streamLatest(ctx, p, src, g, calls)
 			if err != nil {
 				return nil, err
 			}
-			if len(buckets) == 0 {
-				continue
+			if len(buckets) == 0 && bp == p {
+				continue // (a latest-buckets window without data is still filled)
 			}
-			if values, err = p.finishAggregate(buckets, calls, nil, src); err != nil {
+			if values, err = bp.finishAggregate(buckets, calls, nil, src); err != nil {
 				return nil, err
 			}
 			if values = limitOffset(values, p.stmt.Limit, p.stmt.Offset); len(values) == 0 {
@@ -1081,6 +1081,68 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 		out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
 	}
 	return out, nil
+}
+
+// latestBucketsOnly reports whether a streamed aggregate wants only its
+// latest buckets (GROUP BY time ... ORDER BY time DESC LIMIT n) with a
+// fill that needs no values before them; in UTC, where buckets are of
+// equal length.
+func (p *plan) latestBucketsOnly() bool {
+	switch p.stmt.Fill {
+	case influxql.NullFill, influxql.NoFill, influxql.NumberFill:
+	default:
+		return false
+	}
+	return p.desc && p.stmt.Limit > 0 && p.interval > 0 && p.loc == nil && !hasTransform(p.exprs)
+}
+
+// streamLatest computes a group's streamed buckets, and the plan to
+// finish them with. For latestBucketsOnly statements it reads only the
+// last LIMIT+OFFSET buckets of the range (more, growing fourfold, while
+// fill(none) leaves too few), where the whole range would be read
+// otherwise (TSBS's groupby-orderby-limit reads minutes, not hours).
+// With fill(null) or fill(n) those buckets are filled from the window's
+// start when the group has data before it, as InfluxDB fills from the
+// first point or the lower bound.
+func (x *Executor) streamLatest(ctx context.Context, p *plan, src *source, g *group, calls []*influxql.Call) ([]bucket, *plan, error) {
+	if !p.latestBucketsOnly() {
+		b, err := x.streamGroup(ctx, p, src, g, calls)
+		return b, p, err
+	}
+	need := uint64(p.stmt.Limit + p.stmt.Offset)
+	last, _ := p.window(p.maxT)
+	for span := need; ; span *= 4 {
+		// (uint64: last - minT overflows int64 without a lower bound.)
+		if last <= p.minT || span > (uint64(last)-uint64(p.minT))/uint64(p.interval) {
+			b, err := x.streamGroup(ctx, p, src, g, calls) // the window reaches the range's start
+			return b, p, err
+		}
+		sub := *p
+		sub.minT = last - int64(span-1)*p.interval
+		buckets, err := x.streamGroup(ctx, &sub, src, g, calls)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.stmt.Fill == influxql.NoFill {
+			if uint64(len(buckets)) >= need {
+				return buckets, &sub, nil
+			}
+			continue
+		}
+		fields := make([]string, 0, len(calls))
+		for _, c := range calls {
+			fields = append(fields, c.Args[0].(*influxql.VarRef).Val)
+		}
+		_, earlier, err := x.Store.LatestTime(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp,
+			SeriesIDs: g.series, Fields: fields, MinTime: p.minT, MaxTime: sub.minT - 1})
+		if err != nil {
+			return nil, nil, err
+		}
+		if !earlier {
+			return buckets, p, nil // the window holds all the data
+		}
+		return buckets, &sub, nil
+	}
 }
 
 // tailOnly reports whether the statement wants only the latest rows of

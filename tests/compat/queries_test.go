@@ -463,4 +463,20 @@ var queries = []string{
 	`SELECT * FROM cpu WHERE region = 'lab' GROUP BY host ORDER BY time DESC LIMIT 1 SLIMIT 1`,
 	`SELECT bytes_recv, err_in FROM net WHERE time >= '2026-01-01T00:29:00Z' GROUP BY host ORDER BY time DESC LIMIT 100`,
 	`SELECT * FROM nosuch ORDER BY time DESC LIMIT 1`,
+
+	// The latest buckets of an aggregate (GROUP BY time ... ORDER BY time
+	// DESC LIMIT), read from the end: with and without a lower bound,
+	// fills, offsets, sparse data that needs a wider read, bounds inside
+	// the window, and data that starts inside it.
+	`SELECT max(usage_idle) FROM cpu WHERE time < '2026-01-01T00:20:00Z' GROUP BY time(1m) ORDER BY time DESC LIMIT 5`,
+	`SELECT max(usage_idle), min(usage_user) FROM cpu WHERE time < '2026-01-01T00:20:00Z' GROUP BY time(1m), host ORDER BY time DESC LIMIT 3 OFFSET 2`,
+	`SELECT mean(usage_idle) FROM cpu WHERE time < '2026-01-01T00:20:00Z' GROUP BY time(1m, 30s) fill(0) ORDER BY time DESC LIMIT 4`,
+	`SELECT count(text) FROM event WHERE time < '2026-01-01T00:29:00Z' GROUP BY time(1m) fill(none) ORDER BY time DESC LIMIT 3`,
+	`SELECT count(level) FROM event WHERE time < '2026-01-01T00:29:00Z' GROUP BY time(1m) ORDER BY time DESC LIMIT 4`,
+	`SELECT sum(level) FROM event WHERE time < '2026-01-01T00:29:00Z' GROUP BY time(10s) fill(none) ORDER BY time DESC LIMIT 5`,
+	`SELECT max(used) FROM mem WHERE time >= '2026-01-01T00:27:30Z' AND time < '2026-01-01T00:29:00Z' GROUP BY time(1m) ORDER BY time DESC LIMIT 5`,
+	`SELECT max(used) FROM mem WHERE time < '2026-01-01T00:02:30Z' GROUP BY time(1m) ORDER BY time DESC LIMIT 5`,
+	`SELECT max(used) FROM mem WHERE time >= '2026-01-01T00:00:00Z' AND time < '2026-01-01T00:02:30Z' GROUP BY time(1m) ORDER BY time DESC LIMIT 5`,
+	`SELECT last(bytes_recv) FROM net WHERE host = 'pi3' AND time < '2026-01-01T00:25:00Z' GROUP BY time(20s) fill(none) ORDER BY time DESC LIMIT 6`,
+	`SELECT max(usage_idle) FROM cpu GROUP BY time(1m) ORDER BY time DESC LIMIT 2`,
 }
