@@ -36,17 +36,9 @@ func (x *Executor) showSeriesCardinality(s *influxql.ShowSeriesCardinalityStatem
 	if err != nil {
 		return nil, err
 	}
-	var rows []*Row
-	for _, m := range measurementsOf(ix, s.Sources) {
-		set, err := seriesMatching(ix, m, s.Condition, nil)
-		if err != nil {
-			return nil, err
-		}
-		if n := int(set.GetCardinality()); n > 0 {
-			rows = append(rows, countRow(m, n))
-		}
-	}
-	return rows, nil
+	return x.perMeasurement(db, s.Sources, s.Condition, func(_ *index.Index, _ string, set *roaring.Bitmap) (int, error) {
+		return int(set.GetCardinality()), nil
+	})
 }
 
 func (x *Executor) showMeasurementCardinality(s *influxql.ShowMeasurementCardinalityStatement, opt Options) ([]*Row, error) {

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
@@ -275,20 +276,10 @@ func binary(op influxql.Token, l, r any) any {
 	case string:
 		switch rv := r.(type) {
 		case string:
-			switch op {
-			case influxql.EQ:
-				return lv == rv
-			case influxql.NEQ:
-				return lv != rv
-			case influxql.LT:
-				return lv < rv
-			case influxql.LTE:
-				return lv <= rv
-			case influxql.GT:
-				return lv > rv
-			case influxql.GTE:
-				return lv >= rv
-			case influxql.ADD:
+			if r, ok := compareOp(op, lv, rv); ok {
+				return r
+			}
+			if op == influxql.ADD {
 				return lv + rv
 			}
 		case *regexp.Regexp:
@@ -361,20 +352,31 @@ func binary(op influxql.Token, l, r any) any {
 		return lf / rf
 	case influxql.MOD:
 		return math.Mod(lf, rf)
-	case influxql.EQ:
-		return lf == rf
-	case influxql.NEQ:
-		return lf != rf
-	case influxql.LT:
-		return lf < rf
-	case influxql.LTE:
-		return lf <= rf
-	case influxql.GT:
-		return lf > rf
-	case influxql.GTE:
-		return lf >= rf
+	}
+	if r, ok := compareOp(op, lf, rf); ok {
+		return r
 	}
 	return nil
+}
+
+// compareOp applies a comparison operator; ok is false for any other
+// operator.
+func compareOp[T cmp.Ordered](op influxql.Token, a, b T) (result, ok bool) {
+	switch op {
+	case influxql.EQ:
+		return a == b, true
+	case influxql.NEQ:
+		return a != b, true
+	case influxql.LT:
+		return a < b, true
+	case influxql.LTE:
+		return a <= b, true
+	case influxql.GT:
+		return a > b, true
+	case influxql.GTE:
+		return a >= b, true
+	}
+	return false, false
 }
 
 func asInt(v any) (int64, bool) {

@@ -83,7 +83,7 @@ func compileComparison(e *influxql.BinaryExpr, c *seriesCols, fidx map[string]in
 	if vr.Type != influxql.Unknown && vr.Type != dataType(col.Type) {
 		return nil, false // a cast (field::type) keeps eval's rules
 	}
-	test := compare(op)
+	test := func(v, x float64) bool { r, _ := compareOp(op, v, x); return r }
 	switch col.Type {
 	case models.Float:
 		return func(at []int) bool { return at[f] >= 0 && test(col.Floats[at[f]], x) }, true
@@ -93,23 +93,6 @@ func compileComparison(e *influxql.BinaryExpr, c *seriesCols, fidx map[string]in
 		return func(at []int) bool { return at[f] >= 0 && test(float64(col.Unsigneds[at[f]]), x) }, true
 	}
 	return nil, false
-}
-
-// compare returns the comparison op as a function.
-func compare(op influxql.Token) func(a, b float64) bool {
-	switch op {
-	case influxql.EQ:
-		return func(a, b float64) bool { return a == b }
-	case influxql.NEQ:
-		return func(a, b float64) bool { return a != b }
-	case influxql.LT:
-		return func(a, b float64) bool { return a < b }
-	case influxql.LTE:
-		return func(a, b float64) bool { return a <= b }
-	case influxql.GT:
-		return func(a, b float64) bool { return a > b }
-	}
-	return func(a, b float64) bool { return a >= b }
 }
 
 // mirror returns the operator with its operands swapped: a < b is b > a.

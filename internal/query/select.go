@@ -671,11 +671,9 @@ type group struct {
 	series []uint64
 }
 
-func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
-	set, err := seriesMatching(src.ix, src.name, p.cond, func(n string) bool { _, ok := src.types[n]; return ok })
-	if err != nil {
-		return nil, err
-	}
+// groupTags returns the tag keys the GROUP BY names (tags, *, /regex/;
+// time(...) is the plan's), sorted and distinct.
+func (p *plan) groupTags(src *source) []string {
 	var dims []string
 	for _, d := range p.stmt.Dimensions {
 		switch e := d.Expr.(type) {
@@ -685,8 +683,6 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
 			for k := range src.tagKeys {
 				dims = append(dims, k)
 			}
-		case *influxql.Call:
-			// time(...) handled by the plan
 		case *influxql.RegexLiteral:
 			for k := range src.tagKeys {
 				if e.Val.MatchString(k) {
@@ -696,7 +692,15 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
 		}
 	}
 	sort.Strings(dims)
-	dims = dedupe(dims)
+	return dedupe(dims)
+}
+
+func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
+	set, err := seriesMatching(src.ix, src.name, p.cond, func(n string) bool { _, ok := src.types[n]; return ok })
+	if err != nil {
+		return nil, err
+	}
+	dims := p.groupTags(src)
 	byKey := map[string]*group{}
 	it := set.Iterator()
 	var kb strings.Builder

@@ -121,25 +121,7 @@ type subGroup struct {
 }
 
 func subqueryGroups(p *plan, src *source, rs []*Row) []*subGroup {
-	var dims []string
-	for _, d := range p.stmt.Dimensions {
-		switch e := d.Expr.(type) {
-		case *influxql.VarRef:
-			dims = append(dims, e.Val)
-		case *influxql.Wildcard:
-			for k := range src.tagKeys {
-				dims = append(dims, k)
-			}
-		case *influxql.RegexLiteral:
-			for k := range src.tagKeys {
-				if e.Val.MatchString(k) {
-					dims = append(dims, k)
-				}
-			}
-		}
-	}
-	sort.Strings(dims)
-	dims = dedupe(dims)
+	dims := p.groupTags(src)
 	byKey := map[string]*subGroup{}
 	var out []*subGroup
 	for _, r := range rs {
