@@ -1033,58 +1033,47 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 	calls := topCalls(p.exprs)
 	var out []*Row
 	for _, g := range groups {
-		var values [][]any
-		if stream {
-			buckets, bp, err := x.streamLatest(ctx, p, src, g, calls)
-			if err != nil {
-				return nil, err
-			}
-			if len(buckets) == 0 && bp == p {
-				continue // (a latest-buckets window without data is still filled)
-			}
-			if values, err = bp.finishAggregate(buckets, calls, nil, src); err != nil {
-				return nil, err
-			}
-			if values = limitOffset(values, p.stmt.Limit, p.stmt.Offset); len(values) == 0 {
-				continue
-			}
-			for _, v := range values {
-				v[0] = time.Unix(0, v[0].(int64)).UTC()
-			}
-			out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
-			continue
-		}
-		if p.tailOnly() {
-			values, err := x.rawTail(ctx, p, src, g, fields)
-			if err != nil {
-				return nil, err
-			}
-			if values = limitOffset(values, p.stmt.Limit, p.stmt.Offset); len(values) == 0 {
-				continue
-			}
-			for _, v := range values {
-				v[0] = time.Unix(0, v[0].(int64)).UTC()
-			}
-			out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
-			continue
-		}
-		rows, err := x.readRows(ctx, p, src, g, fields)
+		values, err := x.groupRows(ctx, p, src, g, stream, calls, fields)
 		if err != nil {
 			return nil, err
 		}
-		if len(rows) == 0 {
-			continue
+		if len(values) > 0 {
+			out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
 		}
-		values, err = p.groupValues(rows, src)
-		if err != nil {
-			return nil, err
-		}
-		if len(values) == 0 {
-			continue
-		}
-		out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
 	}
 	return out, nil
+}
+
+// groupRows computes one group's rows: streamed aggregates, the latest
+// raw rows, or rows read whole.
+func (x *Executor) groupRows(ctx context.Context, p *plan, src *source, g *group, stream bool, calls []*influxql.Call, fields []string) ([][]any, error) {
+	var values [][]any
+	switch {
+	case stream:
+		buckets, bp, err := x.streamLatest(ctx, p, src, g, calls)
+		if err != nil || len(buckets) == 0 && bp == p {
+			return nil, err // (a latest-buckets window without data is still filled)
+		}
+		if values, err = bp.finishAggregate(buckets, calls, nil, src); err != nil {
+			return nil, err
+		}
+	case p.tailOnly():
+		var err error
+		if values, err = x.rawTail(ctx, p, src, g, fields); err != nil {
+			return nil, err
+		}
+	default:
+		rows, err := x.readRows(ctx, p, src, g, fields)
+		if err != nil || len(rows) == 0 {
+			return nil, err
+		}
+		return p.groupValues(rows, src)
+	}
+	values = limitOffset(values, p.stmt.Limit, p.stmt.Offset)
+	for _, v := range values {
+		v[0] = time.Unix(0, v[0].(int64)).UTC()
+	}
+	return values, nil
 }
 
 // latestBucketsOnly reports whether a streamed aggregate wants only its
