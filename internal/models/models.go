@@ -142,34 +142,43 @@ func SeriesKey(measurement string, tags Tags) string {
 // ParseSeriesKey splits a key made by AppendSeriesKey into its
 // measurement and tags, undoing the escapes.
 func ParseSeriesKey(key string) (measurement string, tags Tags) {
-	parts := splitUnescaped(key, ',')
-	measurement = unescape(parts[0])
-	for _, p := range parts[1:] {
-		kv := splitUnescaped(p, '=')
-		if len(kv) < 2 {
-			tags = append(tags, Tag{Key: unescape(p)})
-			continue
-		}
-		tags = append(tags, Tag{Key: unescape(kv[0]), Value: unescape(strings.Join(kv[1:], "="))})
-	}
-	return measurement, tags
+	return AppendParsedSeriesKey(key, nil)
 }
 
-func splitUnescaped(s string, sep byte) []string {
-	var out []string
-	start := 0
+// AppendParsedSeriesKey is ParseSeriesKey appending the tags to dst. The
+// strings it returns are substrings of key wherever nothing has to be
+// unescaped, so that callers keeping them (the series index) share the
+// key's memory instead of costing an allocation each.
+func AppendParsedSeriesKey(key string, dst Tags) (string, Tags) {
+	part, rest, more := cutUnescaped(key, ',')
+	measurement := unescape(part)
+	for more {
+		part, rest, more = cutUnescaped(rest, ',')
+		k, v, hasValue := cutUnescaped(part, '=')
+		if !hasValue {
+			dst = append(dst, Tag{Key: unescape(part)})
+			continue
+		}
+		dst = append(dst, Tag{Key: unescape(k), Value: unescape(v)})
+	}
+	return measurement, dst
+}
+
+// cutUnescaped splits s around the first sep not preceded by a backslash.
+func cutUnescaped(s string, sep byte) (before, after string, found bool) {
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '\\':
 			i++
 		case sep:
-			out = append(out, s[start:i])
-			start = i + 1
+			return s[:i], s[i+1:], true
 		}
 	}
-	return append(out, s[start:])
+	return s, "", false
 }
 
+// unescape undoes the line-protocol escapes of a key part: a backslash
+// before ',', ' ' or '=' is dropped, any other backslash is kept.
 func unescape(s string) string {
 	if strings.IndexByte(s, '\\') < 0 {
 		return s

@@ -361,26 +361,3 @@ func TestClosed(t *testing.T) {
 	}
 }
 
-func TestParseKeyMatchesModels(t *testing.T) {
-	for _, key := range []string{
-		"cpu", "cpu,host=a", `disk\ io,path=/a\,b\=c`, "m,k", "m,k=", "m,k=a=b", `m\`, `m,k=v\`, `m,\=k=v`, ",", "",
-	} {
-		checkParseKey(t, key)
-	}
-}
-
-func checkParseKey(t *testing.T, key string) {
-	t.Helper()
-	wm, wt := models.ParseSeriesKey(key)
-	gm, gt := parseKey(key, nil)
-	if gm != wm || !slices.Equal(gt, wt) {
-		t.Errorf("parseKey(%q) = %q %q; models.ParseSeriesKey = %q %q", key, gm, gt, wm, wt)
-	}
-}
-
-func FuzzParseKey(f *testing.F) {
-	for _, s := range []string{"cpu,host=a", `disk\ io,path=/a\,b\=c`, "m,k", `m,k=v\`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, key string) { checkParseKey(t, key) })
-}
