@@ -360,4 +360,3 @@ func TestClosed(t *testing.T) {
 		t.Errorf("SeriesCount after Close = %d", n)
 	}
 }
-
