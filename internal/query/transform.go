@@ -149,24 +149,5 @@ func (p *plan) transformBuckets(rows [][]any, c *influxql.Call) [][]any {
 // applyOuter evaluates a select expression with its transformation call
 // replaced by v.
 func applyOuter(e influxql.Expr, c *influxql.Call, v any) any {
-	switch n := e.(type) {
-	case *influxql.Call:
-		if n == c {
-			return v
-		}
-		args := make([]any, len(n.Args))
-		for i, a := range n.Args {
-			args[i] = applyOuter(a, c, v)
-		}
-		return mathCall(n.Name, args)
-	case *influxql.BinaryExpr:
-		return binary(n.Op, applyOuter(n.LHS, c, v), applyOuter(n.RHS, c, v))
-	case *influxql.ParenExpr:
-		return applyOuter(n.Expr, c, v)
-	case *influxql.NumberLiteral:
-		return n.Val
-	case *influxql.IntegerLiteral:
-		return n.Val
-	}
-	return nil
+	return evalAgg(e, callResults{calls: []*influxql.Call{c}, vals: []aggResult{{v: v}}}, nil)
 }
