@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,7 +107,7 @@ func (f *csvFormatter) write(dst *bytes.Buffer, resp Response) {
 			f.header(w, res.Series[0].Columns)
 		}
 		for i, row := range res.Series {
-			if i > 0 && !slicesEqual(res.Series[i-1].Columns, row.Columns) {
+			if i > 0 && !slices.Equal(res.Series[i-1].Columns, row.Columns) {
 				w.Flush()
 				dst.WriteByte('\n')
 				f.header(w, row.Columns)
@@ -167,16 +168,4 @@ func csvValue(v any) string {
 		return strconv.FormatInt(v.UnixNano(), 10)
 	}
 	return ""
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

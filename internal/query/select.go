@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -974,7 +975,7 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) {
 	// The common case: every field has a value at the same times.
 	same := true
 	for f := 1; f < nf && same; f++ {
-		same = equalTimes(c.cols[f].Times, c.cols[0].Times)
+		same = slices.Equal(c.cols[f].Times, c.cols[0].Times)
 	}
 	if same {
 		for i, t := range c.cols[0].Times {
@@ -1005,18 +1006,6 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) {
 		}
 		emit(t)
 	}
-}
-
-func equalTimes(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*Row, error) {
