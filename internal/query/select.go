@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -693,7 +694,7 @@ func (p *plan) groupTags(src *source) []string {
 		}
 	}
 	sort.Strings(dims)
-	return dedupe(dims)
+	return slices.Compact(dims)
 }
 
 func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
@@ -763,16 +764,6 @@ func seriesKey(ix *index.Index, id uint64) string {
 	return k
 }
 
-func dedupe(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // fieldRefs lists the field names an expression reads.
 func fieldRefs(exprs []influxql.Expr, src *source) []string {
 	set := map[string]bool{}
@@ -785,12 +776,7 @@ func fieldRefs(exprs []influxql.Expr, src *source) []string {
 			}
 		})
 	}
-	out := make([]string, 0, len(set))
-	for f := range set {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // srow is one (series, time) of a group with the values of the fields

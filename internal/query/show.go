@@ -2,6 +2,8 @@ package query
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -31,12 +33,7 @@ func measurementsOf(ix *index.Index, sources influxql.Sources) []string {
 		}
 		set[m.Name] = true
 	}
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 func limitOffset[T any](list []T, limit, offset int) []T {
