@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/herdmon/herd/internal/agent/inputs"
+	"github.com/herdmon/herd/internal/config"
 )
 
 // Config is the agent's configuration: defaults from DefaultConfig, then a
@@ -160,40 +161,9 @@ func (c *Config) LoadFile(path string) error {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
-		return fmt.Errorf("%s:%d: unknown key %q", path, keyLine(string(src), k), k.String())
+		return fmt.Errorf("%s:%d: unknown key %q", path, config.KeyLine(string(src), k), k.String())
 	}
 	return nil
-}
-
-// keyLine finds the line where key is set: the TOML decoder keeps no
-// positions for keys it did not decode, so scan for the key under its
-// table header.
-func keyLine(src string, key toml.Key) int {
-	if len(key) == 0 {
-		return 0
-	}
-	table := strings.Join(key[:len(key)-1], ".")
-	last := key[len(key)-1]
-	cur := ""
-	for i, line := range strings.Split(src, "\n") {
-		l := strings.TrimSpace(line)
-		if strings.HasPrefix(l, "[") {
-			cur = strings.Trim(l, "[] \t")
-			if cur == strings.Join(key, ".") {
-				return i + 1
-			}
-			continue
-		}
-		k, _, ok := strings.Cut(l, "=")
-		if !ok {
-			continue
-		}
-		k = strings.Trim(strings.TrimSpace(k), `"'`)
-		if k == last && cur == table || k == strings.Join(key, ".") {
-			return i + 1
-		}
-	}
-	return 0
 }
 
 // envVar is one HERD_AGENT_* variable and how it sets the configuration.

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"strings"
-
-	"github.com/BurntSushi/toml"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/herdmon/herd/internal/config"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -114,8 +116,8 @@ func FuzzConfigText(f *testing.F) {
 		if err := s.UnmarshalText([]byte(size)); err == nil && s < 0 {
 			t.Fatalf("%q parsed to negative %d", size, s)
 		}
-		keyLine(src, toml.Key{"disk", "ignore_fss"})
-		keyLine(src, toml.Key{"x"})
-		keyLine(src, nil)
+		config.KeyLine(src, toml.Key{"disk", "ignore_fss"})
+		config.KeyLine(src, toml.Key{"x"})
+		config.KeyLine(src, nil)
 	})
 }

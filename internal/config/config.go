@@ -144,7 +144,7 @@ func (c *ServerConfig) loadTOML(path, data string) error {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
-		return fmt.Errorf("%s:%d: unknown key %q", path, keyLine(data, k), k.String())
+		return fmt.Errorf("%s:%d: unknown key %q", path, KeyLine(data, k), k.String())
 	}
 	return nil
 }
@@ -152,32 +152,6 @@ func (c *ServerConfig) loadTOML(path, data string) error {
 // decodeErrRE takes apart the TOML library's type errors, which carry
 // their position only in their text.
 var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
-
-// keyLine finds the line that defines key, for error messages: the TOML
-// library keeps key positions private.
-func keyLine(data string, key toml.Key) int {
-	table := strings.Join(key[:len(key)-1], ".")
-	last := key[len(key)-1]
-	cur := ""
-	for i, line := range strings.Split(data, "\n") {
-		l := strings.TrimSpace(line)
-		if strings.HasPrefix(l, "[") {
-			cur = strings.Trim(l, "[] \t")
-			if len(key) == 1 && cur == last {
-				return i + 1 // an unknown table
-			}
-			continue
-		}
-		if cur != table {
-			continue
-		}
-		name, _, ok := strings.Cut(l, "=")
-		if ok && strings.Trim(strings.TrimSpace(name), `"'`) == last {
-			return i + 1
-		}
-	}
-	return 0
-}
 
 // envPrefix starts every environment variable the server reads.
 const envPrefix = "HERD_"
