@@ -58,6 +58,7 @@ test-deps:
 # Every test: unit, integration (real processes), fuzz seed corpora, race detector.
 test: deps test-deps ui
 	@test -z "$$(gofmt -l cmd internal bench tests 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench tests; exit 1; }
+	$(GO) mod tidy -diff   # go.mod and go.sum say exactly what the code imports
 	$(GO) vet ./...
 	GOOS=linux GOARCH=arm GOARM=6 $(GO) vet ./...   # 32-bit Pis: int overflows only show here
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
