@@ -146,8 +146,6 @@ func (e *Engine) DropMeasurement(db, name string) error {
 func (e *Engine) deleteSeries(dbName, measurement string, ids *roaring.Bitmap) error {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
 	e.mu.RLock()
 	db := e.dbs[dbName]
 	e.mu.RUnlock()
@@ -168,10 +166,15 @@ func (e *Engine) deleteSeries(dbName, measurement string, ids *roaring.Bitmap) e
 		}
 	}
 	sort.Strings(keys)
-	if err := e.commitMarker(deleteSeriesEntry(dbName, measurement, keys)); err != nil {
-		return err
-	}
-	return e.applyDelete(db, measurement, ids)
+	return e.commitMarker(deleteSeriesEntry(dbName, measurement, keys), func() error {
+		e.mu.RLock()
+		cur := e.dbs[dbName]
+		e.mu.RUnlock()
+		if cur != db {
+			return nil // dropped since, with its series
+		}
+		return e.applyDelete(db, measurement, ids)
+	})
 }
 
 // applyDelete removes series from the heads and the index, and a dropped

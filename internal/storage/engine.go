@@ -2,12 +2,13 @@
 // policies, time partitions (shards), the write-ahead log, the in-memory
 // head and immutable block files, and the read API the query engine uses.
 //
-// Write path: WriteBatch validates a batch and applies it to the shards'
-// heads under applyMu (so every replica applying the same batches in the
-// same order reaches the same state), queues its WAL entry in the same
-// order, and waits for the committer goroutine, which writes everything
-// queued so far as one compressed WAL record with one fsync (group
-// commit). Heads are flushed to level-0 block files when they hold
+// Write path: WriteBatch validates a batch, looks its series up and
+// encodes its WAL entry, and queues it; the committer goroutine writes
+// everything queued so far as one compressed WAL record with one fsync
+// (group commit); once the record is durable, the one applier applies its
+// entries in WAL order (the same apply replay uses, so every replica
+// applying the same log reaches the same state) and answers the writers.
+// A record that fails is never applied. Heads are flushed to level-0 block files when they hold
 // HeadMaxBytes or are HeadMaxAge old; blocks are merged four at a time
 // into the next level.
 package storage
@@ -42,11 +43,18 @@ type Engine struct {
 	meta *metaState
 	dbs  map[string]*database
 
-	// applyMu serializes applying batches to heads and queueing their
-	// WAL entries, so the WAL order is the apply order.
+	// applyMu serializes changes to the heads and the index: the
+	// applier holds it while it applies a record.
 	applyMu sync.Mutex
-	// commitsClosed is set (under applyMu) when commits is closed.
+	// enqueueMu orders requests into commits (the WAL order) and guards
+	// commitsClosed, set when commits is closed.
+	enqueueMu     sync.Mutex
 	commitsClosed bool
+	// walFailures counts failed appends: the committer restarts its zstd
+	// stream when it changes.
+	walFailures atomic.Uint64
+	// streamRestartBytes is walStreamRestartBytes (tests change it).
+	streamRestartBytes int
 
 	commits   chan *commitReq
 	headBytes atomic.Int64
@@ -115,7 +123,11 @@ func Open(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	e := &Engine{opts: opts, logger: opts.Logger, dbs: map[string]*database{}, entries: block.NewEntryCache(entryCacheBytes),
-		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{})}
+		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{}),
+		streamRestartBytes: walStreamRestartBytes}
+	if opts.streamRestartBytes != 0 {
+		e.streamRestartBytes = opts.streamRestartBytes
+	}
 	lock, err := lockDir(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -258,10 +270,10 @@ func (e *Engine) Close() error {
 	close(e.closing)
 	e.wg.Wait() // background loop stopped; no more flushes from it
 	ferr := e.Flush()
-	e.applyMu.Lock()
+	e.enqueueMu.Lock()
 	e.commitsClosed = true
 	close(e.commits)
-	e.applyMu.Unlock()
+	e.enqueueMu.Unlock()
 	e.commitWG.Wait()
 	werr := e.wal.Close()
 	e.mu.Lock()
@@ -306,14 +318,11 @@ func (e *Engine) DropDatabase(name string) error {
 	// flushMu keeps a flush from writing into the directory being removed.
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
-	if err := e.commitMarker(dropDBEntry(name)); err != nil {
-		return err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.dropDatabaseLocked(name)
+	return e.commitMarker(dropDBEntry(name), func() error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.dropDatabaseLocked(name)
+	})
 }
 
 func (e *Engine) dropDatabaseLocked(name string) error {
@@ -479,11 +488,12 @@ func (e *Engine) UpdateRetentionPolicy(db, name string, u models.RetentionPolicy
 func (e *Engine) DropRetentionPolicy(db, name string) error {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
-	if err := e.commitMarker(dropRPEntry(db, name)); err != nil {
-		return err
-	}
+	return e.commitMarker(dropRPEntry(db, name), func() error { return e.dropRetentionPolicy(db, name) })
+}
+
+// dropRetentionPolicy carries out a durable DROP RETENTION POLICY. The
+// caller (the applier) holds applyMu.
+func (e *Engine) dropRetentionPolicy(db, name string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	d := e.meta.database(db)
@@ -537,10 +547,10 @@ func (e *Engine) abandon() {
 	e.closed.Store(true)
 	close(e.closing)
 	e.wg.Wait()
-	e.applyMu.Lock()
+	e.enqueueMu.Lock()
 	e.commitsClosed = true
 	close(e.commits)
-	e.applyMu.Unlock()
+	e.enqueueMu.Unlock()
 	e.commitWG.Wait()
 	e.wal.Close()
 	e.closeDatabases()

@@ -533,35 +533,6 @@ func TestReplayStreamsAcrossRolls(t *testing.T) {
 	}
 }
 
-func TestWALStreamTornGroupIsIgnored(t *testing.T) {
-	enc := newWALEncoder()
-	var recs [][]byte
-	for i := 0; i < 5; i++ {
-		rec, err := enc.record([]byte(fmt.Sprintf("group-%d", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
-	}
-	var got []string
-	r := newWALStreamReader(func(g []byte) error { got = append(got, string(g)); return nil })
-	for _, rec := range recs[:4] {
-		must(t, r.push(rec))
-	}
-	// Half of the last record: a torn write the WAL would have cut; the
-	// reader must stop cleanly after the complete groups.
-	must(t, r.push(recs[4][:len(recs[4])/2]))
-	if err := r.finish(); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) < 4 || got[3] != "group-3" {
-		t.Fatalf("groups: %q", got)
-	}
-	if err := newWALStreamReader(nil).push([]byte{walStreamNext, 1}); err == nil {
-		t.Fatal("a continuation without its stream start was accepted")
-	}
-}
-
 // TestDatabasesInCreationOrder: SHOW DATABASES lists databases as
 // InfluxDB does, in creation order, across a restart; a dropped and
 // recreated database moves to the end.

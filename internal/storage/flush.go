@@ -10,13 +10,16 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// replay re-applies every WAL record to the heads. Records are applied
-// exactly as written; the result is the state the writers were told
-// about (and perhaps a little more that was written but not yet
-// acknowledged when the process died).
+// replay re-applies every WAL record to the heads, with the apply the
+// applier uses, so the result is the state the writers were told about
+// (and perhaps a little more that was durable but not yet acknowledged
+// when the process died). A record that cannot be decoded, or decodes to
+// a group whose checksum does not match, is logged with its position and
+// skipped with the rest of its zstd stream; replay goes on at the next
+// stream start.
 func (e *Engine) replay() error {
 	sc := &writeScratch{}
-	now := time.Now().UnixNano()
+	replayNow := time.Now().UnixNano()
 	records, groups, skipped := 0, 0, 0
 	apply := func(raw []byte) error {
 		groups++
@@ -65,10 +68,14 @@ func (e *Engine) replay() error {
 					skipped++ // dropped since
 					continue
 				}
-				var res applyResult
-				e.prepare(db, &b, sc, &res)
+				now := replayNow // version 1 entries did not keep theirs
+				if en.hasNow {
+					now = en.now
+				}
+				pb := pendingBatch{b: &b, sc: sc, db: db, rp: en.rp, now: now, epoch: db.deletions.Load()}
+				e.prepare(db, &b, sc, &pb.res)
 				e.applyMu.Lock()
-				aerr := e.apply(&b, now, sc, &res, db)
+				aerr := e.applyPending(&pb)
 				e.applyMu.Unlock()
 				if aerr != nil {
 					// The retention policy was dropped since.
@@ -82,15 +89,13 @@ func (e *Engine) replay() error {
 		}
 		return nil
 	}
-	sr := newWALStreamReader(apply)
+	bad := func(where string, err error) {
+		e.logger.Error("wal record skipped: it cannot be decoded from what is on disk", "record", where, "err", err)
+	}
+	sr := newWALStreamReader(apply, bad)
 	err := e.wal.Replay(func(rec []byte) error {
 		records++
-		if err := sr.push(rec); err != nil {
-			// The WAL's checksum passed, so this is a bug or a format
-			// change, not a torn write: keep going with the rest.
-			skipped++
-			e.logger.Error("wal record cannot be decoded; skipped", "err", err)
-		}
+		sr.push(rec, fmt.Sprintf("%d of the replay (%d bytes)", records, len(rec)))
 		return nil
 	})
 	if ferr := sr.finish(); ferr != nil {
@@ -101,7 +106,7 @@ func (e *Engine) replay() error {
 	}
 	if records > 0 {
 		e.logger.Info("replayed write-ahead log", "records", records, "groups", groups, "skipped_entries", skipped,
-			"head_bytes", e.headBytes.Load())
+			"skipped_records", sr.skipped, "head_bytes", e.headBytes.Load())
 	}
 	return nil
 }
@@ -114,14 +119,17 @@ func (e *Engine) Flush() error {
 	return e.flushLocked()
 }
 
-// flushLocked is Flush for a caller holding flushMu.
-func (e *Engine) flushLocked() error {
-	type job struct {
-		db *database
-		s  *shard
-	}
-	var jobs []job
-	e.applyMu.Lock()
+// flushJob is a shard whose heads were frozen for a flush.
+type flushJob struct {
+	db *database
+	s  *shard
+}
+
+// freezeHeads freezes every shard's head at this point of the apply
+// order: what was applied before is flushed, what comes after goes to the
+// new heads (and the new WAL segment). The caller holds applyMu.
+func (e *Engine) freezeHeads() []flushJob {
+	var jobs []flushJob
 	e.mu.RLock()
 	for _, db := range e.dbs {
 		for _, list := range db.shards {
@@ -129,7 +137,7 @@ func (e *Engine) flushLocked() error {
 				s.mu.Lock()
 				s.freeze()
 				if len(s.frozen) > 0 {
-					jobs = append(jobs, job{db, s})
+					jobs = append(jobs, flushJob{db, s})
 				}
 				s.mu.Unlock()
 			}
@@ -137,13 +145,19 @@ func (e *Engine) flushLocked() error {
 	}
 	e.mu.RUnlock()
 	e.headSince.Store(0)
-	rolled := e.enqueue(nil, true)
-	e.applyMu.Unlock()
+	return jobs
+}
 
-	res := <-rolled
+// flushLocked is Flush for a caller holding flushMu.
+func (e *Engine) flushLocked() error {
+	// The roll goes through the queue: the applier freezes the heads once
+	// every entry before the roll (in the segments the flush will remove)
+	// is applied, and before any entry after it.
+	res := <-e.enqueue(&commitReq{roll: true})
 	if res.err != nil {
 		return fmt.Errorf("flush: roll wal: %w", res.err)
 	}
+	jobs := res.frozen
 	synced := map[*database]bool{}
 	var errs []error
 	for _, j := range jobs {

@@ -3,6 +3,8 @@ package storage
 import (
 	"log/slog"
 	"time"
+
+	"github.com/herdmon/herd/internal/storage/wal"
 )
 
 // Options configures an Engine. The zero value of every field means its
@@ -26,6 +28,11 @@ type Options struct {
 	RetentionCheckInterval time.Duration
 	// Logger receives warnings (repairs, quarantines); nil: slog.Default().
 	Logger *slog.Logger
+
+	// walAppend, set by tests, stands in for the WAL's Append to inject
+	// failures; streamRestartBytes overrides walStreamRestartBytes.
+	walAppend          func(w *wal.WAL, rec []byte) error
+	streamRestartBytes int
 }
 
 // DefaultOptions are sized for a Raspberry Pi 3 (1 GB) receiving

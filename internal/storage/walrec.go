@@ -10,16 +10,21 @@ import (
 )
 
 // A WAL record is one commit group: the entries that shared one fsync,
-// in the order they were applied, compressed with zstd as a whole. A
-// batch entry has already been resolved (retention policy named, server
-// timestamps assigned, rejected points removed), so replaying it gives
-// exactly the state the writers saw. Drop entries keep a replay from
-// bringing back data dropped after it was written.
+// in the order they are applied, compressed with zstd as a whole
+// (walstream.go). An entry is applied only once its record is durable,
+// by the one applier, in WAL order; replay applies it again with the same
+// function. A batch entry is resolved (retention policy named, server
+// timestamps assigned, points no stored state could accept removed) and
+// carries the time it was accepted at, the retention cutoff, so apply
+// drops exactly the same points (type conflicts, beyond retention) live
+// and in replay. Drop entries keep a replay from bringing back data
+// dropped after it was written.
 //
 //	record  := version(1) entry*
 //	entry   := kindBatch(1) batch | kindDropDB(2) str(db) | kindDropRP(3) str(db) str(rp)
 //	         | kindDeleteSeries(4) str(db) str(measurement) uvarint(n) str(seriesKey)*
-//	batch   := str(db) str(rp) uvarint(npoints) point*
+//	batch   := str(db) str(rp) varint(now) uvarint(npoints) point*
+//	           (version 1: no now; replay uses its own clock)
 //	point   := str(seriesKey) varint(time) uvarint(nfields) field*
 //	field   := str(key) type(1) value
 //	value   := float: scale(1) varint(mantissa) when the value is exactly
@@ -29,7 +34,10 @@ import (
 //	str     := uvarint(len) bytes
 //
 // The engine compresses the whole record before handing it to the WAL.
-const walRecordVersion = 1
+const walRecordVersion = 2
+
+// walRecordVersion1 is the previous version, still read.
+const walRecordVersion1 = 1
 
 // Entry kinds of a WAL record.
 const (
@@ -83,11 +91,13 @@ func appendWALPoint(dst []byte, key []byte, p *models.Point) []byte {
 	return dst
 }
 
-// appendWALBatchHeader starts a batch entry of n points.
-func appendWALBatchHeader(dst []byte, db, rp string, n int) []byte {
+// appendWALBatchHeader starts a batch entry of n points accepted at now
+// (unix ns).
+func appendWALBatchHeader(dst []byte, db, rp string, now int64, n int) []byte {
 	dst = append(dst, kindBatch)
 	dst = appendStr(dst, db)
 	dst = appendStr(dst, rp)
+	dst = binary.AppendVarint(dst, now)
 	return binary.AppendUvarint(dst, uint64(n))
 }
 
@@ -166,6 +176,10 @@ func (r *walReader) str() string {
 type walEntry struct {
 	kind   byte
 	db, rp string
+	// now is when a batch was accepted (its retention cutoff); hasNow is
+	// false for version 1 records, which did not keep it.
+	now    int64
+	hasNow bool
 	keys   []string
 	points []models.Point
 }
@@ -173,9 +187,10 @@ type walEntry struct {
 // decodeWALRecord decodes an uncompressed record. It never panics and
 // never allocates more than a small multiple of len(b).
 func decodeWALRecord(b []byte) ([]walEntry, error) {
-	if len(b) == 0 || b[0] != walRecordVersion {
+	if len(b) == 0 || (b[0] != walRecordVersion && b[0] != walRecordVersion1) {
 		return nil, fmt.Errorf("%w: unknown version", errBadWALRecord)
 	}
+	version := b[0]
 	r := &walReader{b: b, off: 1}
 	var out []walEntry
 	for r.err == nil && r.off < len(b) {
@@ -216,6 +231,10 @@ func decodeWALRecord(b []byte) ([]walEntry, error) {
 		}
 		wb.db = r.str()
 		wb.rp = r.str()
+		if version >= walRecordVersion {
+			wb.now = r.varint()
+			wb.hasNow = true
+		}
 		n := r.uvarint()
 		// Every point takes at least 3 bytes: bound n before allocating.
 		if n > uint64(len(b)-r.off)/3+1 {

@@ -10,7 +10,7 @@ import (
 
 func encodeTestRecord(points []models.Point) []byte {
 	rec := []byte{walRecordVersion}
-	rec = appendWALBatchHeader(rec, "db", "autogen", len(points))
+	rec = appendWALBatchHeader(rec, "db", "autogen", 42, len(points))
 	for i := range points {
 		rec = appendWALPoint(rec, models.AppendSeriesKey(nil, points[i].Measurement, points[i].Tags), &points[i])
 	}

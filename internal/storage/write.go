@@ -14,25 +14,44 @@ import (
 )
 
 // commitReq is one entry waiting for the committer: WAL bytes to make
-// durable, or (roll) a request to start a new WAL segment after every
-// entry queued before it.
+// durable and, once they are, what the applier does with them (apply a
+// batch, carry out a drop); or (roll) a request to start a new WAL segment
+// after every entry queued before it and to freeze the heads there.
 type commitReq struct {
-	entry []byte
-	roll  bool
-	done  chan commitResult
+	entry  []byte
+	batch  *pendingBatch // a write, applied once durable
+	action func() error  // a drop or deletion, carried out once durable
+	roll   bool
+	done   chan commitResult
 }
 
 type commitResult struct {
 	nextSegment uint64
+	frozen      []flushJob // roll: the shards frozen at the roll
 	err         error
+}
+
+// pendingBatch is a prepared write waiting for its WAL record. Its batch
+// and scratch belong to the writer, which blocks until the applier is
+// done with them.
+type pendingBatch struct {
+	b     *models.Batch
+	sc    *writeScratch
+	db    *database // as prepared; the applier resolves the name again
+	rp    string
+	now   int64  // unix ns the batch was accepted at: its retention cutoff
+	epoch uint64 // db.deletions when the series ids were looked up
+	res   applyResult
 }
 
 var errClosed = errors.New("storage: engine closed")
 
-// enqueue queues a WAL entry; the caller holds applyMu, which fixes the
-// WAL order to the apply order.
-func (e *Engine) enqueue(entry []byte, roll bool) chan commitResult {
-	req := &commitReq{entry: entry, roll: roll, done: make(chan commitResult, 1)}
+// enqueue queues a request. The queue order is the WAL order and the
+// apply order.
+func (e *Engine) enqueue(req *commitReq) chan commitResult {
+	req.done = make(chan commitResult, 1)
+	e.enqueueMu.Lock()
+	defer e.enqueueMu.Unlock()
 	if e.commitsClosed {
 		req.done <- commitResult{err: errClosed}
 		return req.done
@@ -41,10 +60,11 @@ func (e *Engine) enqueue(entry []byte, roll bool) chan commitResult {
 	return req.done
 }
 
-// commitMarker makes a drop entry durable before the drop is carried
-// out. The caller holds applyMu.
-func (e *Engine) commitMarker(entry []byte) error {
-	return (<-e.enqueue(entry, false)).err
+// commitMarker makes a drop entry durable, then has the applier carry out
+// the drop with action, in WAL order: writes queued before it are applied
+// first, writes queued after it land after it.
+func (e *Engine) commitMarker(entry []byte, action func() error) error {
+	return (<-e.enqueue(&commitReq{entry: entry, action: action})).err
 }
 
 // maxGroupBytes bounds one commit group (before compression), far below
@@ -53,37 +73,54 @@ const maxGroupBytes = 8 << 20
 
 // commitLoop groups queued entries: it takes everything queued, and
 // hands it as one compressed record to appendLoop, the only writer of
-// the WAL. Concurrent writers share one fsync (group commit), one
-// compression pass over many batches compresses better than one each,
-// and the next group is compressed while the previous one is fsynced.
+// the WAL, which hands durable records to applyLoop, the only applier.
+// Concurrent writers share one fsync (group commit), one compression pass
+// over many batches compresses better than one each, and the next group
+// is compressed while the previous one is fsynced and applied.
 func (e *Engine) commitLoop() {
 	defer e.commitWG.Done()
 	jobs := make(chan walJob, 1)
-	var appender sync.WaitGroup
+	applies := make(chan applyJob, 4)
+	var appender, applier sync.WaitGroup
 	appender.Add(1)
 	go func() {
 		defer appender.Done()
-		e.appendLoop(jobs)
+		e.appendLoop(jobs, applies)
+		close(applies)
+	}()
+	applier.Add(1)
+	go func() {
+		defer applier.Done()
+		e.applyLoop(applies)
 	}()
 	defer func() {
 		close(jobs)
 		appender.Wait()
+		applier.Wait()
 	}()
-	enc := newWALEncoder()
+	enc := newWALEncoder(e.streamRestartBytes)
 	defer enc.close()
+	failures := e.walFailures.Load()
 	raw := []byte{walRecordVersion}
 	var waiting []*commitReq
 	commit := func() {
 		if len(waiting) == 0 {
 			return
 		}
+		if f := e.walFailures.Load(); f != failures {
+			// An append failed and was cut off the file: nothing written
+			// from now on may refer to it.
+			failures = f
+			enc.restart()
+		}
 		rec, err := enc.record(raw)
 		if err != nil {
 			for _, w := range waiting {
 				w.done <- commitResult{err: fmt.Errorf("storage: compress wal record: %w", err)}
 			}
+			enc.restart()
 		} else {
-			jobs <- walJob{rec: rec, waiters: waiting}
+			jobs <- walJob{rec: rec, waiters: waiting, stream: enc.stream}
 		}
 		waiting = nil
 		raw = raw[:1]
@@ -120,29 +157,54 @@ func (e *Engine) commitLoop() {
 	}
 }
 
-// walJob is a compressed record and the writers waiting for it, or a
+// walJob is a compressed record and the requests waiting for it, or a
 // request to roll the WAL after every record before it.
 type walJob struct {
 	rec     []byte
 	waiters []*commitReq
+	stream  uint64 // the encoder's stream the record belongs to
 	roll    *commitReq
 }
 
-// appendLoop writes records in the order commitLoop made them.
-func (e *Engine) appendLoop(jobs <-chan walJob) {
+// applyJob is a durable record's requests, or a roll that succeeded.
+type applyJob struct {
+	waiters     []*commitReq
+	roll        *commitReq
+	nextSegment uint64
+}
+
+// appendLoop writes records in the order commitLoop made them and hands
+// the durable ones to the applier. A record that fails is not applied:
+// its writers get the error and nothing of theirs lands.
+func (e *Engine) appendLoop(jobs <-chan walJob, applies chan<- applyJob) {
 	var failed error
+	var broken struct {
+		stream uint64
+		err    error
+	}
 	for j := range jobs {
 		if j.roll != nil {
-			res := commitResult{err: failed}
-			if failed == nil {
-				res.nextSegment, res.err = e.wal.Roll()
+			if failed != nil {
+				j.roll.done <- commitResult{err: failed}
+				continue
 			}
-			j.roll.done <- res
+			next, err := e.wal.Roll()
+			if err != nil {
+				j.roll.done <- commitResult{err: err}
+				continue
+			}
+			applies <- applyJob{roll: j.roll, nextSegment: next}
 			continue
 		}
 		err := failed
+		if err == nil && broken.err != nil && j.stream == broken.stream {
+			// Compressed before the committer learned of the failure: it
+			// refers to the record cut off the file and could never be
+			// decoded from what is on disk.
+			err = broken.err
+		}
 		if err == nil {
-			err = e.wal.Append(j.rec)
+			err = e.appendRecord(j.rec)
 			if errors.Is(err, wal.ErrFatal) {
 				// An fsync error may have dropped dirty pages: never
 				// acknowledge anything again (see reliability notes).
@@ -151,39 +213,86 @@ func (e *Engine) appendLoop(jobs <-chan walJob) {
 				err = failed
 			} else if err != nil {
 				// A failed write (disk full) was cut off the log: these
-				// writes fail, later ones may succeed once space is freed.
+				// writes fail, later ones may succeed once space is freed,
+				// in a new stream.
 				err = fmt.Errorf("storage: wal write: %w", err)
+				broken.stream, broken.err = j.stream, err
+				e.walFailures.Add(1)
 			}
 		}
-		for _, w := range j.waiters {
-			w.done <- commitResult{err: err}
+		if err != nil {
+			for _, w := range j.waiters {
+				w.done <- commitResult{err: err}
+			}
+			continue
 		}
+		applies <- applyJob{waiters: j.waiters}
+	}
+}
+
+// appendRecord appends one record to the WAL (through the test seam
+// when one is set).
+func (e *Engine) appendRecord(rec []byte) error {
+	if e.opts.walAppend != nil {
+		return e.opts.walAppend(e.wal, rec)
+	}
+	return e.wal.Append(rec)
+}
+
+// applyLoop carries out durable records, entry by entry in WAL order:
+// the only place (besides replay, with the same apply) where writes
+// reach the heads.
+func (e *Engine) applyLoop(applies <-chan applyJob) {
+	for j := range applies {
+		e.applyMu.Lock()
+		if j.roll != nil {
+			frozen := e.freezeHeads()
+			e.applyMu.Unlock()
+			j.roll.done <- commitResult{nextSegment: j.nextSegment, frozen: frozen}
+			continue
+		}
+		for _, w := range j.waiters {
+			var r commitResult
+			switch {
+			case w.batch != nil:
+				r.err = e.applyPending(w.batch)
+			case w.action != nil:
+				r.err = w.action()
+			}
+			w.done <- r
+		}
+		e.applyMu.Unlock()
 	}
 }
 
 // writeScratch holds per-call buffers of WriteBatch, pooled so that the
 // write path does not allocate per point.
 type writeScratch struct {
-	key    []byte
-	points []byte   // WAL encoding of every prepared point
-	offs   []int    // start of each point's encoding in points, plus the end
-	ids    []uint64 // series id per point; 0: dropped before apply
+	key     []byte
+	points  []byte   // WAL encoding of every prepared point
+	offs    []int    // start of each point's encoding in points, plus the end
+	ids     []uint64 // series id per point; 0: dropped; newSeries: not in the index yet
+	pending pendingBatch
 }
+
+// newSeries marks a point whose series is not in the index yet: apply
+// creates it, so a write that fails leaves no series behind.
+const newSeries = ^uint64(0)
 
 var scratchPool = sync.Pool{New: func() any { return &writeScratch{} }}
 
-// WriteBatch validates and applies a parsed batch and returns once it is
-// durable. The database must exist (*models.DatabaseNotFoundError); an
+// WriteBatch validates a parsed batch, makes it durable, applies it and
+// returns. The database must exist (*models.DatabaseNotFoundError); an
 // empty RetentionPolicy means the database's default
 // (*models.RetentionPolicyNotFoundError when unknown). Points that
 // conflict with a field's stored type or fall outside the retention
 // window are dropped and reported with *models.PartialWriteError; the
-// rest are written.
+// rest are written. A write that returns another error left no trace.
 //
-// Work that needs no shared state (series keys and ids, the WAL
-// encoding) happens before taking applyMu, so concurrent writers overlap
-// it; only validation against stored field types and the head append
-// are serialized.
+// Work that needs no shared state (series keys, id lookups, the WAL
+// encoding) happens before the write is queued, so concurrent writers
+// overlap it; only validation against stored field types, creating new
+// series and the head append are serialized, in the applier.
 func (e *Engine) WriteBatch(b *models.Batch) error {
 	if e.closed.Load() {
 		return errClosed
@@ -200,30 +309,32 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 
 	e.mu.RLock()
 	db := e.dbs[b.Database]
+	rp, rpErr := e.policyName(b.Database, b.RetentionPolicy)
 	e.mu.RUnlock()
 	if db == nil {
 		return &models.DatabaseNotFoundError{Name: b.Database}
 	}
-	var res applyResult
-	epoch := db.deletions.Load()
-	e.prepare(db, b, sc, &res)
+	if rpErr != nil {
+		return rpErr
+	}
+	pb := &sc.pending
+	*pb = pendingBatch{b: b, sc: sc, db: db, rp: rp, now: time.Now().UnixNano(), epoch: db.deletions.Load()}
+	defer func() { sc.pending = pendingBatch{} }() // the pool must not keep the batch alive
+	e.prepare(db, b, sc, &pb.res)
 	if testHookAfterPrepare != nil {
 		testHookAfterPrepare()
 	}
-
-	e.applyMu.Lock()
-	if db.deletions.Load() != epoch {
-		// A series of this batch may have been deleted since its id was
-		// resolved: resolve again (a deleted series gets a new id).
-		e.resolveAgain(db, b, sc, &res)
+	n := 0
+	for _, id := range sc.ids {
+		if id != 0 {
+			n++
+		}
 	}
-	err := e.apply(b, time.Now().UnixNano(), sc, &res, db)
-	var done chan commitResult
-	if err == nil && res.accepted > 0 {
+	if n > 0 {
 		// The entry outlives this call (the committer owns it): built
 		// once, in its own slice.
-		entry := appendWALBatchHeader(make([]byte, 0, len(sc.points)+64), b.Database, res.rp, res.accepted)
-		if res.accepted == len(b.Points) {
+		entry := appendWALBatchHeader(make([]byte, 0, len(sc.points)+64), b.Database, rp, pb.now, n)
+		if n == len(b.Points) {
 			entry = append(entry, sc.points...)
 		} else {
 			for i, id := range sc.ids {
@@ -232,17 +343,11 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 				}
 			}
 		}
-		done = e.enqueue(entry, false)
-	}
-	e.applyMu.Unlock()
-	if err != nil {
-		return err
-	}
-	if done != nil {
-		if r := <-done; r.err != nil {
+		if r := <-e.enqueue(&commitReq{entry: entry, batch: pb}); r.err != nil {
 			return r.err
 		}
 	}
+	res := &pb.res
 	e.stats.WriteBatches.Add(1)
 	e.stats.PointsWritten.Add(int64(res.accepted))
 	e.stats.ValuesWritten.Add(int64(res.values))
@@ -258,20 +363,36 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 	return nil
 }
 
+// policyName resolves a batch's retention policy name (empty: the
+// database's default). The caller holds mu.
+func (e *Engine) policyName(db, rp string) (string, error) {
+	dm := e.meta.database(db)
+	if dm == nil {
+		return "", &models.DatabaseNotFoundError{Name: db}
+	}
+	if rp == "" {
+		rp = dm.DefaultPolicy
+	}
+	if dm.policy(rp) == nil {
+		return "", &models.RetentionPolicyNotFoundError{Database: db, Name: rp}
+	}
+	return rp, nil
+}
+
 // testHookAfterPrepare, set by tests, runs between a write's prepare
-// and apply.
+// and its enqueue.
 var testHookAfterPrepare func()
 
 type applyResult struct {
-	rp                        string
 	accepted, dropped, values int
 	reason                    string
 }
 
-// prepare resolves every point's series id and WAL encoding, and drops
-// points that no stored state could make valid (a tag keyed time, too
-// many series). Fields named time are removed in place: b's points
-// belong to this call.
+// prepare looks every point's series id up and makes its WAL encoding,
+// and drops points that no stored state could make valid (a tag keyed
+// time). Fields named time are removed in place: b's points belong to
+// this call. Series not in the index are marked newSeries: apply creates
+// them.
 func (e *Engine) prepare(db *database, b *models.Batch, sc *writeScratch, res *applyResult) {
 	sc.points = sc.points[:0]
 	sc.offs = sc.offs[:0]
@@ -295,11 +416,9 @@ func (e *Engine) prepare(db *database, b *models.Batch, sc *writeScratch, res *a
 			}
 		}
 		sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
-		id, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
-		if err != nil {
-			res.drop(err.Error())
-			sc.ids = append(sc.ids, 0)
-			continue
+		id, ok := db.index.Lookup(sc.key)
+		if !ok {
+			id = newSeries
 		}
 		sc.ids = append(sc.ids, id)
 		sc.points = appendWALPoint(sc.points, sc.key, p)
@@ -308,38 +427,52 @@ func (e *Engine) prepare(db *database, b *models.Batch, sc *writeScratch, res *a
 }
 
 // resolveAgain looks the series ids of prepare's accepted points up
-// again, creating those deleted since. The caller holds applyMu.
-func (e *Engine) resolveAgain(db *database, b *models.Batch, sc *writeScratch, res *applyResult) {
+// again in db (after a deletion, or when the database was dropped and
+// created again since prepare). The caller holds applyMu.
+func (e *Engine) resolveAgain(db *database, b *models.Batch, sc *writeScratch) {
 	for i := range b.Points {
 		if sc.ids[i] == 0 {
 			continue
 		}
 		p := &b.Points[i]
 		sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
-		id, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
-		if err != nil {
-			res.drop(err.Error())
-			id = 0
+		id, ok := db.index.Lookup(sc.key)
+		if !ok {
+			id = newSeries
 		}
 		sc.ids[i] = id
 	}
 }
 
+// applyPending applies a durable write. The caller holds applyMu.
+func (e *Engine) applyPending(pb *pendingBatch) error {
+	e.mu.RLock()
+	db := e.dbs[pb.b.Database]
+	e.mu.RUnlock()
+	if db == nil {
+		return &models.DatabaseNotFoundError{Name: pb.b.Database}
+	}
+	if db != pb.db || db.deletions.Load() != pb.epoch {
+		// A series of this batch may have been deleted since its id was
+		// looked up: look up again (a deleted series gets a new id).
+		e.resolveAgain(db, pb.b, pb.sc)
+	}
+	return e.apply(pb.b, pb.rp, pb.now, pb.sc, &pb.res, db)
+}
+
 // apply validates the prepared points against the stored field types and
-// retention window and appends the accepted ones to the heads, marking
-// rejected ones with id 0 in sc.ids. The caller holds applyMu. It is
-// deterministic: the same batches applied in the same order give the same
-// heads and field types.
-func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch, res *applyResult, db *database) error {
+// retention window (relative to now, when the batch was accepted), creates
+// the series not in the index yet and appends the accepted points to the
+// heads, marking rejected ones with id 0 in sc.ids. The caller holds
+// applyMu. It is deterministic: the same batches applied in the same
+// order give the same heads, series and field types; the applier and
+// replay both call it.
+func (e *Engine) apply(b *models.Batch, rpName string, now int64, sc *writeScratch, res *applyResult, db *database) error {
 	e.mu.RLock()
 	dm := e.meta.database(b.Database)
 	if dm == nil || e.dbs[b.Database] != db {
 		e.mu.RUnlock()
 		return &models.DatabaseNotFoundError{Name: b.Database}
-	}
-	rpName := b.RetentionPolicy
-	if rpName == "" {
-		rpName = dm.DefaultPolicy
 	}
 	rpm := dm.policy(rpName)
 	if rpm == nil {
@@ -348,7 +481,6 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch, res *applyR
 	}
 	rp := *rpm
 	e.mu.RUnlock()
-	res.rp = rpName
 
 	var cur *shard
 	defer func() {
@@ -384,7 +516,10 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch, res *applyR
 			cur.mu.Lock()
 		}
 		h := cur.head
-		ms := h.series[id]
+		var ms *memSeries
+		if id != newSeries {
+			ms = h.series[id]
+		}
 		// Check every field's type before appending any: InfluxDB drops
 		// the whole point on a conflict.
 		conflict := ""
@@ -408,6 +543,20 @@ func (e *Engine) apply(b *models.Batch, now int64, sc *writeScratch, res *applyR
 			res.drop(conflict)
 			sc.ids[i] = 0
 			continue
+		}
+		if id == newSeries {
+			// Created here, in apply order, so that a write that never
+			// became durable leaves no series behind.
+			sc.key = models.AppendSeriesKey(sc.key[:0], p.Measurement, p.Tags)
+			created, _, err := db.index.CreateSeries(sc.key, p.Measurement, p.Tags)
+			if err != nil {
+				res.drop(err.Error())
+				sc.ids[i] = 0
+				continue
+			}
+			id = created
+			sc.ids[i] = id
+			ms = h.series[id]
 		}
 		if ms == nil {
 			ms = &memSeries{}
