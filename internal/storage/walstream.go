@@ -139,8 +139,8 @@ type walStreamReader struct {
 	done    chan error
 	quit    chan struct{} // closed when the decoder stops
 	checks  *checkQueue   // nil for version 1 streams
-	nextSeq uint64 // of the next record in a checked stream
-	broken  bool   // the current stream is damaged: skip to the next start
+	nextSeq uint64        // of the next record in a checked stream
+	broken  bool          // the current stream is damaged: skip to the next start
 
 	lastErr error
 	streams int
