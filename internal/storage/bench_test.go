@@ -85,8 +85,23 @@ func BenchmarkWriteBatch(b *testing.B) {
 	}
 }
 
-func benchWrite(b *testing.B, writers int) {
-	batches := benchBatches(100, 60, 5000)
+// BenchmarkWALStreamRestart measures what restarting the WAL's zstd
+// stream costs (wal-B/value) at several restart intervals; 0 KiB never
+// restarts (only at rolls).
+func BenchmarkWALStreamRestart(b *testing.B) {
+	for _, restart := range []int{-1, 64 << 10, 1 << 20, walStreamRestartBytes, 16 << 20} {
+		b.Run(fmt.Sprintf("restart=%dKiB", max(restart, 0)>>10), func(b *testing.B) {
+			// Small batches (one host's cpu points), as Telegraf sends; FsyncDelay
+			// keeps the run short (and records small: one or two batches).
+			benchWriteOpts(b, 2, 45, func(o *Options) { o.streamRestartBytes = restart; o.FsyncDelay = 100 * time.Millisecond })
+		})
+	}
+}
+
+func benchWrite(b *testing.B, writers int) { benchWriteOpts(b, writers, 5000, nil) }
+
+func benchWriteOpts(b *testing.B, writers, batchSize int, mod func(*Options)) {
+	batches := benchBatches(100, 60, batchSize)
 	values := 0
 	for _, bt := range batches {
 		for _, p := range bt {
@@ -94,11 +109,15 @@ func benchWrite(b *testing.B, writers int) {
 		}
 	}
 	b.ReportAllocs()
-	var written, disk, total int64
+	var written, disk, total, walBytes int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
-		e, err := Open(Options{Dir: dir, FsyncDelay: benchFsyncDelay})
+		opts := Options{Dir: dir, FsyncDelay: benchFsyncDelay}
+		if mod != nil {
+			mod(&opts)
+		}
+		e, err := Open(opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -124,6 +143,7 @@ func benchWrite(b *testing.B, writers int) {
 		close(next)
 		wg.Wait()
 		b.StopTimer()
+		walBytes += int64(e.wal.Stats().BytesWritten)
 		e.Close()
 		written += procWriteBytes() - w0
 		disk += dirSize(dir)
@@ -134,6 +154,7 @@ func benchWrite(b *testing.B, writers int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/value")
 	b.ReportMetric(float64(written)/float64(total), "written-B/value")
 	b.ReportMetric(float64(disk)/float64(total), "disk-B/value")
+	b.ReportMetric(float64(walBytes)/float64(total), "wal-B/value")
 }
 
 var benchFsyncDelay, _ = time.ParseDuration(os.Getenv("HERD_BENCH_FSYNC_DELAY"))

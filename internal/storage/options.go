@@ -30,7 +30,8 @@ type Options struct {
 	Logger *slog.Logger
 
 	// walAppend, set by tests, stands in for the WAL's Append to inject
-	// failures; streamRestartBytes overrides walStreamRestartBytes.
+	// failures; streamRestartBytes overrides walStreamRestartBytes (< 0:
+	// never).
 	walAppend          func(w *wal.WAL, rec []byte) error
 	streamRestartBytes int
 }
