@@ -8,11 +8,13 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -509,4 +511,39 @@ func FuzzWALStreamReader(f *testing.F) {
 		}
 		r.finish()
 	})
+}
+
+// TestReplayUsesTheRetentionCutoffOfTheWrite: a batch entry carries the
+// time it was accepted at, so replay keeps a point that was within the
+// retention window then (and acknowledged) even if it is beyond it at
+// replay time, and drops one that was beyond it then, as the write did.
+func TestReplayUsesTheRetentionCutoffOfTheWrite(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir, nil)
+	must(t, e.CreateDatabase("db"))
+	must(t, e.CreateRetentionPolicy("db", models.RetentionPolicy{Name: "hour", Duration: time.Hour, Replication: 1}, false))
+	must(t, e.Close())
+
+	accepted := time.Now().Add(-2 * time.Hour).UnixNano()
+	kept := pt("m", hostA, accepted-int64(30*time.Minute), models.FloatField("v", 1))     // 30 min old when written
+	dropped := pt("m", hostA, accepted-int64(90*time.Minute), models.FloatField("v", 2)) // 90 min old when written
+	group := []byte{walRecordVersion}
+	group = appendWALBatchHeader(group, "db", "hour", accepted, 2)
+	for _, p := range []models.Point{dropped, kept} {
+		group = appendWALPoint(group, models.AppendSeriesKey(nil, p.Measurement, p.Tags), &p)
+	}
+	rec, err := newWALEncoder(0).record(group)
+	must(t, err)
+	w, err := wal.Open(wal.Options{Dir: filepath.Join(dir, "wal")})
+	must(t, err)
+	must(t, w.Replay(func([]byte) error { return nil }))
+	must(t, w.Append(rec))
+	must(t, w.Close())
+
+	e = openTest(t, dir, nil)
+	defer e.Close()
+	got := readAll(t, e, "db", "hour", "m,host=a")["v"]
+	if len(got) != 1 || got[0].t != kept.Time {
+		t.Fatalf("replayed %v, want only the point at %d (within the window when it was written)", got, kept.Time)
+	}
 }

@@ -86,3 +86,23 @@ func TestWALFloatsRoundTripBitForBit(t *testing.T) {
 		}
 	}
 }
+
+// TestWALRecordVersion1StillDecodes: version 1 batches had no accept time.
+func TestWALRecordVersion1StillDecodes(t *testing.T) {
+	p := pt("cpu", hostA, 7, models.FloatField("f", 1.5))
+	rec := []byte{walRecordVersion1, kindBatch}
+	rec = appendStr(appendStr(rec, "db"), "autogen")
+	rec = append(rec, 1)
+	rec = appendWALPoint(rec, models.AppendSeriesKey(nil, p.Measurement, p.Tags), &p)
+	entries, err := decodeWALRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].hasNow || fmt.Sprint(entries[0].points) != fmt.Sprint([]models.Point{p}) {
+		t.Fatalf("entries: %+v", entries)
+	}
+	v2, err := decodeWALRecord(encodeTestRecord([]models.Point{p}))
+	if err != nil || !v2[0].hasNow || v2[0].now != 42 {
+		t.Fatalf("version 2: %+v, %v", v2, err)
+	}
+}
