@@ -525,7 +525,7 @@ func TestReplayUsesTheRetentionCutoffOfTheWrite(t *testing.T) {
 	must(t, e.Close())
 
 	accepted := time.Now().Add(-2 * time.Hour).UnixNano()
-	kept := pt("m", hostA, accepted-int64(30*time.Minute), models.FloatField("v", 1))     // 30 min old when written
+	kept := pt("m", hostA, accepted-int64(30*time.Minute), models.FloatField("v", 1))    // 30 min old when written
 	dropped := pt("m", hostA, accepted-int64(90*time.Minute), models.FloatField("v", 2)) // 90 min old when written
 	group := []byte{walRecordVersion}
 	group = appendWALBatchHeader(group, "db", "hour", accepted, 2)
