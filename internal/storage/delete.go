@@ -223,8 +223,12 @@ func (e *Engine) applyDelete(db *database, measurement string, ids *roaring.Bitm
 			}
 		}
 	}
+	err := db.index.DeleteSeries(ids)
+	// Counted once the index no longer names the ids: a writer that read
+	// the count before looked its ids up before (or during) the deletion
+	// and looks them up again; one that reads it after cannot find them.
 	db.deletions.Add(1)
-	return db.index.DeleteSeries(ids)
+	return err
 }
 
 // deleteSeriesEntry is the WAL entry of a series deletion.

@@ -602,8 +602,16 @@ func TestReplayReproducesTheLiveState(t *testing.T) {
 	e.abandon()
 	e = openTest(t, dir, nil)
 	defer e.Close()
-	if replayed := dumpAll(t, e, "db"); fmt.Sprint(replayed) != fmt.Sprint(live) {
-		t.Fatalf("replayed state differs from the live one:\n live     %v\n replayed %v", live, replayed)
+	replayed := dumpAll(t, e, "db")
+	for key := range live {
+		if fmt.Sprint(replayed[key]) != fmt.Sprint(live[key]) {
+			t.Errorf("%s after replay:\n got  %v\n want %v", key, replayed[key], live[key])
+		}
+	}
+	for key := range replayed {
+		if live[key] == nil {
+			t.Errorf("%s is back after replay: %v", key, replayed[key])
+		}
 	}
 	if got := e.Databases(); fmt.Sprint(got) != "[db]" {
 		t.Fatalf("databases after replay: %v", got)
