@@ -82,6 +82,8 @@ type Stats struct {
 	// ChunksSummarized those answered from their index summary instead.
 	ChunksRead       atomic.Int64
 	ChunksSummarized atomic.Int64
+	// WALRecordsSkipped counts records replay skipped as undecodable.
+	WALRecordsSkipped atomic.Int64
 }
 
 type database struct {
@@ -562,20 +564,24 @@ func (e *Engine) Statistics() map[string]int64 {
 	st := e.wal.Stats()
 	hits, misses := e.entries.Stats()
 	return map[string]int64{
-		"pointsWritten":    e.stats.PointsWritten.Load(),
-		"valuesWritten":    e.stats.ValuesWritten.Load(),
-		"writeBatches":     e.stats.WriteBatches.Load(),
-		"flushes":          e.stats.Flushes.Load(),
-		"compactions":      e.stats.Compactions.Load(),
-		"shardsDropped":    e.stats.ShardsDropped.Load(),
-		"chunksRead":       e.stats.ChunksRead.Load(),
-		"chunksSummarized": e.stats.ChunksSummarized.Load(),
-		"entryCacheHits":   hits,
-		"entryCacheMisses": misses,
-		"headBytes":        e.headBytes.Load(),
-		"walBytes":         int64(st.BytesWritten),
-		"walRecords":       int64(st.Records),
-		"walFsyncs":        int64(st.Fsyncs),
-		"walRepairs":       int64(st.Repairs),
+		"pointsWritten": e.stats.PointsWritten.Load(),
+		"valuesWritten": e.stats.ValuesWritten.Load(),
+		"writeBatches":  e.stats.WriteBatches.Load(),
+		// Failed WAL appends (their writes were refused and left no trace)
+		// and WAL records replay could not decode and skipped.
+		"walWriteFailures":  int64(e.walFailures.Load()),
+		"walRecordsSkipped": e.stats.WALRecordsSkipped.Load(),
+		"flushes":           e.stats.Flushes.Load(),
+		"compactions":       e.stats.Compactions.Load(),
+		"shardsDropped":     e.stats.ShardsDropped.Load(),
+		"chunksRead":        e.stats.ChunksRead.Load(),
+		"chunksSummarized":  e.stats.ChunksSummarized.Load(),
+		"entryCacheHits":    hits,
+		"entryCacheMisses":  misses,
+		"headBytes":         e.headBytes.Load(),
+		"walBytes":          int64(st.BytesWritten),
+		"walRecords":        int64(st.Records),
+		"walFsyncs":         int64(st.Fsyncs),
+		"walRepairs":        int64(st.Repairs),
 	}
 }

@@ -101,12 +101,13 @@ func (e *Engine) replay() error {
 	if ferr := sr.finish(); ferr != nil {
 		e.logger.Error("wal stream could not be decoded to its end; kept what decoded", "err", ferr)
 	}
+	e.stats.WALRecordsSkipped.Add(int64(sr.skipped()))
 	if err != nil {
 		return fmt.Errorf("storage: replay wal: %w", err)
 	}
 	if records > 0 {
 		e.logger.Info("replayed write-ahead log", "records", records, "groups", groups, "skipped_entries", skipped,
-			"skipped_records", sr.skipped, "head_bytes", e.headBytes.Load())
+			"skipped_records", sr.skipped(), "head_bytes", e.headBytes.Load())
 	}
 	return nil
 }

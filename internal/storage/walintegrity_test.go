@@ -174,6 +174,9 @@ func TestFailedAppendLeavesNoTrace(t *testing.T) {
 			if failed != failAt-1 {
 				t.Fatalf("batch %d failed, want batch %d", failed, failAt-1)
 			}
+			if n := e.Statistics()["walWriteFailures"]; n != 1 {
+				t.Fatalf("walWriteFailures %d, want 1", n)
+			}
 			model.check(t, "live", e)
 			ix, _ := e.Index("db")
 			if _, ok := ix.Lookup([]byte(fmt.Sprintf("only,batch=%d", failed))); ok {
@@ -193,7 +196,7 @@ func TestFailedAppendLeavesNoTrace(t *testing.T) {
 			e = openTest(t, dir, func(o *Options) { o.Logger = log.logger() })
 			defer e.Close()
 			model.check(t, "replayed", e)
-			if strings.Contains(log.String(), "level=ERROR") {
+			if strings.Contains(log.String(), "level=ERROR") || e.Statistics()["walRecordsSkipped"] != 0 {
 				t.Fatalf("replay reported errors:\n%s", log.String())
 			}
 		})
@@ -274,6 +277,13 @@ func TestReplaySkipsUndecodableRecords(t *testing.T) {
 			}
 			if len(lost) == 0 || lost[0] != damaged-1 || len(lost) > 12 {
 				t.Fatalf("lost batches %v, want the damaged one (%d) and at most the rest of its stream", lost, damaged-1)
+			}
+			skippedRecords := len(lost) // one record per batch: they were written one at a time
+			if tc.name == "record lost" {
+				skippedRecords-- // the lost one is not on disk
+			}
+			if n := e.Statistics()["walRecordsSkipped"]; n != int64(skippedRecords) {
+				t.Fatalf("walRecordsSkipped %d, want %d", n, skippedRecords)
 			}
 			for i := 1; i < len(lost); i++ {
 				if lost[i] != lost[i-1]+1 {

@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -146,8 +147,13 @@ type walStreamReader struct {
 
 	lastErr error
 	streams int
-	skipped int // records not applied
+	records int          // records pushed
+	applied atomic.Int64 // groups handed to fn (one per record)
 }
+
+// skipped is the number of records pushed but not applied. Call it after
+// finish.
+func (r *walStreamReader) skipped() int { return r.records - int(r.applied.Load()) }
 
 func newWALStreamReader(fn func(group []byte) error, bad func(where string, err error)) *walStreamReader {
 	return &walStreamReader{fn: fn, bad: bad}
@@ -155,6 +161,7 @@ func newWALStreamReader(fn func(group []byte) error, bad func(where string, err 
 
 // push feeds one WAL record; where names it in the log.
 func (r *walStreamReader) push(rec []byte, where string) {
+	r.records++
 	if len(rec) == 0 {
 		r.reject(where, errors.New("empty wal record"))
 		return
@@ -188,7 +195,6 @@ func (r *walStreamReader) push(rec []byte, where string) {
 		} else {
 			switch {
 			case r.broken:
-				r.skipped++
 				return // reported with the damage that broke the stream
 			case r.pw == nil || r.checks == nil:
 				r.broken = true
@@ -206,7 +212,6 @@ func (r *walStreamReader) push(rec []byte, where string) {
 		select {
 		case <-r.quit:
 			r.broken = true
-			r.skipped++
 			return
 		default:
 		}
@@ -215,13 +220,11 @@ func (r *walStreamReader) push(rec []byte, where string) {
 		r.reject(where, fmt.Errorf("unknown wal record kind %d", kind))
 		return
 	}
-	if _, err := r.pw.Write(body); err != nil {
-		r.skipped++ // the decoder stopped on an error and reported it
-	}
+	// An error means the decoder stopped on an error, and reported it.
+	r.pw.Write(body)
 }
 
 func (r *walStreamReader) reject(where string, err error) {
-	r.skipped++
 	r.bad(where, err)
 }
 
@@ -348,6 +351,7 @@ func (r *walStreamReader) decode(pr io.Reader, checks *checkQueue) error {
 		if err := r.fn(group); err != nil {
 			return err
 		}
+		r.applied.Add(1)
 	}
 }
 
