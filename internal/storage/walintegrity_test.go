@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -625,5 +626,36 @@ func TestReplayReproducesTheLiveState(t *testing.T) {
 	}
 	if got := e.Databases(); fmt.Sprint(got) != "[db]" {
 		t.Fatalf("databases after replay: %v", got)
+	}
+}
+
+// TestShardCreationFailureLeavesNoTrace: a batch whose new shard cannot
+// be created (a full disk; here a file in the way) fails whole, before
+// its WAL record: none of its points lands, not even those in shards that
+// exist, and replay brings none back.
+func TestShardCreationFailureLeavesNoTrace(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir, nil)
+	must(t, e.CreateDatabase("db"))
+	must(t, e.WriteBatch(&models.Batch{Database: "db", Points: []models.Point{pt("m", hostA, 500, models.FloatField("v", 1))}}))
+	week := int64(models.DefaultShardDuration(0))
+	later := 4*week + 5
+	blocker := filepath.Join(e.dbDir("db"), "autogen", shardDirName(4*week, 5*week))
+	must(t, os.WriteFile(blocker, nil, 0o644))
+	err := e.WriteBatch(&models.Batch{Database: "db", Points: []models.Point{
+		pt("m", hostA, 1000, models.FloatField("v", 2)), pt("m", hostA, later, models.FloatField("v", 3))}})
+	if err == nil {
+		t.Fatal("the write whose shard cannot be created succeeded")
+	}
+	want := "[{500 1}]"
+	if got := readAll(t, e, "db", "", "m,host=a")["v"]; fmt.Sprint(got) != want {
+		t.Fatalf("after the failed write: %v, want %s", got, want)
+	}
+	e.abandon()
+	must(t, os.Remove(blocker))
+	e = openTest(t, dir, nil)
+	defer e.Close()
+	if got := readAll(t, e, "db", "", "m,host=a")["v"]; fmt.Sprint(got) != want {
+		t.Fatalf("after replay: %v, want %s", got, want)
 	}
 }

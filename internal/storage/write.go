@@ -324,6 +324,9 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 	if testHookAfterPrepare != nil {
 		testHookAfterPrepare()
 	}
+	if err := e.ensureShards(db, rp, pb.now, b, sc); err != nil {
+		return err
+	}
 	n := 0
 	for _, id := range sc.ids {
 		if id != 0 {
@@ -359,6 +362,57 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 	}
 	if res.reason != "" {
 		return &models.PartialWriteError{Reason: res.reason, Dropped: res.dropped}
+	}
+	return nil
+}
+
+// ensureShards creates the shards a prepared batch's points go to, before
+// the write is queued: creating one is I/O that can fail (a full disk),
+// and apply, which runs once the write is durable, must not fail halfway
+// through a batch. Points apply will drop as beyond retention get none.
+func (e *Engine) ensureShards(db *database, rpName string, now int64, b *models.Batch, sc *writeScratch) error {
+	e.mu.RLock()
+	var rp rpMeta
+	dm := e.meta.database(b.Database)
+	if dm != nil && dm.policy(rpName) != nil {
+		rp = *dm.policy(rpName)
+	}
+	e.mu.RUnlock()
+	if rp.Name == "" {
+		return &models.RetentionPolicyNotFoundError{Database: b.Database, Name: rpName}
+	}
+	oldest := int64(minTime)
+	if rp.Duration > 0 {
+		oldest = now - int64(rp.Duration)
+	}
+	var cur *shard
+	for i := range b.Points {
+		t := b.Points[i].Time
+		if sc.ids[i] == 0 || t < oldest || (cur != nil && t >= cur.start && t < cur.end) {
+			continue
+		}
+		if cur = e.findShard(db, rpName, t); cur != nil {
+			continue
+		}
+		e.applyMu.Lock()
+		s, err := e.shardFor(db, &rp, t)
+		e.applyMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		cur = s
+	}
+	return nil
+}
+
+// findShard returns the shard of policy rp holding time t, or nil.
+func (e *Engine) findShard(db *database, rp string, t int64) *shard {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	list := db.shards[rp]
+	i := sort.Search(len(list), func(i int) bool { return list[i].end > t })
+	if i < len(list) && list[i].start <= t {
+		return list[i]
 	}
 	return nil
 }
