@@ -8,9 +8,9 @@
 // (group commit); once the record is durable, the one applier applies its
 // entries in WAL order (the same apply replay uses, so every replica
 // applying the same log reaches the same state) and answers the writers.
-// A record that fails is never applied. Heads are flushed to level-0 block files when they hold
-// HeadMaxBytes or are HeadMaxAge old; blocks are merged four at a time
-// into the next level.
+// A record that fails is never applied. Heads are flushed to level-0
+// block files when they hold HeadMaxBytes or are HeadMaxAge old; blocks
+// are merged four at a time into the next level.
 package storage
 
 import (
