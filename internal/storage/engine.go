@@ -551,6 +551,16 @@ func (e *Engine) abandon() {
 func (e *Engine) Statistics() map[string]int64 {
 	st := e.wal.Stats()
 	hits, misses := e.entries.Stats()
+	quarantined := 0
+	e.mu.RLock()
+	for _, db := range e.dbs {
+		for _, list := range db.shards {
+			for _, s := range list {
+				quarantined += s.quarantinedCount()
+			}
+		}
+	}
+	e.mu.RUnlock()
 	return map[string]int64{
 		"pointsWritten":    e.stats.PointsWritten.Load(),
 		"valuesWritten":    e.stats.ValuesWritten.Load(),
@@ -567,5 +577,12 @@ func (e *Engine) Statistics() map[string]int64 {
 		"walRecords":       int64(st.Records),
 		"walFsyncs":        int64(st.Fsyncs),
 		"walRepairs":       int64(st.Repairs),
+		// Damage found at open: WAL bytes kept aside in *.corrupt files,
+		// records read past it, and block files quarantined as *.bad
+		// (queries over their shards carry a warning).
+		"walCorruptions":      int64(st.Corruptions),
+		"walBytesQuarantined": int64(st.BytesQuarantined),
+		"walRecordsRecovered": int64(st.RecordsRecovered),
+		"blocksQuarantined":   int64(quarantined),
 	}
 }
