@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -215,11 +216,11 @@ func (w *WAL) repair(n uint64, data []byte) (repairResult, error) {
 		return r, nil
 	}
 
-	out := segmentHeader()
 	offsets := make([]int64, len(p.records))
+	size := int64(segmentHeaderSize)
 	for i, rec := range p.records {
-		offsets[i] = int64(len(out))
-		out = append(out, data[rec.start:rec.end]...)
+		offsets[i] = size
+		size += rec.end - rec.start
 	}
 	for i, idx := range r.firstAfter {
 		if idx >= 0 {
@@ -231,10 +232,23 @@ func (w *WAL) repair(n uint64, data []byte) (repairResult, error) {
 		return r, err
 	}
 	r.keptAs = filepath.Base(kept)
-	if err := w.replaceSegment(n, out); err != nil {
+	// Written straight from data, so a repair needs no second copy of
+	// the segment in memory.
+	err = w.replaceSegment(n, func(out io.Writer) error {
+		if _, err := out.Write(segmentHeader()); err != nil {
+			return err
+		}
+		for _, rec := range p.records {
+			if _, err := out.Write(data[rec.start:rec.end]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return r, err
 	}
-	r.info = segmentInfo{num: n, size: int64(len(out))}
+	r.info = segmentInfo{num: n, size: size}
 	return r, nil
 }
 
@@ -259,16 +273,20 @@ func (w *WAL) keepAsideDurably(n uint64) (string, error) {
 	return kept, nil
 }
 
-// replaceSegment atomically replaces segment n's contents by data:
-// temp file, fsync, rename, directory fsync.
-func (w *WAL) replaceSegment(n uint64, data []byte) error {
+// replaceSegment atomically replaces segment n's contents by what write
+// writes: temp file, fsync, rename, directory fsync.
+func (w *WAL) replaceSegment(n uint64, write func(io.Writer) error) error {
 	path := w.segmentPath(n)
 	tmp := path + tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("rewrite segment %d: %w", n, err)
 	}
-	_, err = w.hooks.writeAt(f, data, 0)
+	bw := bufio.NewWriterSize(&hookWriter{w: w, f: f}, readBufferSize)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err == nil {
 		w.fsyncs.Add(1)
 		err = w.hooks.sync(f)
@@ -284,4 +302,17 @@ func (w *WAL) replaceSegment(n uint64, data []byte) error {
 		return fmt.Errorf("rewrite segment %d: %w", n, err)
 	}
 	return w.syncDir(w.dir)
+}
+
+// hookWriter appends to f through the writeAt hook, so tests can fail it.
+type hookWriter struct {
+	w   *WAL
+	f   *os.File
+	off int64
+}
+
+func (h *hookWriter) Write(p []byte) (int, error) {
+	n, err := h.w.hooks.writeAt(h.f, p, h.off)
+	h.off += int64(n)
+	return n, err
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -809,4 +811,40 @@ func TestCloseWhileAppending(t *testing.T) {
 			mustClose(t, w)
 		})
 	}
+}
+
+// TestRepairFailureLeavesSegmentWhole: if rewriting a damaged segment
+// fails (a full disk), Open fails, the segment is left exactly as it was,
+// no temp file stays behind, and the next Open repairs it.
+func TestRepairFailureLeavesSegmentWhole(t *testing.T) {
+	dir := t.TempDir()
+	recs := makeRecords(6, 40)
+	w := openTest(t, Options{Dir: dir}, noSyncHooks)
+	appendAll(t, w, recs)
+	mustClose(t, w)
+	layout := readLayout(t, dir)
+	path := filepath.Join(dir, segmentName(1))
+	data, _ := os.ReadFile(path)
+	data[layout.records[2].start+recordHeaderSize+3] ^= 0x80
+	os.WriteFile(path, data, 0o644)
+
+	h := noSyncHooks
+	h.writeAt = func(f *os.File, p []byte, off int64) (int, error) {
+		if strings.HasSuffix(f.Name(), tmpSuffix) {
+			return 0, syscall.ENOSPC
+		}
+		return f.WriteAt(p, off)
+	}
+	if _, err := open(Options{Dir: dir, Logger: quietLogger}, h); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("open with a failing rewrite: %v, want ENOSPC", err)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, data) {
+		t.Fatal("a failed repair changed the segment")
+	}
+	if _, err := os.Stat(path + tmpSuffix); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("temp file left behind: %v", err)
+	}
+	w = openTest(t, Options{Dir: dir}, noSyncHooks)
+	equalRecords(t, replayAll(t, w), slices.Concat(recs[:2], recs[3:]))
+	mustClose(t, w)
 }
