@@ -227,14 +227,9 @@ func (w *WAL) repair(n uint64, data []byte) (repairResult, error) {
 			r.firstAfter[i] = offsets[idx]
 		}
 	}
-	kept, err := w.keepAsideDurably(n)
-	if err != nil {
-		return r, err
-	}
-	r.keptAs = filepath.Base(kept)
 	// Written straight from data, so a repair needs no second copy of
 	// the segment in memory.
-	err = w.replaceSegment(n, func(out io.Writer) error {
+	kept, err := w.replaceSegment(n, func(out io.Writer) error {
 		if _, err := out.Write(segmentHeader()); err != nil {
 			return err
 		}
@@ -248,6 +243,7 @@ func (w *WAL) repair(n uint64, data []byte) (repairResult, error) {
 	if err != nil {
 		return r, err
 	}
+	r.keptAs = kept
 	r.info = segmentInfo{num: n, size: size}
 	return r, nil
 }
@@ -273,14 +269,19 @@ func (w *WAL) keepAsideDurably(n uint64) (string, error) {
 	return kept, nil
 }
 
-// replaceSegment atomically replaces segment n's contents by what write
-// writes: temp file, fsync, rename, directory fsync.
-func (w *WAL) replaceSegment(n uint64, write func(io.Writer) error) error {
+// replaceSegment replaces segment n by what write writes and keeps the
+// original as n.corrupt (n.corrupt.1, ... if taken), whose name it
+// returns. The new contents go to n.tmp and are fsynced; only then is
+// the original given its second name (and fsynced: after a kill -9 its
+// bytes may have been only in the page cache) and n.tmp renamed over n,
+// and the directory fsynced. A crash at any point leaves n whole, either
+// the original or the replacement; a failed write leaves no copy.
+func (w *WAL) replaceSegment(n uint64, write func(io.Writer) error) (string, error) {
 	path := w.segmentPath(n)
 	tmp := path + tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("rewrite segment %d: %w", n, err)
+		return "", fmt.Errorf("rewrite segment %d: %w", n, err)
 	}
 	bw := bufio.NewWriterSize(&hookWriter{w: w, f: f}, readBufferSize)
 	err = write(bw)
@@ -294,14 +295,18 @@ func (w *WAL) replaceSegment(n uint64, write func(io.Writer) error) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	var kept string
+	if err == nil {
+		kept, err = w.keepAsideDurably(n)
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("rewrite segment %d: %w", n, err)
+		return "", fmt.Errorf("rewrite segment %d: %w", n, err)
 	}
-	return w.syncDir(w.dir)
+	return filepath.Base(kept), w.syncDir(w.dir)
 }
 
 // hookWriter appends to f through the writeAt hook, so tests can fail it.

@@ -295,7 +295,8 @@ func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
 		if keep < segmentHeaderSize {
 			keep = 0
 		}
-		if err := w.salvage(n, keep); err != nil {
+		kept, err := w.salvage(n, keep)
+		if err != nil {
 			return nil, err
 		}
 		w.repairs.Add(1)
@@ -306,10 +307,9 @@ func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
 			attach(&info, segmentHeaderSize)
 		}
 		infos = append(infos, info)
-		kept := segmentName(n) + corruptSuffix // salvage names it; the log only needs a hint
 		pending = append(pending, Gap{Segment: n, Offset: keep, Bytes: fileSize - keep, KeptAs: kept, Reason: re.err.Error()})
-		w.log.Error("segment unreadable: kept its readable prefix and moved the original aside; later segments are still replayed",
-			"segment", n, "offset", re.off, "lost_bytes", fileSize-keep, "reason", re.err.Error())
+		w.log.Error("segment unreadable: kept its readable prefix and the original; later segments are still replayed",
+			"segment", n, "offset", re.off, "lost_bytes", fileSize-keep, "reason", re.err.Error(), "kept_as", kept)
 	}
 	return infos, nil
 }
@@ -362,42 +362,29 @@ func (w *WAL) repairDamaged(n uint64, data []byte) (segmentInfo, []gapAt, error)
 const maxLoggedGaps = 16
 
 // salvage replaces segment n by a copy of its first keep bytes and keeps
-// the original as n.corrupt. The copy is made durable before it replaces
-// n in one rename, so a crash leaves n either original or salvaged.
-func (w *WAL) salvage(n uint64, keep int64) error {
-	path := w.segmentPath(n)
-	tmp := path + tmpSuffix
-	in, err := os.Open(path)
+// the original as n.corrupt, whose name it returns. The copy is made
+// durable before it replaces n in one rename, so a crash leaves n either
+// original or salvaged.
+func (w *WAL) salvage(n uint64, keep int64) (string, error) {
+	in, err := os.Open(w.segmentPath(n))
 	if err != nil {
-		return fmt.Errorf("salvage segment %d: %w", n, err)
+		return "", fmt.Errorf("salvage segment %d: %w", n, err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	kept, err := w.replaceSegment(n, func(out io.Writer) error {
+		copied, err := io.Copy(out, io.LimitReader(w.hooks.reader(in), keep))
+		if err == nil && copied != keep {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return fmt.Errorf("copy %d readable bytes: %w", keep, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("salvage segment %d: %w", n, err)
+		return "", fmt.Errorf("salvage segment %d: %w", n, err)
 	}
-	copied, err := io.Copy(out, io.LimitReader(w.hooks.reader(in), keep))
-	if err == nil && copied != keep {
-		err = io.ErrUnexpectedEOF
-	}
-	if err == nil {
-		w.fsyncs.Add(1)
-		err = w.hooks.sync(out)
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("salvage segment %d: copy %d readable bytes: %w", n, keep, err)
-	}
-	if _, err := w.keepAside(n); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("salvage segment %d: %w", n, err)
-	}
-	return w.syncDir(w.dir)
+	return kept, nil
 }
 
 // scanSegment reads segment n to its end and returns its file size, or
