@@ -549,8 +549,19 @@ func (e *Engine) abandon() {
 
 // Statistics returns the engine's counters and gauges, for /debug/vars.
 func (e *Engine) Statistics() map[string]int64 {
+	out := e.operationStatistics()
+	e.addDamageStatistics(out)
+	return out
+}
+
+// addDamageStatistics adds what Open found damaged: WAL bytes kept aside
+// in *.corrupt files and records read past them, and block files
+// quarantined as *.bad (queries over their shards carry a warning).
+func (e *Engine) addDamageStatistics(out map[string]int64) {
 	st := e.wal.Stats()
-	hits, misses := e.entries.Stats()
+	out["walCorruptions"] = int64(st.Corruptions)
+	out["walBytesQuarantined"] = int64(st.BytesQuarantined)
+	out["walRecordsRecovered"] = int64(st.RecordsRecovered)
 	quarantined := 0
 	e.mu.RLock()
 	for _, db := range e.dbs {
@@ -561,6 +572,13 @@ func (e *Engine) Statistics() map[string]int64 {
 		}
 	}
 	e.mu.RUnlock()
+	out["blocksQuarantined"] = int64(quarantined)
+}
+
+// operationStatistics are the counters of writes, flushes and reads.
+func (e *Engine) operationStatistics() map[string]int64 {
+	st := e.wal.Stats()
+	hits, misses := e.entries.Stats()
 	return map[string]int64{
 		"pointsWritten":    e.stats.PointsWritten.Load(),
 		"valuesWritten":    e.stats.ValuesWritten.Load(),
@@ -577,12 +595,5 @@ func (e *Engine) Statistics() map[string]int64 {
 		"walRecords":       int64(st.Records),
 		"walFsyncs":        int64(st.Fsyncs),
 		"walRepairs":       int64(st.Repairs),
-		// Damage found at open: WAL bytes kept aside in *.corrupt files,
-		// records read past it, and block files quarantined as *.bad
-		// (queries over their shards carry a warning).
-		"walCorruptions":      int64(st.Corruptions),
-		"walBytesQuarantined": int64(st.BytesQuarantined),
-		"walRecordsRecovered": int64(st.RecordsRecovered),
-		"blocksQuarantined":   int64(quarantined),
 	}
 }
