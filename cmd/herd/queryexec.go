@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/influxdata/influxql"
 
@@ -23,6 +24,15 @@ type queryExecutor struct {
 func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt influxql.Statement) error {
 	opt := q.limits
 	opt.Database, opt.RetentionPolicy = ectx.Database, ectx.RetentionPolicy
+	// Data the answer lacks (quarantined block files) becomes InfluxDB-
+	// style warning messages, so a smaller answer is never silent.
+	var warnings []*httpapi.Message
+	var warnMu sync.Mutex
+	opt.Warn = func(text string) {
+		warnMu.Lock()
+		warnings = append(warnings, &httpapi.Message{Level: httpapi.WarningLevel, Text: text})
+		warnMu.Unlock()
+	}
 	rows, err := q.x.Execute(ectx.Context, stmt, opt)
 	if err != nil {
 		var ue *query.UnsupportedError
@@ -38,6 +48,9 @@ func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt in
 		res.Messages = append(res.Messages, &httpapi.Message{Level: httpapi.WarningLevel,
 			Text: fmt.Sprintf("deprecated use of '%s' in a read only context, please use a POST request instead", stmt.String())})
 	}
+	warnMu.Lock()
+	res.Messages = append(res.Messages, warnings...)
+	warnMu.Unlock()
 	if len(rows) == 0 && len(res.Messages) == 0 {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/influxdata/influxql"
@@ -51,6 +52,10 @@ type Options struct {
 	// Timeout ends a statement running longer (0: none), with
 	// InfluxDB's query-timeout error.
 	Timeout time.Duration
+	// Warn, when set, receives each distinct warning of the statement
+	// once: storage data the answer lacks (quarantined block files). The
+	// HTTP layer turns them into the result's "messages".
+	Warn func(text string)
 }
 
 // Executor runs statements. Between statements it holds only the list
@@ -78,6 +83,7 @@ func (x *Executor) Execute(ctx context.Context, stmt influxql.Statement, opt Opt
 	if k, ok := stmt.(*influxql.KillQueryStatement); ok {
 		return nil, x.queries.kill(k.QueryID)
 	}
+	opt.Warn = onceEach(opt.Warn)
 	if opt.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, opt.Timeout, ErrQueryTimeout)
@@ -144,3 +150,22 @@ func database(stmtDB string, opt Options) (string, error) {
 }
 
 var errDatabaseRequired = fmt.Errorf("database name required")
+
+// onceEach wraps warn so that each distinct text reaches it once: every
+// storage read of a statement reports the quarantined files of its range
+// again. Reads may run concurrently, hence the lock.
+func onceEach(warn func(string)) func(string) {
+	if warn == nil {
+		return nil
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(text string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[text] {
+			seen[text] = true
+			warn(text)
+		}
+	}
+}

@@ -30,6 +30,7 @@ type source struct {
 	ix           *index.Index
 	types        map[string]models.FieldType
 	tagKeys      map[string]bool
+	warn         func(string) // Options.Warn, passed to every storage read
 }
 
 // mapper expands wildcards and types variable references for
@@ -412,7 +413,7 @@ func (x *Executor) resolve(m *influxql.Measurement, opt Options) ([]*source, err
 		for _, k := range ix.TagKeys(name) {
 			tk[k] = true
 		}
-		out = append(out, &source{db: db, rp: rp, name: name, ix: ix, types: types, tagKeys: tk})
+		out = append(out, &source{db: db, rp: rp, name: name, ix: ix, types: types, tagKeys: tk, warn: opt.Warn})
 	}
 	return out, nil
 }
@@ -864,7 +865,7 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 		j.appendSeries(ser[cur], tags)
 		j.cols.reset()
 	}
-	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, Warn: src.warn, SeriesIDs: g.series,
 		Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(id uint64, field string, col *block.Column) error {
 		if started && id != cur {
 			flush()
@@ -1101,7 +1102,7 @@ func (x *Executor) streamLatest(ctx context.Context, p *plan, src *source, g *gr
 		for _, c := range calls {
 			fields = append(fields, c.Args[0].(*influxql.VarRef).Val)
 		}
-		_, earlier, err := x.Store.LatestTime(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp,
+		_, earlier, err := x.Store.LatestTime(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, Warn: src.warn,
 			SeriesIDs: g.series, Fields: fields, MinTime: p.minT, MaxTime: sub.minT - 1})
 		if err != nil {
 			return nil, nil, err
@@ -1141,7 +1142,7 @@ func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, 
 	var out [][]any
 	hi := p.maxT
 	for {
-		last, ok, err := x.Store.LatestTime(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+		last, ok, err := x.Store.LatestTime(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, Warn: src.warn, SeriesIDs: g.series,
 			Fields: fields, MinTime: p.minT, MaxTime: hi})
 		if err != nil {
 			if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {

@@ -170,7 +170,7 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 		}
 		return true, ctx.Err()
 	}
-	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, Warn: src.warn, SeriesIDs: g.series,
 		Fields: fields, MinTime: p.minT, MaxTime: p.maxT, Summary: summary}, func(id uint64, field string, col *block.Column) error {
 		if err := p.budget.take(col.Len()); err != nil {
 			return err

@@ -561,6 +561,34 @@ func (e *Engine) abandon() {
 
 // Statistics returns the engine's counters and gauges, for /debug/vars.
 func (e *Engine) Statistics() map[string]int64 {
+	out := e.operationStatistics()
+	e.addDamageStatistics(out)
+	return out
+}
+
+// addDamageStatistics adds what Open found damaged: WAL bytes kept aside
+// in *.corrupt files and records read past them, and block files
+// quarantined as *.bad (queries over their shards carry a warning).
+func (e *Engine) addDamageStatistics(out map[string]int64) {
+	st := e.wal.Stats()
+	out["walCorruptions"] = int64(st.Corruptions)
+	out["walBytesQuarantined"] = int64(st.BytesQuarantined)
+	out["walRecordsRecovered"] = int64(st.RecordsRecovered)
+	quarantined := 0
+	e.mu.RLock()
+	for _, db := range e.dbs {
+		for _, list := range db.shards {
+			for _, s := range list {
+				quarantined += s.quarantinedCount()
+			}
+		}
+	}
+	e.mu.RUnlock()
+	out["blocksQuarantined"] = int64(quarantined)
+}
+
+// operationStatistics are the counters of writes, flushes and reads.
+func (e *Engine) operationStatistics() map[string]int64 {
 	st := e.wal.Stats()
 	hits, misses := e.entries.Stats()
 	return map[string]int64{

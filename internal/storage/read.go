@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/herdmon/herd/internal/models"
@@ -23,6 +24,11 @@ type ReadRequest struct {
 	// the ReadFunc. If it returns true it took what it needed from
 	// meta.Summary and the chunk is neither read nor decoded.
 	Summary SummaryFunc
+	// Warn, when set, is told about data the read cannot serve: block
+	// files of the range that were quarantined as corrupt. The answer is
+	// then incomplete, and the caller must say so (InfluxDB-style
+	// "messages" in the result). The same text may come more than once.
+	Warn func(text string)
 }
 
 // SummaryFunc is offered a chunk's metadata instead of its points; see
@@ -77,19 +83,31 @@ func (e *Engine) FieldTypes(db, measurement string) (map[string]models.FieldType
 // shardsFor returns the shards of the request's policy that overlap its
 // time range, oldest first.
 func (e *Engine) shardsFor(req *ReadRequest) ([]*shard, error) {
+	shards, rpName, err := e.overlappingShards(req)
+	if err == nil && req.Warn != nil {
+		for _, s := range shards {
+			for _, w := range s.quarantineWarnings(req.Database, rpName) {
+				req.Warn(w)
+			}
+		}
+	}
+	return shards, err
+}
+
+func (e *Engine) overlappingShards(req *ReadRequest) ([]*shard, string, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	dm := e.meta.database(req.Database)
 	d := e.dbs[req.Database]
 	if dm == nil || d == nil {
-		return nil, &models.DatabaseNotFoundError{Name: req.Database}
+		return nil, "", &models.DatabaseNotFoundError{Name: req.Database}
 	}
 	rpName := req.RetentionPolicy
 	if rpName == "" {
 		rpName = dm.DefaultPolicy
 	}
 	if dm.policy(rpName) == nil {
-		return nil, &models.RetentionPolicyNotFoundError{Database: req.Database, Name: rpName}
+		return nil, "", &models.RetentionPolicyNotFoundError{Database: req.Database, Name: rpName}
 	}
 	var shards []*shard
 	for _, s := range d.shards[rpName] {
@@ -97,7 +115,7 @@ func (e *Engine) shardsFor(req *ReadRequest) ([]*shard, error) {
 			shards = append(shards, s)
 		}
 	}
-	return shards, nil
+	return shards, rpName, nil
 }
 
 // wantedFields returns the request's fields as a set, nil for all.
@@ -140,12 +158,23 @@ func (e *Engine) Read(req ReadRequest, fn ReadFunc) error {
 		names := map[string]bool{}
 		for si, s := range shards {
 			fields := map[string][]piece{}
+			type damagedEntry struct {
+				bf  *blockFile
+				err error
+			}
+			var damaged []damagedEntry
 			s.mu.RLock()
 			for age, bf := range s.blocks {
 				if bf.r.MaxTime() < req.MinTime || bf.r.MinTime() > req.MaxTime {
 					continue // a whole block outside the range costs no read
 				}
-				for _, fi := range bf.r.Fields(id) {
+				fis, ferr := bf.r.SeriesFields(id)
+				if ferr != nil {
+					// The entry was fine at Open: the file changed since.
+					// Its other series may still read; this one is missing.
+					damaged = append(damaged, damagedEntry{bf, ferr})
+				}
+				for _, fi := range fis {
 					if wanted != nil && !wanted[fi.Name] {
 						continue
 					}
@@ -183,6 +212,12 @@ func (e *Engine) Read(req ReadRequest, fn ReadFunc) error {
 				}
 			}
 			s.mu.RUnlock()
+			for _, d := range damaged {
+				s.logger.Error("block file index entry unreadable; series not served", "path", d.bf.r.Path(), "series", id, "err", d.err)
+				if req.Warn != nil {
+					req.Warn(fmt.Sprintf("incomplete result: series %d is missing from block file %s (%v)", id, d.bf.r.Path(), d.err))
+				}
+			}
 			for n := range fields {
 				names[n] = true
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/block"
@@ -43,6 +44,17 @@ type shard struct {
 
 	// compacting serializes compactions of this shard.
 	compacting sync.Mutex
+
+	// quarantined lists block files set aside as corrupt, whose data
+	// reads of this shard cannot serve; reads warn about them.
+	qmu         sync.Mutex
+	quarantined []quarantinedBlock
+}
+
+// quarantinedBlock is a block file renamed to *.bad and why.
+type quarantinedBlock struct {
+	path   string
+	reason string
 }
 
 // blockFile is an open block file shared by concurrent readers; the file
@@ -134,6 +146,11 @@ func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint
 			os.Remove(path) // an unfinished flush or compaction
 			continue
 		}
+		if strings.HasSuffix(name, ".blk"+badSuffix) {
+			// Quarantined by an earlier run: its data is still missing.
+			s.quarantined = append(s.quarantined, quarantinedBlock{path: path, reason: "quarantined at an earlier start"})
+			continue
+		}
 		level, minSeq, seq, ok := parseBlockName(name)
 		if !ok {
 			continue
@@ -187,14 +204,65 @@ func (s *shard) dropCovered() {
 	s.blocks = kept
 }
 
-// quarantine renames a corrupt block so it is never served, and logs it.
+// badSuffix marks a quarantined block file: never opened again, never
+// deleted by herd; reads of its shard warn until an operator removes it.
+const badSuffix = ".bad"
+
+// quarantine renames a corrupt block so it is never served, logs it and
+// remembers it, so that queries over this shard say their answer lacks it.
 func (s *shard) quarantine(path string, cause error) {
-	bad := path + ".bad"
+	bad := path + badSuffix
 	if err := os.Rename(path, bad); err != nil {
 		s.logger.Error("corrupt block file could not be quarantined", "path", path, "err", cause, "rename_err", err)
-		return
+		bad = path
+	} else {
+		s.logger.Error("corrupt block file quarantined; its data is not served", "path", bad, "err", cause)
 	}
-	s.logger.Error("corrupt block file quarantined; its data is not served", "path", bad, "err", cause)
+	reason := cause.Error()
+	if ce := (*block.CorruptError)(nil); errors.As(cause, &ce) {
+		reason = fmt.Sprintf("at offset %d: %s", ce.Offset, ce.Reason) // the path is already in the warning
+	}
+	s.noteQuarantined(bad, reason)
+}
+
+// quarantinedCount is the number of block files of the shard set aside.
+func (s *shard) quarantinedCount() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.quarantined)
+}
+
+func (s *shard) noteQuarantined(path, reason string) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for _, q := range s.quarantined {
+		if q.path == path {
+			return
+		}
+	}
+	s.quarantined = append(s.quarantined, quarantinedBlock{path: path, reason: reason})
+}
+
+// quarantineWarnings returns one warning per quarantined file of the
+// shard, for a read of database db, policy rp.
+func (s *shard) quarantineWarnings(db, rp string) []string {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	var out []string
+	for _, q := range s.quarantined {
+		out = append(out, fmt.Sprintf("incomplete result: data of database %q, retention policy %q from %s to %s is missing: block file %s is corrupt and quarantined (%s)",
+			db, rp, formatShardTime(s.start), formatShardTime(s.end), q.path, q.reason))
+	}
+	return out
+}
+
+// formatShardTime writes a shard bound as RFC 3339, or the raw
+// nanoseconds where time.Time cannot represent it.
+func formatShardTime(ns int64) string {
+	if ns <= minTime || ns >= maxTime {
+		return strconv.FormatInt(ns, 10)
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }
 
 // fieldType returns the stored type of a measurement's field in this

@@ -711,12 +711,19 @@ func (e *Engine) shardFor(db *database, rp *rpMeta, t int64) (*shard, error) {
 	if dur <= 0 {
 		dur = int64(models.DefaultShardDuration(rp.Duration))
 	}
-	start := t - t%dur
+	// t rounded toward zero to a multiple of dur is always representable;
+	// the shard's other bound may not be, near either end of int64 time,
+	// and is then clamped rather than wrapped (a wrapped start put a
+	// point at -9223372036854775806 into a shard that did not hold it, so
+	// it vanished at the next start).
+	base := t - t%dur
+	start, end := base, base+dur
 	if t%dur < 0 {
-		start -= dur
-	}
-	end := start + dur
-	if end < start { // overflow at the far end of time
+		start, end = base-dur, base
+		if base < minTime+dur {
+			start = minTime
+		}
+	} else if base > maxTime-dur {
 		end = maxTime
 	}
 	e.mu.RLock()

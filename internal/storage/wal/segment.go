@@ -10,7 +10,7 @@ import (
 	"strconv"
 )
 
-// corruptSuffix marks segments that Open moved aside: kept for forensics,
+// corruptSuffix marks the kept original of a segment Open repaired: for forensics,
 // never replayed, never deleted by RemoveBefore.
 const corruptSuffix = ".corrupt"
 

@@ -6,8 +6,9 @@
 // queued so far in one write and fsyncs once, while the others wait for
 // the batch that holds their record. Open repairs what a crash or a bad
 // SD card left behind and never refuses to start over corruption: it
-// truncates a segment at its first bad record, moves later segments
-// aside as *.corrupt, logs, and counts the repair.
+// cuts off a torn tail, and for any other damage keeps the original
+// segment as *.corrupt, rewrites it with every record that still
+// verifies (those after the damage too), logs, and counts the repair.
 //
 // Lock order: mu, then fileMu. Only the goroutine that holds the "busy"
 // token (taken under mu) writes, rolls or closes the current segment;
@@ -51,7 +52,12 @@ type Stats struct {
 	BytesWritten uint64 // bytes written to segment files, headers included (SD-card wear)
 	Records      uint64 // records appended
 	Fsyncs       uint64 // fsync calls, on segment files and on the directory
-	Repairs      uint64 // corrupt or torn segments Open truncated
+	Repairs      uint64 // damaged segments Open repaired (torn tails included)
+	// Corruptions counts damaged stretches other than a torn tail: bytes
+	// that were acknowledged once and can no longer be read.
+	Corruptions      uint64
+	BytesQuarantined uint64 // bytes of those stretches, kept only in *.corrupt files
+	RecordsRecovered uint64 // records found after a damaged stretch, replayed
 }
 
 // hooks are the file operations tests replace to inject failures.
@@ -67,10 +73,18 @@ var osHooks = hooks{
 	reader:  func(f *os.File) io.Reader { return f },
 }
 
-// segmentInfo is a segment found by Open and the length of its valid prefix.
+// segmentInfo is a segment found by Open, the length of its valid
+// records and the holes Replay reports before the records after them.
 type segmentInfo struct {
 	num  uint64
 	size int64
+	gaps []gapAt // ascending off
+}
+
+// gapAt places a Gap before the record at offset off of a segment file.
+type gapAt struct {
+	off int64
+	gap Gap
 }
 
 // batch is the group of records one leader writes with one write call
@@ -117,7 +131,8 @@ type WAL struct {
 
 	removeMu sync.Mutex // serializes RemoveBefore
 
-	bytesWritten, records, fsyncs, repairs atomic.Uint64
+	bytesWritten, records, fsyncs, repairs          atomic.Uint64
+	corruptions, bytesQuarantined, recordsRecovered atomic.Uint64
 }
 
 // Open opens the WAL in opts.Dir, creating it if needed, checks every
@@ -206,122 +221,170 @@ func (w *WAL) makeDir() error {
 	return w.syncDir(filepath.Dir(abs))
 }
 
-// check validates every segment and repairs the first damaged one: it is
-// truncated at its first bad record and, if it is not the last, every
-// later segment is moved aside, because replaying records after a hole
-// would apply writes out of order and hide the damage. A segment that
-// cannot be read (an I/O error, not bad bytes) is not truncated, since
-// the error may be transient: its readable prefix is copied into a fresh
-// segment and the original is kept as *.corrupt.
+// check validates every segment and repairs damaged ones (see repair and
+// docs/format/wal.md): a torn tail is cut off; any other damage keeps the
+// original as *.corrupt and rewrites the segment with every record that
+// still verifies, including those found after the damage. Later
+// segments stay and are replayed. Each hole becomes a Gap that Replay
+// reports before the first record after it. A segment that cannot be
+// read (an I/O error, not bad bytes) is not truncated, since the error
+// may be transient: its readable prefix is copied into a fresh segment
+// and the original is kept as *.corrupt.
 func (w *WAL) check(segs []uint64) ([]segmentInfo, error) {
 	var infos []segmentInfo
 	var buf []byte
+	var pending []Gap // holes not yet followed by a record
+	attach := func(info *segmentInfo, off int64) {
+		for _, g := range pending {
+			info.gaps = append(info.gaps, gapAt{off: off, gap: g})
+		}
+		pending = nil
+	}
 	for i, n := range segs {
+		if i > 0 && n != segs[i-1]+1 {
+			// RemoveBefore deletes oldest first, so a gap means files were
+			// deleted by hand; the remaining records are still valid.
+			w.log.Error("segments are not consecutive; replaying the ones present",
+				"after", segs[i-1], "next", n)
+			pending = append(pending, Gap{Segment: segs[i-1] + 1, Reason: fmt.Sprintf("segments %d to %d are missing", segs[i-1]+1, n-1)})
+		}
 		fileSize, err := w.scanSegment(n, &buf)
 		if err == nil {
-			infos = append(infos, segmentInfo{num: n, size: fileSize})
+			info := segmentInfo{num: n, size: fileSize}
+			if fileSize > segmentHeaderSize {
+				attach(&info, segmentHeaderSize)
+			}
+			infos = append(infos, info)
 			continue
 		}
 		var (
-			ce     *CorruptionError
-			re     *readError
-			offset int64
-			reason string
+			ce *CorruptionError
+			re *readError
 		)
 		switch {
 		case errors.As(err, &ce):
-			offset, reason = ce.Offset, ce.Reason
+			var data []byte
+			data, err = w.readSegment(n, fileSize)
+			if err == nil {
+				info, gaps, rerr := w.repairDamaged(n, data)
+				if rerr != nil {
+					return nil, rerr
+				}
+				for _, ga := range gaps {
+					if ga.off < 0 {
+						pending = append(pending, ga.gap)
+						continue
+					}
+					attach(&info, ga.off)
+					info.gaps = append(info.gaps, ga)
+				}
+				infos = append(infos, info)
+				continue
+			}
+			if !errors.As(err, &re) {
+				return nil, err
+			}
+			// Readable during the scan, not now: salvage what the scan
+			// had verified.
+			re.off = min(re.off, ce.Offset)
 		case errors.As(err, &re):
-			offset, reason = re.off, re.err.Error()
 		default:
 			return nil, err
 		}
-		keep := offset
+		keep := re.off
 		if keep < segmentHeaderSize {
-			keep = 0 // no valid header: keep nothing, like a segment whose header never reached the disk
+			keep = 0
 		}
-		if re != nil {
-			err = w.salvage(n, keep)
-		} else {
-			err = w.truncateSegment(n, keep)
-		}
+		kept, err := w.salvage(n, keep)
 		if err != nil {
 			return nil, err
 		}
 		w.repairs.Add(1)
-		infos = append(infos, segmentInfo{num: n, size: keep})
-		later := segs[i+1:]
-		if len(later) == 0 && re == nil {
-			w.log.Warn("truncated the torn tail of the last segment",
-				"segment", n, "offset", offset, "dropped_bytes", fileSize-keep, "reason", reason)
-			break
+		w.corruptions.Add(1)
+		w.bytesQuarantined.Add(uint64(fileSize - keep))
+		info := segmentInfo{num: n, size: keep}
+		if keep > segmentHeaderSize {
+			attach(&info, segmentHeaderSize)
 		}
-		var moved []string
-		for _, m := range later {
-			to, err := w.moveAside(m)
-			if err != nil {
-				return nil, err
-			}
-			moved = append(moved, filepath.Base(to))
-		}
-		if err := w.syncDir(w.dir); err != nil {
-			return nil, err
-		}
-		msg := "corrupt record in a segment before the last: truncated it there and moved later segments aside; their records are not replayed"
-		if re != nil {
-			msg = "segment unreadable: kept its readable prefix, moved the original and later segments aside; their records are not replayed"
-		}
-		w.log.Error(msg, "segment", n, "offset", offset, "dropped_bytes", fileSize-keep, "reason", reason, "moved_aside", moved)
-		break
-	}
-	for i := 1; i < len(infos); i++ {
-		if infos[i].num != infos[i-1].num+1 {
-			// RemoveBefore deletes oldest first, so a gap means files were
-			// deleted by hand; the remaining records are still valid.
-			w.log.Error("segments are not consecutive; replaying the ones present",
-				"after", infos[i-1].num, "next", infos[i].num)
-		}
+		infos = append(infos, info)
+		pending = append(pending, Gap{Segment: n, Offset: keep, Bytes: fileSize - keep, KeptAs: kept, Reason: re.err.Error()})
+		w.log.Error("segment unreadable: kept its readable prefix and the original; later segments are still replayed",
+			"segment", n, "offset", re.off, "lost_bytes", fileSize-keep, "reason", re.err.Error(), "kept_as", kept)
 	}
 	return infos, nil
 }
 
-// salvage replaces segment n by a copy of its first keep bytes and keeps
-// the original as n.corrupt. The copy is made durable before it replaces
-// n in one rename, so a crash leaves n either original or salvaged.
-func (w *WAL) salvage(n uint64, keep int64) error {
-	path := w.segmentPath(n)
-	tmp := path + tmpSuffix
-	in, err := os.Open(path)
+// repairDamaged repairs segment n (whose bytes are data), logs and counts
+// what was lost and returns the gaps with their offsets in the repaired
+// file (-1: no record follows in this segment).
+func (w *WAL) repairDamaged(n uint64, data []byte) (segmentInfo, []gapAt, error) {
+	r, err := w.repair(n, data)
 	if err != nil {
-		return fmt.Errorf("salvage segment %d: %w", n, err)
+		return segmentInfo{}, nil, err
+	}
+	w.repairs.Add(1)
+	if r.torn {
+		d := r.damaged[0]
+		w.log.Warn("truncated the torn tail of a segment (a write cut short by a crash)",
+			"segment", n, "offset", d.start, "dropped_bytes", d.end-d.start, "reason", r.reasons[0])
+		return r.info, []gapAt{{off: -1, gap: Gap{Segment: n, Offset: d.start, Bytes: d.end - d.start, Reason: r.reasons[0]}}}, nil
+	}
+	var gaps []gapAt
+	var lost int64
+	recovered := 0
+	for i, d := range r.damaged {
+		g := Gap{Segment: n, Offset: d.start, Bytes: d.end - d.start, KeptAs: r.keptAs, Reason: r.reasons[i]}
+		gaps = append(gaps, gapAt{off: r.firstAfter[i], gap: g})
+		lost += g.Bytes
+		if i < maxLoggedGaps {
+			w.log.Error("corrupt bytes in a WAL segment: skipped them and kept reading",
+				"segment", n, "offset", d.start, "lost_bytes", g.Bytes, "reason", g.Reason,
+				"records_recovered_after", r.recovered[i], "kept_as", r.keptAs)
+		}
+	}
+	if len(r.recovered) > 0 {
+		recovered = r.recovered[0]
+	}
+	w.corruptions.Add(uint64(len(r.damaged)))
+	w.bytesQuarantined.Add(uint64(lost))
+	w.recordsRecovered.Add(uint64(recovered))
+	msg := "repaired a corrupt WAL segment: rewrote it with every record that verifies; the original is kept"
+	if r.gaveUp {
+		msg = "repaired a corrupt WAL segment, but stopped searching for records after too much garbage; the original is kept"
+	}
+	w.log.Error(msg, "segment", n, "damaged_regions", len(r.damaged), "lost_bytes", lost,
+		"records_recovered_after_damage", recovered, "kept_as", r.keptAs)
+	return r.info, gaps, nil
+}
+
+// maxLoggedGaps bounds the per-region log lines of one segment: random
+// garbage can make thousands of regions; the summary line counts them all.
+const maxLoggedGaps = 16
+
+// salvage replaces segment n by a copy of its first keep bytes and keeps
+// the original as n.corrupt, whose name it returns. The copy is made
+// durable before it replaces n in one rename, so a crash leaves n either
+// original or salvaged.
+func (w *WAL) salvage(n uint64, keep int64) (string, error) {
+	in, err := os.Open(w.segmentPath(n))
+	if err != nil {
+		return "", fmt.Errorf("salvage segment %d: %w", n, err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	kept, err := w.replaceSegment(n, func(out io.Writer) error {
+		copied, err := io.Copy(out, io.LimitReader(w.hooks.reader(in), keep))
+		if err == nil && copied != keep {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return fmt.Errorf("copy %d readable bytes: %w", keep, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("salvage segment %d: %w", n, err)
+		return "", fmt.Errorf("salvage segment %d: %w", n, err)
 	}
-	copied, err := io.Copy(out, io.LimitReader(w.hooks.reader(in), keep))
-	if err == nil && copied != keep {
-		err = io.ErrUnexpectedEOF
-	}
-	if err == nil {
-		w.fsyncs.Add(1)
-		err = w.hooks.sync(out)
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("salvage segment %d: copy %d readable bytes: %w", n, keep, err)
-	}
-	if _, err := w.keepAside(n); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("salvage segment %d: %w", n, err)
-	}
-	return w.syncDir(w.dir)
+	return kept, nil
 }
 
 // scanSegment reads segment n to its end and returns its file size, or
@@ -369,7 +432,15 @@ func (w *WAL) truncateSegment(n uint64, size int64) error {
 // Replay calls fn with every valid record found by Open, oldest first.
 // rec is valid only during the call. Segments removed since Open are
 // skipped; an error from fn stops the replay and is returned wrapped.
-func (w *WAL) Replay(fn func(rec []byte) error) error {
+// Records after damage are replayed too; use ReplayWithGaps to learn
+// where bytes were lost between them.
+func (w *WAL) Replay(fn func(rec []byte) error) error { return w.ReplayWithGaps(fn, nil) }
+
+// ReplayWithGaps is Replay that also calls gap (if not nil) just before
+// the first record that follows bytes Open could not read, once per
+// hole, in log order. Holes after the last record are not reported here
+// (nothing follows them); Stats and the log count every one.
+func (w *WAL) ReplayWithGaps(fn func(rec []byte) error, gap func(Gap) error) error {
 	var buf []byte
 	for _, s := range w.replaySegs {
 		w.mu.Lock()
@@ -383,7 +454,7 @@ func (w *WAL) Replay(fn func(rec []byte) error) error {
 			continue
 		}
 		var err error
-		buf, err = w.replaySegment(s, buf, fn)
+		buf, err = w.replaySegment(s, buf, fn, gap)
 		if err != nil {
 			return err
 		}
@@ -391,7 +462,7 @@ func (w *WAL) Replay(fn func(rec []byte) error) error {
 	return nil
 }
 
-func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error) ([]byte, error) {
+func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error, gap func(Gap) error) ([]byte, error) {
 	f, err := os.Open(w.segmentPath(s.num))
 	if err != nil {
 		return buf, fmt.Errorf("wal: replay segment %d: %w", s.num, err)
@@ -401,7 +472,9 @@ func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error) ([
 	if err := r.header(); err != nil {
 		return r.buf, err
 	}
+	gaps := s.gaps
 	for {
+		start := r.off
 		rec, err := r.next()
 		if err == io.EOF {
 			return r.buf, nil
@@ -409,8 +482,16 @@ func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error) ([
 		if err != nil {
 			return r.buf, err
 		}
+		for len(gaps) > 0 && gaps[0].off <= start {
+			if gap != nil {
+				if err := gap(gaps[0].gap); err != nil {
+					return r.buf, fmt.Errorf("wal: replay segment %d at offset %d: %w", s.num, start, err)
+				}
+			}
+			gaps = gaps[1:]
+		}
 		if err := fn(rec); err != nil {
-			return r.buf, fmt.Errorf("wal: replay segment %d at offset %d: %w", s.num, r.off-recordHeaderSize-int64(len(rec)), err)
+			return r.buf, fmt.Errorf("wal: replay segment %d at offset %d: %w", s.num, start, err)
 		}
 	}
 }
@@ -704,6 +785,10 @@ func (w *WAL) Stats() Stats {
 		Records:      w.records.Load(),
 		Fsyncs:       w.fsyncs.Load(),
 		Repairs:      w.repairs.Load(),
+
+		Corruptions:      w.corruptions.Load(),
+		BytesQuarantined: w.bytesQuarantined.Load(),
+		RecordsRecovered: w.recordsRecovered.Load(),
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -180,8 +182,11 @@ func TestTruncateEveryOffset(t *testing.T) {
 }
 
 // TestCorruptByte flips one byte of one record's length, checksum or
-// payload, in the last segment and in a middle one, and checks exactly
-// which records survive (Prometheus's TestWALRepair_ReadingError).
+// payload, or of a segment's magic, in the last segment and in a middle
+// one (Prometheus's TestWALRepair_ReadingError), and checks that exactly
+// the damaged record is lost: every record after it, in its segment and
+// in later ones, is replayed, the hole is reported before the first of
+// them, and the original segment is kept as *.corrupt.
 func TestCorruptByte(t *testing.T) {
 	t.Parallel()
 	const perSeg = 4
@@ -194,22 +199,21 @@ func TestCorruptByte(t *testing.T) {
 		magic
 	)
 	cases := []struct {
-		name   string
-		seg    int // index into the log's segments; -1: last with records
-		rec    int // record index within that segment
-		field  field
-		middle bool
+		name  string
+		seg   int // index into the log's segments; -1: last with records
+		rec   int // record index within that segment
+		field field
 	}{
 		{name: "last segment first record length", seg: -1, rec: 0, field: lengthLow},
 		{name: "last segment record length high byte", seg: -1, rec: 2, field: lengthHigh},
 		{name: "last segment checksum", seg: -1, rec: 1, field: checksum},
-		{name: "last segment payload", seg: -1, rec: 3, field: payload},
+		{name: "last segment last record payload", seg: -1, rec: 3, field: payload},
 		{name: "last segment magic", seg: -1, field: magic},
-		{name: "middle segment length", seg: 1, rec: 2, field: lengthLow, middle: true},
-		{name: "middle segment length high byte", seg: 1, rec: 0, field: lengthHigh, middle: true},
-		{name: "middle segment checksum", seg: 1, rec: 3, field: checksum, middle: true},
-		{name: "middle segment payload", seg: 1, rec: 1, field: payload, middle: true},
-		{name: "first segment magic", seg: 0, field: magic, middle: true},
+		{name: "middle segment length", seg: 1, rec: 2, field: lengthLow},
+		{name: "middle segment length high byte", seg: 1, rec: 0, field: lengthHigh},
+		{name: "middle segment checksum", seg: 1, rec: 3, field: checksum},
+		{name: "middle segment payload", seg: 1, rec: 1, field: payload},
+		{name: "first segment magic", seg: 0, field: magic},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,7 +237,8 @@ func TestCorruptByte(t *testing.T) {
 			if segIdx < 0 {
 				segIdx = len(recs)/perSeg - 1
 			}
-			target := layout.records[segIdx*perSeg+tc.rec]
+			lost := segIdx*perSeg + tc.rec
+			target := layout.records[lost]
 			off := target.start
 			switch tc.field {
 			case lengthHigh:
@@ -246,28 +251,59 @@ func TestCorruptByte(t *testing.T) {
 				off = 2
 			}
 			path := filepath.Join(dir, segmentName(layout.segs[segIdx]))
-			data, _ := os.ReadFile(path)
+			original, _ := os.ReadFile(path)
+			data := bytes.Clone(original)
 			data[off] ^= 0xff
 			if err := os.WriteFile(path, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 
-			want := recs[:segIdx*perSeg+tc.rec]
+			want := slices.Concat(recs[:lost], recs[lost+1:])
 			if tc.field == magic {
-				want = recs[:segIdx*perSeg]
+				want = recs // the header is rewritten; every record verifies
 			}
 			w = openTest(t, opts, noSyncHooks)
-			equalRecords(t, replayAll(t, w), want)
-			if r := w.Stats().Repairs; r != 1 {
-				t.Fatalf("%d repairs, want 1", r)
+			var got [][]byte
+			var gaps []Gap
+			gapBefore := -1
+			err := w.ReplayWithGaps(func(rec []byte) error {
+				got = append(got, bytes.Clone(rec))
+				return nil
+			}, func(g Gap) error {
+				gaps = append(gaps, g)
+				gapBefore = len(got)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			equalRecords(t, got, want)
+			st := w.Stats()
+			if st.Repairs != 1 || st.Corruptions != 1 {
+				t.Fatalf("stats %+v, want 1 repair and 1 corruption", st)
+			}
+			if tc.field != magic {
+				if want := uint64(perSeg - tc.rec - 1); st.RecordsRecovered != want {
+					t.Fatalf("%d records recovered after the damage, want %d", st.RecordsRecovered, want)
+				}
+				if st.BytesQuarantined != uint64(target.end-target.start) {
+					t.Fatalf("%d bytes quarantined, want the damaged record's %d", st.BytesQuarantined, target.end-target.start)
+				}
+				if lost+1 < len(recs) {
+					if len(gaps) != 1 || gapBefore != lost || gaps[0].Segment != layout.segs[segIdx] || gaps[0].Offset != target.start {
+						t.Fatalf("gaps %v before record %d, want one at segment %d offset %d before record %d",
+							gaps, gapBefore, layout.segs[segIdx], target.start, lost)
+					}
+				} else if len(gaps) != 0 {
+					t.Fatalf("gaps %v after the last record", gaps)
+				}
 			}
 			aside, _ := filepath.Glob(filepath.Join(dir, "*"+corruptSuffix))
-			wantAside := 0
-			if tc.middle {
-				wantAside = len(layout.segs) - segIdx - 1
+			if len(aside) != 1 {
+				t.Fatalf("kept aside %v, want only the damaged segment", aside)
 			}
-			if len(aside) != wantAside {
-				t.Fatalf("moved aside %v, want %d segments", aside, wantAside)
+			if kept, _ := os.ReadFile(aside[0]); !bytes.Equal(kept, data) {
+				t.Fatalf("%s does not hold the damaged segment's bytes", aside[0])
 			}
 			more := makeRecords(3, 8)
 			appendAll(t, w, more)
@@ -278,6 +314,18 @@ func TestCorruptByte(t *testing.T) {
 				t.Fatalf("second open: %d repairs", r)
 			}
 			mustClose(t, w)
+			// Damage the repaired segment again: the first copy is never overwritten.
+			rewritten, _ := os.ReadFile(path)
+			rewritten[len(rewritten)-1] ^= 1
+			os.WriteFile(path, rewritten, 0o644)
+			w = openTest(t, opts, noSyncHooks)
+			mustClose(t, w)
+			if kept, _ := os.ReadFile(aside[0]); !bytes.Equal(kept, data) {
+				t.Fatalf("a second repair overwrote %s", aside[0])
+			}
+			if again, _ := filepath.Glob(filepath.Join(dir, "*"+corruptSuffix+"*")); len(again) != 2 {
+				t.Fatalf("after a second repair: %v, want two kept copies", again)
+			}
 		})
 	}
 }
@@ -647,8 +695,8 @@ func (r *failingReader) Read(p []byte) (int, error) {
 
 // TestUnreadableSegment: an I/O error is not proof of bad bytes, so the
 // segment is not truncated: its readable prefix is copied into a fresh
-// segment, the original and the later segments are kept as *.corrupt,
-// and the server starts.
+// segment, the original is kept as *.corrupt, later segments are still
+// replayed, and the server starts.
 func TestUnreadableSegment(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -691,7 +739,8 @@ func TestUnreadableSegment(t *testing.T) {
 				return f
 			}
 			w = openTest(t, Options{Dir: dir}, h)
-			equalRecords(t, replayAll(t, w), recs[:keepRecs])
+			want := slices.Concat(recs[:keepRecs], recs[int(tc.seg)*perSeg:]) // later segments are still replayed
+			equalRecords(t, replayAll(t, w), want)
 			if r := w.Stats().Repairs; r != 1 {
 				t.Fatalf("%d repairs, want 1", r)
 			}
@@ -700,14 +749,14 @@ func TestUnreadableSegment(t *testing.T) {
 				t.Fatalf("the unreadable segment was not kept intact as %s", segmentName(tc.seg)+corruptSuffix)
 			}
 			aside, _ := filepath.Glob(filepath.Join(dir, "*"+corruptSuffix))
-			if want := tc.segments - int(tc.seg) + 1; len(aside) != want {
-				t.Fatalf("moved aside %v, want %d files", aside, want)
+			if len(aside) != 1 {
+				t.Fatalf("moved aside %v, want only the unreadable segment", aside)
 			}
 			more := makeRecords(2, 9)
 			appendAll(t, w, more)
 			mustClose(t, w)
 			w = openTest(t, Options{Dir: dir}, noSyncHooks)
-			equalRecords(t, replayAll(t, w), append(slices.Clone(recs[:keepRecs]), more...))
+			equalRecords(t, replayAll(t, w), append(want, more...))
 			if r := w.Stats().Repairs; r != 0 {
 				t.Fatalf("second open: %d repairs", r)
 			}
@@ -762,4 +811,40 @@ func TestCloseWhileAppending(t *testing.T) {
 			mustClose(t, w)
 		})
 	}
+}
+
+// TestRepairFailureLeavesSegmentWhole: if rewriting a damaged segment
+// fails (a full disk), Open fails, the segment is left exactly as it was,
+// no temp file stays behind, and the next Open repairs it.
+func TestRepairFailureLeavesSegmentWhole(t *testing.T) {
+	dir := t.TempDir()
+	recs := makeRecords(6, 40)
+	w := openTest(t, Options{Dir: dir}, noSyncHooks)
+	appendAll(t, w, recs)
+	mustClose(t, w)
+	layout := readLayout(t, dir)
+	path := filepath.Join(dir, segmentName(1))
+	data, _ := os.ReadFile(path)
+	data[layout.records[2].start+recordHeaderSize+3] ^= 0x80
+	os.WriteFile(path, data, 0o644)
+
+	h := noSyncHooks
+	h.writeAt = func(f *os.File, p []byte, off int64) (int, error) {
+		if strings.HasSuffix(f.Name(), tmpSuffix) {
+			return 0, syscall.ENOSPC
+		}
+		return f.WriteAt(p, off)
+	}
+	if _, err := open(Options{Dir: dir, Logger: quietLogger}, h); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("open with a failing rewrite: %v, want ENOSPC", err)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, data) {
+		t.Fatal("a failed repair changed the segment")
+	}
+	if _, err := os.Stat(path + tmpSuffix); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("temp file left behind: %v", err)
+	}
+	w = openTest(t, Options{Dir: dir}, noSyncHooks)
+	equalRecords(t, replayAll(t, w), slices.Concat(recs[:2], recs[3:]))
+	mustClose(t, w)
 }
