@@ -30,6 +30,11 @@ const (
 	MaxLineErrors = 1000
 )
 
+// errTimeOutOfRange is InfluxDB 1.x's text for a timestamp outside
+// [MinNanoTime, MaxNanoTime] at any precision (checked against a real
+// influxd: the same text whatever the precision or the value).
+var errTimeOutOfRange = fmt.Sprintf("time outside range %d - %d", MinNanoTime, MaxNanoTime)
+
 // ParsePrecision maps the precision query parameter ("", n, ns, u, us, µ,
 // ms, s, m, h) to nanoseconds per unit, the multiplier Parse takes.
 func ParsePrecision(s string) (int64, error) {
@@ -457,13 +462,8 @@ func (lp *lineParser) parse(i, end int) (models.Point, string) {
 		}
 	}
 	var ok bool
-	if pt.Time, ok = safeMul(tv, lp.precision); !ok {
-		return pt, fmt.Sprintf("time %d is outside the range [%d, %d]", tv, MinNanoTime/lp.precision, MaxNanoTime/lp.precision)
-	}
-	if pt.Time < MinNanoTime || pt.Time > MaxNanoTime {
-		// InfluxDB's CheckTime reports the time in seconds against the
-		// range in nanoseconds; keep its text.
-		return pt, fmt.Sprintf("time %d is outside the range [%d, %d]", floorDiv(pt.Time, 1e9), MinNanoTime, MaxNanoTime)
+	if pt.Time, ok = safeMul(tv, lp.precision); !ok || pt.Time < MinNanoTime || pt.Time > MaxNanoTime {
+		return pt, errTimeOutOfRange
 	}
 	return pt, ""
 }
