@@ -59,8 +59,8 @@ func TestServerExtremeTimestampsAndQuarantine(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ line, err string }{
-		{"m v=3i -9223372036854775807", "is outside the range [-9223372036854775806, 9223372036854775806]"},
-		{"m v=3i 9223372036854775807", "is outside the range [-9223372036854775806, 9223372036854775806]"},
+		{"m v=3i -9223372036854775807", "time outside range -9223372036854775806 - 9223372036854775806"},
+		{"m v=3i 9223372036854775807", "time outside range -9223372036854775806 - 9223372036854775806"},
 	} {
 		code, body := srv.write(t, tc.line)
 		if code != http.StatusBadRequest || !strings.Contains(body, "unable to parse '"+tc.line+"'") || !strings.Contains(body, tc.err) {
