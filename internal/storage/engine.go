@@ -26,6 +26,7 @@ import (
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/block"
+	"github.com/herdmon/herd/internal/storage/fsys"
 	"github.com/herdmon/herd/internal/storage/index"
 	"github.com/herdmon/herd/internal/storage/wal"
 )
@@ -34,6 +35,7 @@ import (
 type Engine struct {
 	opts   Options
 	logger *slog.Logger
+	fs     fsys.FS // what changes the disk (Options.FS)
 	wal    *wal.WAL
 	// entries caches decoded block index entries for queries.
 	entries *block.EntryCache
@@ -121,10 +123,10 @@ func Open(opts Options) (*Engine, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("storage: data directory required")
 	}
-	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o755); err != nil {
+	if err := fsys.Or(opts.FS).MkdirAll(filepath.Join(opts.Dir, "data"), 0o755); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	e := &Engine{opts: opts, logger: opts.Logger, dbs: map[string]*database{}, entries: block.NewEntryCache(entryCacheBytes),
+	e := &Engine{opts: opts, logger: opts.Logger, fs: fsys.Or(opts.FS), dbs: map[string]*database{}, entries: block.NewEntryCache(entryCacheBytes),
 		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{}),
 		streamRestartBytes: walStreamRestartBytes}
 	if opts.streamRestartBytes != 0 {
@@ -149,7 +151,7 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.dbs[d.Name] = db
 	}
-	w, err := wal.Open(wal.Options{Dir: filepath.Join(opts.Dir, "wal"), FsyncDelay: opts.FsyncDelay, Logger: opts.Logger})
+	w, err := wal.Open(wal.Options{Dir: filepath.Join(opts.Dir, "wal"), FsyncDelay: opts.FsyncDelay, Logger: opts.Logger, FS: opts.FS})
 	if err != nil {
 		e.closeDatabases()
 		return nil, fmt.Errorf("storage: open wal: %w", err)
@@ -193,7 +195,7 @@ func dirSafe(name string) string {
 
 func (e *Engine) openDatabase(name string) (*database, error) {
 	dir := e.dbDir(name)
-	ix, err := index.Open(filepath.Join(dir, "index"), index.Options{MaxSeries: e.opts.MaxSeriesPerDatabase, Logger: e.logger})
+	ix, err := index.Open(filepath.Join(dir, "index"), index.Options{MaxSeries: e.opts.MaxSeriesPerDatabase, Logger: e.logger, FS: e.opts.FS})
 	if err != nil {
 		return nil, fmt.Errorf("storage: open index of %q: %w", name, err)
 	}
@@ -211,7 +213,7 @@ func (e *Engine) openDatabase(name string) (*database, error) {
 			if !ok {
 				continue
 			}
-			s, err := openShard(filepath.Join(dir, rpEnt.Name(), se.Name()), start, end, e.logger, db.live, e.entries)
+			s, err := openShard(filepath.Join(dir, rpEnt.Name(), se.Name()), start, end, e.logger, db.live, e.entries, e.fs)
 			if err != nil {
 				ix.Close()
 				return nil, fmt.Errorf("storage: %w", err)
@@ -302,7 +304,7 @@ func (e *Engine) CreateDatabase(name string) error {
 	}
 	e.meta.Databases = append(e.meta.Databases, &dbMeta{Name: name, DefaultPolicy: "autogen",
 		Policies: []*rpMeta{{Name: "autogen", ShardDuration: models.DefaultShardDuration(0), Replication: 1}}})
-	if err := saveMeta(e.metaPath(), e.meta); err != nil {
+	if err := saveMeta(e.fs, e.metaPath(), e.meta); err != nil {
 		e.meta.Databases = e.meta.Databases[:len(e.meta.Databases)-1]
 		db.close()
 		return fmt.Errorf("save meta: %w", err)
@@ -339,7 +341,7 @@ func (e *Engine) dropDatabaseLocked(name string) error {
 		}
 	}
 	e.meta.Databases = kept
-	if err := saveMeta(e.metaPath(), e.meta); err != nil {
+	if err := saveMeta(e.fs, e.metaPath(), e.meta); err != nil {
 		return fmt.Errorf("save meta: %w", err)
 	}
 	if db := e.dbs[name]; db != nil {
@@ -350,7 +352,7 @@ func (e *Engine) dropDatabaseLocked(name string) error {
 		}
 		db.index.Close()
 		delete(e.dbs, name)
-		if err := os.RemoveAll(db.dir); err != nil {
+		if err := e.fs.RemoveAll(db.dir); err != nil {
 			return fmt.Errorf("remove %s: %w", db.dir, err)
 		}
 	}
@@ -445,7 +447,7 @@ func (e *Engine) CreateRetentionPolicy(db string, rp models.RetentionPolicy, mak
 	if makeDefault {
 		d.DefaultPolicy = rp.Name
 	}
-	return saveMeta(e.metaPath(), e.meta)
+	return saveMeta(e.fs, e.metaPath(), e.meta)
 }
 
 // UpdateRetentionPolicy changes a policy (ALTER RETENTION POLICY).
@@ -483,7 +485,7 @@ func (e *Engine) UpdateRetentionPolicy(db, name string, u models.RetentionPolicy
 	if makeDefault {
 		d.DefaultPolicy = name
 	}
-	return saveMeta(e.metaPath(), e.meta)
+	return saveMeta(e.fs, e.metaPath(), e.meta)
 }
 
 // DropRetentionPolicy removes a policy and its data.
@@ -515,7 +517,7 @@ func (e *Engine) dropRetentionPolicy(db, name string) error {
 	if d.DefaultPolicy == name {
 		d.DefaultPolicy = ""
 	}
-	if err := saveMeta(e.metaPath(), e.meta); err != nil {
+	if err := saveMeta(e.fs, e.metaPath(), e.meta); err != nil {
 		return err
 	}
 	if dbh := e.dbs[db]; dbh != nil {
@@ -523,7 +525,7 @@ func (e *Engine) dropRetentionPolicy(db, name string) error {
 			e.discardShard(s)
 		}
 		delete(dbh.shards, name)
-		return os.RemoveAll(filepath.Join(dbh.dir, dirSafe(name)))
+		return e.fs.RemoveAll(filepath.Join(dbh.dir, dirSafe(name)))
 	}
 	return nil
 }

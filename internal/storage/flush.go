@@ -3,7 +3,6 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
@@ -291,7 +290,7 @@ func (e *Engine) EnforceRetention(now time.Time) {
 	}
 	for _, s := range drop {
 		e.discardShard(s)
-		if err := os.RemoveAll(s.dir); err != nil {
+		if err := e.fs.RemoveAll(s.dir); err != nil {
 			e.logger.Error("could not remove expired shard", "dir", s.dir, "err", err)
 			continue
 		}

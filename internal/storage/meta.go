@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/fsys"
 )
 
 // InfluxDB's meta errors, word for word: clients and scripts match them.
@@ -85,46 +86,37 @@ func loadMeta(path string) (*metaState, error) {
 	return &m, nil
 }
 
-func saveMeta(path string, m *metaState) error {
+func saveMeta(fs fsys.FS, path string, m *metaState) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return writeFileAtomic(fs, path, b)
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either
 // the old or the new content: temp file, fsync, rename, fsync directory.
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(fs fsys.FS, path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := fs.Write(f, data); err != nil {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := fs.Sync(f); err != nil {
 		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fs.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsys.SyncDir(fs, filepath.Dir(path))
 }
 
 func (rp *rpMeta) info(isDefault bool) models.RetentionPolicy {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/herdmon/herd/internal/storage/fsys"
 	"github.com/herdmon/herd/internal/storage/wal"
 )
 
@@ -34,6 +35,9 @@ type Options struct {
 	// never).
 	walAppend          func(w *wal.WAL, rec []byte) error
 	streamRestartBytes int
+	// FS is what the engine changes the disk through; nil: the OS. The
+	// fault-injection tests fail its writes and fsyncs.
+	FS fsys.FS
 }
 
 // DefaultOptions are sized for a Raspberry Pi 3 (1 GB) receiving

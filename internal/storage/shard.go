@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/block"
+	"github.com/herdmon/herd/internal/storage/fsys"
 )
 
 // A shard is one time partition of one retention policy: [start, end).
@@ -27,6 +28,7 @@ type shard struct {
 	dir        string
 	start, end int64
 	logger     *slog.Logger
+	fs         fsys.FS
 	// live tells whether a series id is still in the database's index;
 	// compaction drops the values of deleted series.
 	live func(id uint64) bool
@@ -129,11 +131,11 @@ func parseShardDirName(name string) (start, end int64, ok bool) {
 
 // openShard opens a shard directory: its blocks (quarantining corrupt
 // ones) and its field types.
-func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint64) bool, cache *block.EntryCache) (*shard, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint64) bool, cache *block.EntryCache, fs fsys.FS) (*shard, error) {
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &shard{dir: dir, start: start, end: end, logger: logger, live: live, entries: cache, head: newHead(),
+	s := &shard{dir: dir, start: start, end: end, logger: logger, fs: fs, live: live, entries: cache, head: newHead(),
 		fields: make(map[string]map[string]models.FieldType)}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -143,7 +145,7 @@ func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint
 		name := ent.Name()
 		path := filepath.Join(dir, name)
 		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(path) // an unfinished flush or compaction
+			fs.Remove(path) // an unfinished flush or compaction
 			continue
 		}
 		if strings.HasSuffix(name, ".blk"+badSuffix) {
@@ -195,7 +197,7 @@ func (s *shard) dropCovered() {
 		if covered {
 			path := b.r.Path()
 			b.r.Close()
-			os.Remove(path)
+			s.fs.Remove(path)
 			s.logger.Info("removed block already merged by an interrupted compaction", "path", path)
 			continue
 		}
@@ -212,7 +214,7 @@ const badSuffix = ".bad"
 // remembers it, so that queries over this shard say their answer lacks it.
 func (s *shard) quarantine(path string, cause error) {
 	bad := path + badSuffix
-	if err := os.Rename(path, bad); err != nil {
+	if err := s.fs.Rename(path, bad); err != nil {
 		s.logger.Error("corrupt block file could not be quarantined", "path", path, "err", cause, "rename_err", err)
 		bad = path
 	} else {
@@ -293,7 +295,7 @@ func (s *shard) saveFields() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, "fields.json"), b)
+	return writeFileAtomic(s.fs, filepath.Join(s.dir, "fields.json"), b)
 }
 
 // freeze moves the active head aside for flushing. Caller holds s.mu.
@@ -314,7 +316,7 @@ func (s *shard) flush(h *head) error {
 	s.nextSeq++
 	s.mu.Unlock()
 	path := filepath.Join(s.dir, blockName(0, seq, seq))
-	w, err := block.Create(path)
+	w, err := block.CreateFS(s.fs, path)
 	if err != nil {
 		return fmt.Errorf("flush shard %s: %w", s.dir, err)
 	}
@@ -422,7 +424,7 @@ func (s *shard) compactFiltered(inputs []*blockFile, drop func(id uint64, t int6
 		}
 	}()
 	path := filepath.Join(s.dir, blockName(level+1, minSeq, seq))
-	w, err := block.Create(path)
+	w, err := block.CreateFS(s.fs, path)
 	if err != nil {
 		return err
 	}
@@ -455,7 +457,7 @@ func (s *shard) compactFiltered(inputs []*blockFile, drop func(id uint64, t int6
 	for _, b := range inputs {
 		b.retire()
 	}
-	return syncDir(s.dir)
+	return fsys.SyncDir(s.fs, s.dir)
 }
 
 func containsBlock(list []*blockFile, b *blockFile) bool {

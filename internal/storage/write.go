@@ -744,7 +744,7 @@ func (e *Engine) shardFor(db *database, rp *rpMeta, t int64) (*shard, error) {
 		start = list[i-1].end
 	}
 	dir := fmt.Sprintf("%s/%s/%s", db.dir, dirSafe(rp.Name), shardDirName(start, end))
-	s, err := openShard(dir, start, end, e.logger, db.live, e.entries)
+	s, err := openShard(dir, start, end, e.logger, db.live, e.entries, e.fs)
 	if err != nil {
 		return nil, fmt.Errorf("create shard: %w", err)
 	}

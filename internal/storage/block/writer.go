@@ -11,6 +11,7 @@ import (
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/encoding"
+	"github.com/herdmon/herd/internal/storage/fsys"
 )
 
 // Writer writes one block file. It is not safe for concurrent use. Data
@@ -18,6 +19,7 @@ import (
 // index in memory (a few bytes per chunk, see docs/format/block.md).
 type Writer struct {
 	path, tmp string
+	fs        fsys.FS
 	f         *os.File
 	bw        *bufio.Writer
 	off       int64 // bytes written so far
@@ -60,17 +62,22 @@ type fieldBuf struct {
 // Create starts a block file that Finish will make appear at path. Until
 // then the data goes to path+".tmp", which Create truncates if a crash
 // left one behind.
-func Create(path string) (*Writer, error) {
+func Create(path string) (*Writer, error) { return CreateFS(nil, path) }
+
+// CreateFS is Create writing through fs (nil: the OS).
+func CreateFS(fs fsys.FS, path string) (*Writer, error) {
+	fs = fsys.Or(fs)
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create block file: %w", err)
 	}
 	w := &Writer{
 		path:    path,
 		tmp:     tmp,
+		fs:      fs,
 		f:       f,
-		bw:      bufio.NewWriterSize(f, 64<<10),
+		bw:      bufio.NewWriterSize(fsys.Writer(fs, f), 64<<10),
 		names:   make(map[string]uint64),
 		minTime: math.MaxInt64,
 		maxTime: math.MinInt64,
@@ -325,7 +332,7 @@ func (w *Writer) Finish() error {
 		}
 	}
 	if w.err == nil {
-		if err := w.f.Sync(); err != nil {
+		if err := w.fs.Sync(w.f); err != nil {
 			w.err = fmt.Errorf("sync block file %s: %w", w.tmp, err)
 		}
 	}
@@ -335,14 +342,14 @@ func (w *Writer) Finish() error {
 	}
 	w.closed = true
 	if err := w.f.Close(); err != nil {
-		os.Remove(w.tmp)
+		w.fs.Remove(w.tmp)
 		return fmt.Errorf("close block file %s: %w", w.tmp, err)
 	}
-	if err := os.Rename(w.tmp, w.path); err != nil {
-		os.Remove(w.tmp)
+	if err := w.fs.Rename(w.tmp, w.path); err != nil {
+		w.fs.Remove(w.tmp)
 		return fmt.Errorf("rename block file: %w", err)
 	}
-	if err := syncDir(filepath.Dir(w.path)); err != nil {
+	if err := fsys.SyncDir(w.fs, filepath.Dir(w.path)); err != nil {
 		return fmt.Errorf("sync block directory: %w", err)
 	}
 	return nil
@@ -356,23 +363,11 @@ func (w *Writer) Abort() error {
 	}
 	w.closed = true
 	cerr := w.f.Close()
-	if err := os.Remove(w.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := w.fs.Remove(w.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("abort block file: %w", err)
 	}
 	if cerr != nil && !errors.Is(cerr, os.ErrClosed) {
 		return fmt.Errorf("abort block file: %w", cerr)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

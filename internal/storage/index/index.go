@@ -29,6 +29,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/herdmon/herd/internal/models"
+	"github.com/herdmon/herd/internal/storage/fsys"
 )
 
 // DefaultMaxSeries is the series limit when Options.MaxSeries is 0: the
@@ -47,6 +48,8 @@ type Options struct {
 	MaxSeries int
 	// Logger receives warnings about repairs (nil: slog.Default()).
 	Logger *slog.Logger
+	// FS is what changes the disk (nil: the OS). Tests inject faults here.
+	FS fsys.FS
 }
 
 var (
@@ -86,6 +89,7 @@ type Index struct {
 	dir, path string
 	max       int
 	logger    *slog.Logger
+	fs        fsys.FS
 
 	syncMu sync.Mutex
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/herdmon/herd/internal/storage/fsys"
 )
 
 // The log file; docs/format/index.md draws its bytes.
@@ -44,6 +45,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // skip the cost of thousands of fsyncs.
 var fileSync = (*os.File).Sync
 
+// osFS is the OS with fileSync as its fsync, so tests that replace
+// fileSync still see every fsync.
+type osFS struct{ fsys.OS }
+
+func (osFS) Sync(f *os.File) error { return fileSync(f) }
+
 // errTorn marks a record that is incomplete or fails its checksum: the
 // log ends before it.
 var errTorn = errors.New("torn or corrupt record")
@@ -57,6 +64,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		path:         filepath.Join(dir, logName),
 		max:          opts.MaxSeries,
 		logger:       opts.Logger,
+		fs:           opts.FS,
 		nextID:       1,
 		keys:         newKeyTable(0),
 		measurements: make(map[string]*measurement),
@@ -67,15 +75,18 @@ func Open(dir string, opts Options) (*Index, error) {
 	if ix.logger == nil {
 		ix.logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if ix.fs == nil {
+		ix.fs = osFS{}
+	}
+	if err := ix.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
 	// A leftover temp file is a compaction that did not finish; the log
 	// it was to replace is still whole.
-	if err := os.Remove(filepath.Join(dir, tmpName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := ix.fs.Remove(filepath.Join(dir, tmpName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	f, err := os.OpenFile(ix.path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := ix.fs.OpenFile(ix.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
@@ -164,10 +175,10 @@ func (ix *Index) load() error {
 	if ix.size < size {
 		ix.logger.Warn("index log: truncating torn tail", "path", ix.path,
 			"offset", ix.size, "dropped_bytes", size-ix.size, "reason", reason)
-		if err := ix.f.Truncate(ix.size); err != nil {
+		if err := ix.fs.Truncate(ix.f, ix.size); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
-		if err := fileSync(ix.f); err != nil {
+		if err := ix.fs.Sync(ix.f); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
 	}
@@ -176,16 +187,16 @@ func (ix *Index) load() error {
 
 func (ix *Index) writeNewHeader() error {
 	hdr := appendHeader(nil, 1)
-	if _, err := ix.f.WriteAt(hdr, 0); err != nil {
+	if _, err := ix.fs.WriteAt(ix.f, hdr, 0); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
-	if err := ix.f.Truncate(headerLen); err != nil {
+	if err := ix.fs.Truncate(ix.f, headerLen); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
-	if err := fileSync(ix.f); err != nil {
+	if err := ix.fs.Sync(ix.f); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
-	if err := syncDir(ix.dir); err != nil {
+	if err := fsys.SyncDir(ix.fs, ix.dir); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
 	ix.size = headerLen
@@ -309,7 +320,7 @@ func (ix *Index) Sync() error {
 	}
 	// The fsync runs without wmu, so new series are not held up by a slow
 	// SD card; syncMu keeps compaction from swapping the file meanwhile.
-	if err := fileSync(f); err != nil {
+	if err := ix.fs.Sync(f); err != nil {
 		ix.wmu.Lock()
 		ix.err = fmt.Errorf("sync index %s: %w", ix.path, err)
 		err = ix.err
@@ -326,10 +337,10 @@ func (ix *Index) flushLocked() error {
 	if len(ix.pending) == 0 {
 		return nil
 	}
-	n, err := ix.f.WriteAt(ix.pending, ix.size)
+	n, err := ix.fs.WriteAt(ix.f, ix.pending, ix.size)
 	if err != nil {
 		if n > 0 {
-			if terr := ix.f.Truncate(ix.size); terr != nil {
+			if terr := ix.fs.Truncate(ix.f, ix.size); terr != nil {
 				ix.err = fmt.Errorf("index log %s: cannot cut back a failed write: %w", ix.path, terr)
 				return ix.err
 			}
@@ -355,7 +366,7 @@ func (ix *Index) syncLocked() error {
 	if !ix.unsynced {
 		return nil
 	}
-	if err := fileSync(ix.f); err != nil {
+	if err := ix.fs.Sync(ix.f); err != nil {
 		ix.err = fmt.Errorf("sync index %s: %w", ix.path, err)
 		return ix.err
 	}
@@ -472,16 +483,16 @@ func (ix *Index) Compact() error {
 // Called with syncMu and wmu held.
 func (ix *Index) compactLocked() error {
 	tmp := filepath.Join(ix.dir, tmpName)
-	tf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	tf, err := ix.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("compact index: %w", err)
 	}
 	fail := func(err error) error {
 		tf.Close()
-		os.Remove(tmp)
+		ix.fs.Remove(tmp)
 		return fmt.Errorf("compact index: %w", err)
 	}
-	w := bufio.NewWriterSize(tf, 64<<10)
+	w := bufio.NewWriterSize(fsys.Writer(ix.fs, tf), 64<<10)
 	size := int64(headerLen)
 	w.Write(appendHeader(nil, ix.nextID))
 	rec := ix.recBuf[:0]
@@ -496,17 +507,17 @@ func (ix *Index) compactLocked() error {
 	if err := w.Flush(); err != nil {
 		return fail(err)
 	}
-	if err := fileSync(tf); err != nil {
+	if err := ix.fs.Sync(tf); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(tmp, ix.path); err != nil {
+	if err := ix.fs.Rename(tmp, ix.path); err != nil {
 		return fail(err)
 	}
 	old := ix.f
 	ix.f, ix.size, ix.dead, ix.unsynced = tf, size, 0, false
 	ix.pending = ix.pending[:0]
 	old.Close()
-	if err := syncDir(ix.dir); err != nil {
+	if err := fsys.SyncDir(ix.fs, ix.dir); err != nil {
 		// The new log is in place but its name may not survive a power
 		// cut; treat it like a failed fsync.
 		ix.err = fmt.Errorf("compact index: sync dir: %w", err)
@@ -519,18 +530,6 @@ func (ix *Index) compactLocked() error {
 	ix.ids.dropEmpty(ix.nextID)
 	ix.keysMu.Unlock()
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = fileSync(d)
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func appendHeader(dst []byte, nextID uint64) []byte {

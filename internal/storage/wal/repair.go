@@ -279,7 +279,7 @@ func (w *WAL) keepAsideDurably(n uint64) (string, error) {
 func (w *WAL) replaceSegment(n uint64, write func(io.Writer) error) (string, error) {
 	path := w.segmentPath(n)
 	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := w.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("rewrite segment %d: %w", n, err)
 	}
@@ -300,10 +300,10 @@ func (w *WAL) replaceSegment(n uint64, write func(io.Writer) error) (string, err
 		kept, err = w.keepAsideDurably(n)
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = w.fs.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		w.fs.Remove(tmp)
 		return "", fmt.Errorf("rewrite segment %d: %w", n, err)
 	}
 	return filepath.Base(kept), w.syncDir(w.dir)

@@ -81,13 +81,13 @@ func (w *WAL) syncDir(dir string) error {
 // disk may recover); a failed fsync is reported with fatal=true.
 func (w *WAL) createSegment(n uint64) (f *os.File, fatal bool, err error) {
 	path := w.segmentPath(n)
-	f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err = w.fs.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, false, fmt.Errorf("create segment %d: %w", n, err)
 	}
 	undo := func(err error) (*os.File, bool, error) {
 		f.Close()
-		os.Remove(path)
+		w.fs.Remove(path)
 		return nil, false, err
 	}
 	h := segmentHeader()
@@ -112,7 +112,7 @@ func (w *WAL) createSegment(n uint64) (f *os.File, fatal bool, err error) {
 func (w *WAL) moveAside(n uint64) (string, error) {
 	from := w.segmentPath(n)
 	to := w.asideName(n)
-	if err := os.Rename(from, to); err != nil {
+	if err := w.fs.Rename(from, to); err != nil {
 		return "", fmt.Errorf("move segment %d aside: %w", n, err)
 	}
 	return to, nil
@@ -124,7 +124,7 @@ func (w *WAL) moveAside(n uint64) (string, error) {
 // (FAT) fall back to a rename.
 func (w *WAL) keepAside(n uint64) (string, error) {
 	to := w.asideName(n)
-	if err := os.Link(w.segmentPath(n), to); err == nil {
+	if err := w.fs.Link(w.segmentPath(n), to); err == nil {
 		return to, nil
 	}
 	return w.moveAside(n)

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herdmon/herd/internal/storage/fsys"
 )
 
 // Options configures a WAL. Zero values mean the defaults.
@@ -45,6 +47,8 @@ type Options struct {
 	FsyncDelay time.Duration
 	// Logger receives repair warnings and errors; nil: slog.Default().
 	Logger *slog.Logger
+	// FS is what changes the disk; nil: the OS. Tests inject faults here.
+	FS fsys.FS
 }
 
 // Stats are counters since Open.
@@ -106,6 +110,7 @@ type WAL struct {
 	dir   string
 	log   *slog.Logger
 	hooks hooks
+	fs    fsys.FS // opens, truncations, renames, removals; writes and fsyncs go through hooks
 
 	replaySegs []segmentInfo // segments found by Open, immutable
 
@@ -138,7 +143,13 @@ type WAL struct {
 // Open opens the WAL in opts.Dir, creating it if needed, checks every
 // segment and repairs damage (see the package doc), then starts a new
 // segment for appends. Call Replay before the first Append.
-func Open(opts Options) (*WAL, error) { return open(opts, osHooks) }
+func Open(opts Options) (*WAL, error) {
+	h := osHooks
+	if opts.FS != nil {
+		h.writeAt, h.sync = opts.FS.WriteAt, opts.FS.Sync
+	}
+	return open(opts, h)
+}
 
 func open(opts Options, h hooks) (*WAL, error) {
 	if opts.Dir == "" {
@@ -165,6 +176,7 @@ func open(opts Options, h hooks) (*WAL, error) {
 		dir:   opts.Dir,
 		log:   opts.Logger.With("component", "wal", "dir", opts.Dir),
 		hooks: h,
+		fs:    fsys.Or(opts.FS),
 		cur:   &batch{},
 	}
 	w.cond.L = &w.mu
@@ -211,7 +223,7 @@ func (w *WAL) makeDir() error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.MkdirAll(w.dir, 0o755); err != nil {
+	if err := w.fs.MkdirAll(w.dir, 0o755); err != nil {
 		return err
 	}
 	abs, err := filepath.Abs(w.dir)
@@ -414,12 +426,12 @@ func (w *WAL) scanSegment(n uint64, buf *[]byte) (int64, error) {
 }
 
 func (w *WAL) truncateSegment(n uint64, size int64) error {
-	f, err := os.OpenFile(w.segmentPath(n), os.O_WRONLY, 0)
+	f, err := w.fs.OpenFile(w.segmentPath(n), os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("repair segment %d: %w", n, err)
 	}
 	defer f.Close()
-	if err := f.Truncate(size); err != nil {
+	if err := w.fs.Truncate(f, size); err != nil {
 		return fmt.Errorf("repair segment %d: truncate to %d: %w", n, size, err)
 	}
 	w.fsyncs.Add(1)
@@ -618,7 +630,7 @@ func (w *WAL) writeBatch(buf []byte) (fatal bool, err error) {
 	if err != nil {
 		// Cut off whatever part did land, so the next batch starts at a
 		// record boundary instead of behind a torn record.
-		if terr := w.file.Truncate(w.size); terr != nil {
+		if terr := w.fs.Truncate(w.file, w.size); terr != nil {
 			return true, fmt.Errorf("write segment %d: %w; undo partial write of %d bytes: %w", w.seg, err, n, terr)
 		}
 		return false, fmt.Errorf("write segment %d: %w", w.seg, err)
@@ -753,7 +765,7 @@ func (w *WAL) RemoveBefore(seg uint64) error {
 	removed := 0
 	var rerr error
 	for _, n := range victims {
-		if err := os.Remove(w.segmentPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.fs.Remove(w.segmentPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			rerr = fmt.Errorf("wal: remove segment %d: %w", n, err)
 			break
 		}
