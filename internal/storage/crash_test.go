@@ -22,6 +22,10 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		return
 	}
+	if dir := os.Getenv("HERD_FAULT_CHILD_DIR"); dir != "" {
+		faultChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 

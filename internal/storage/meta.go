@@ -96,27 +96,58 @@ func saveMeta(fs fsys.FS, path string, m *metaState) error {
 
 // writeFileAtomic replaces path with data so that a crash leaves either
 // the old or the new content: temp file, fsync, rename, fsync directory.
+// An error means the old content is in place: if only the directory
+// fsync failed, the new file is already visible (a kill -9 would keep
+// it) although the caller reports the change as failed, so the old
+// content is put back.
 func writeFileAtomic(fs fsys.FS, path string, data []byte) error {
+	old, oldErr := os.ReadFile(path)
+	renamed, err := replaceFile(fs, path, data)
+	if err == nil || !renamed {
+		return err
+	}
+	var restored bool
+	var rerr error
+	switch {
+	case oldErr == nil:
+		restored, rerr = replaceFile(fs, path, old)
+	case errors.Is(oldErr, os.ErrNotExist):
+		rerr = fs.Remove(path)
+		restored = rerr == nil
+		if restored {
+			fsys.SyncDir(fs, filepath.Dir(path)) // a failure leaves the old state, no file, at worst after a power cut
+		}
+	default:
+		rerr = oldErr
+	}
+	if !restored {
+		return fmt.Errorf("%w (and putting the previous %s back failed, so it may hold the change: %w)", err, filepath.Base(path), rerr)
+	}
+	return err
+}
+
+// replaceFile is writeFileAtomic's one attempt; renamed tells whether
+// data reached path.
+func replaceFile(fs fsys.FS, path string, data []byte) (renamed bool, err error) {
 	tmp := path + ".tmp"
 	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := fs.Write(f, data); err != nil {
-		f.Close()
-		return err
+	if _, err = fs.Write(f, data); err == nil {
+		err = fs.Sync(f)
 	}
-	if err := fs.Sync(f); err != nil {
-		f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if err == nil {
+		err = fs.Rename(tmp, path)
 	}
-	if err := fs.Rename(tmp, path); err != nil {
-		return err
+	if err != nil {
+		fs.Remove(tmp) // a full disk gets its space back
+		return false, err
 	}
-	return fsys.SyncDir(fs, filepath.Dir(path))
+	return true, fsys.SyncDir(fs, filepath.Dir(path))
 }
 
 func (rp *rpMeta) info(isDefault bool) models.RetentionPolicy {
