@@ -583,6 +583,16 @@ func (w *WAL) flushLocked() {
 		w.fsyncs.Add(1)
 		if serr := w.hooks.sync(w.file); serr != nil {
 			fatal, err = true, fmt.Errorf("fsync segment %d: %w", w.seg, serr)
+			// Every record of the batch is answered with this error, but
+			// its bytes may still be read back (from the page cache after
+			// a kill -9): cut them off so a restart cannot replay writes
+			// that were refused. No append follows a failed fsync.
+			if terr := w.fs.Truncate(w.file, w.size-int64(len(b.buf))); terr == nil {
+				w.size -= int64(len(b.buf))
+			} else {
+				w.log.Error("could not cut the unsynced batch off the segment; a restart may replay it",
+					"segment", w.seg, "err", terr)
+			}
 		}
 	}
 
