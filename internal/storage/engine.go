@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -334,7 +335,8 @@ func (e *Engine) dropDatabaseLocked(name string) error {
 	if d == nil {
 		return nil
 	}
-	kept := e.meta.Databases[:0]
+	prev := e.meta.Databases
+	var kept []*dbMeta
 	for _, x := range e.meta.Databases {
 		if x.Name != name {
 			kept = append(kept, x)
@@ -342,6 +344,7 @@ func (e *Engine) dropDatabaseLocked(name string) error {
 	}
 	e.meta.Databases = kept
 	if err := saveMeta(e.fs, e.metaPath(), e.meta); err != nil {
+		e.meta.Databases = prev // meta.json still holds it: so must memory
 		return fmt.Errorf("save meta: %w", err)
 	}
 	if db := e.dbs[name]; db != nil {
@@ -443,11 +446,16 @@ func (e *Engine) CreateRetentionPolicy(db string, rp models.RetentionPolicy, mak
 		}
 		return ErrRetentionPolicyConflict
 	}
-	d.Policies = append(d.Policies, &rpMeta{Name: rp.Name, Duration: rp.Duration, ShardDuration: rp.ShardDuration, Replication: rp.Replication})
+	prevPolicies, prevDefault := d.Policies, d.DefaultPolicy
+	d.Policies = append(slices.Clip(d.Policies), &rpMeta{Name: rp.Name, Duration: rp.Duration, ShardDuration: rp.ShardDuration, Replication: rp.Replication})
 	if makeDefault {
 		d.DefaultPolicy = rp.Name
 	}
-	return saveMeta(e.fs, e.metaPath(), e.meta)
+	if err := saveMeta(e.fs, e.metaPath(), e.meta); err != nil {
+		d.Policies, d.DefaultPolicy = prevPolicies, prevDefault // a failed DDL leaves no trace
+		return fmt.Errorf("save meta: %w", err)
+	}
+	return nil
 }
 
 // UpdateRetentionPolicy changes a policy (ALTER RETENTION POLICY).
@@ -481,11 +489,16 @@ func (e *Engine) UpdateRetentionPolicy(db, name string, u models.RetentionPolicy
 	if next.Duration != 0 && next.ShardDuration > next.Duration {
 		return ErrIncompatibleDurations
 	}
+	prev, prevDefault := *rp, d.DefaultPolicy
 	*rp = next
 	if makeDefault {
 		d.DefaultPolicy = name
 	}
-	return saveMeta(e.fs, e.metaPath(), e.meta)
+	if err := saveMeta(e.fs, e.metaPath(), e.meta); err != nil {
+		*rp, d.DefaultPolicy = prev, prevDefault
+		return fmt.Errorf("save meta: %w", err)
+	}
+	return nil
 }
 
 // DropRetentionPolicy removes a policy and its data.
@@ -507,7 +520,8 @@ func (e *Engine) dropRetentionPolicy(db, name string) error {
 	if d.policy(name) == nil {
 		return nil // InfluxDB: dropping a missing policy succeeds
 	}
-	kept := d.Policies[:0]
+	prevPolicies, prevDefault := d.Policies, d.DefaultPolicy
+	var kept []*rpMeta
 	for _, rp := range d.Policies {
 		if rp.Name != name {
 			kept = append(kept, rp)
@@ -518,7 +532,8 @@ func (e *Engine) dropRetentionPolicy(db, name string) error {
 		d.DefaultPolicy = ""
 	}
 	if err := saveMeta(e.fs, e.metaPath(), e.meta); err != nil {
-		return err
+		d.Policies, d.DefaultPolicy = prevPolicies, prevDefault
+		return fmt.Errorf("save meta: %w", err)
 	}
 	if dbh := e.dbs[db]; dbh != nil {
 		for _, s := range dbh.shards[name] {
