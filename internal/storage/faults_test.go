@@ -83,7 +83,8 @@ func faultString(id, i int) string     { return fmt.Sprintf("b%d.%d", id, i) }
 func faultBatchID(round, w, k int) int { return round*100 + w*10 + k }
 
 // faultChild is the writer process. HERD_FAULT_RULE is
-// "op<TAB>path regexp<TAB>nth<TAB>ENOSPC|EIO"; "record" instead lists
+// "op<TAB>path regexp<TAB>nth<TAB>times<TAB>ENOSPC|EIO" (see fsys.Rule);
+// "record" instead lists
 // every disk operation of a run of faultBaseRounds() rounds.
 func faultChild(dir string) {
 	var outMu sync.Mutex
@@ -184,8 +185,8 @@ func faultBaseRounds() int { return 9 }
 
 func parseFaultRule(spec string) (fsys.Rule, error) {
 	parts := strings.Split(spec, "\t")
-	if len(parts) != 4 {
-		return fsys.Rule{}, fmt.Errorf("rule %q: want op, path, nth, errno separated by tabs", spec)
+	if len(parts) != 5 {
+		return fsys.Rule{}, fmt.Errorf("rule %q: want op, path, nth, times, errno separated by tabs", spec)
 	}
 	op, err := fsys.ParseOp(parts[0])
 	if err != nil {
@@ -199,11 +200,15 @@ func parseFaultRule(spec string) (fsys.Rule, error) {
 	if err != nil || nth < 1 {
 		return fsys.Rule{}, fmt.Errorf("rule %q: bad occurrence %q", spec, parts[2])
 	}
-	errno := map[string]syscall.Errno{"ENOSPC": syscall.ENOSPC, "EIO": syscall.EIO}[parts[3]]
+	times, err := strconv.Atoi(parts[3])
+	if err != nil {
+		return fsys.Rule{}, fmt.Errorf("rule %q: bad count %q", spec, parts[3])
+	}
+	errno := map[string]syscall.Errno{"ENOSPC": syscall.ENOSPC, "EIO": syscall.EIO}[parts[4]]
 	if errno == 0 {
 		return fsys.Rule{}, fmt.Errorf("rule %q: errno must be ENOSPC or EIO", spec)
 	}
-	return fsys.Rule{Op: op, Path: re, Nth: nth, Err: errno}, nil
+	return fsys.Rule{Op: op, Path: re, Nth: nth, Times: times, Err: errno}, nil
 }
 
 // faultRun is what a child reported before it was killed.
@@ -409,11 +414,16 @@ type faultCase struct {
 	path      *regexp.Regexp
 	op        fsys.Op
 	nth       int
+	times     int // consecutive matching operations that fail; 0: one
 	errno     string
 }
 
 func (c faultCase) String() string {
-	return fmt.Sprintf("%s/%s#%d/%s", strings.ReplaceAll(c.component, " ", "_"), c.op, c.nth, c.errno)
+	s := fmt.Sprintf("%s/%s#%d", strings.ReplaceAll(c.component, " ", "_"), c.op, c.nth)
+	if c.times > 1 {
+		s += fmt.Sprintf("x%d", c.times)
+	}
+	return s + "/" + c.errno
 }
 
 // faultCases lists, for every component and kind of operation the
@@ -449,9 +459,24 @@ func faultCases(events []fsys.Event, short bool) []faultCase {
 				seen[nth] = true
 				// Alternate the errnos over the occurrences, so each
 				// occurrence runs once and each errno is seen.
-				cases = append(cases, faultCase{comp.name, comp.path, op, nth, errnos[k%len(errnos)]})
+				cases = append(cases, faultCase{comp.name, comp.path, op, nth, 0, errnos[k%len(errnos)]})
 			}
 		}
+	}
+	// A disk that stays full for a while: every write of every component
+	// fails, from a quarter, half and three quarters into the run, until
+	// a flush worth of space is freed.
+	writes := 0
+	for _, ev := range events {
+		if ev.Op == fsys.OpWrite {
+			writes++
+		}
+	}
+	for _, frac := range []int{1, 2, 3} {
+		if short && frac != 2 {
+			continue
+		}
+		cases = append(cases, faultCase{"full disk", regexp.MustCompile(`.`), fsys.OpWrite, max(1, writes*frac/4), 12, "ENOSPC"})
 	}
 	return cases
 }
@@ -482,7 +507,7 @@ func TestFaultInjection(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "herd")
-			rule := strings.Join([]string{c.op.String(), c.path.String(), strconv.Itoa(c.nth), c.errno}, "\t")
+			rule := strings.Join([]string{c.op.String(), c.path.String(), strconv.Itoa(c.nth), strconv.Itoa(c.times), c.errno}, "\t")
 			run := runFaultChild(t, dir, rule)
 			if len(run.faults) == 0 {
 				t.Fatalf("operation %d of %s on %s files was not reached in %d rounds", c.nth, c.op, c.component, faultMaxRounds)
