@@ -100,7 +100,7 @@ type Index struct {
 	unsynced bool   // f has writes not yet fsynced
 	dead     int64  // bytes of f spent on deleted series and delete records
 	nextID   uint64
-	err      error // sticky: ErrClosed, or a failed fsync
+	err      error // sticky: ErrClosed, or a failed fsync (Sync and deletes fail; see create)
 	tagsBuf  models.Tags
 	recBuf   []byte
 
@@ -130,9 +130,15 @@ func (ix *Index) CreateSeries(key []byte, measurement string, tags models.Tags) 
 func (ix *Index) create(key []byte, measurement string, tags models.Tags) (uint64, bool, error) {
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	if ix.err != nil {
+	if errors.Is(ix.err, ErrClosed) {
 		return 0, false, ix.err
 	}
+	// After a failed fsync (ix.err set, Sync failing until a restart) new
+	// series are still taken: the engine applies a write only once its WAL
+	// record is durable, so refusing one now would answer with an error a
+	// write that the next start replays. The WAL keeps their points, and
+	// no block can refer to them, since a flush needs a Sync first.
+	//
 	// Another writer may have created it meanwhile. Reading the tables
 	// without keysMu is safe here: they only change under wmu.
 	if id, ok := ix.keys.find(bytesView(key), &ix.ids); ok {
