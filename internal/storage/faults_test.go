@@ -57,6 +57,9 @@ const (
 	faultBatchesPerRnd = 3 // batches per writer per round
 	faultPoints        = 10
 	faultMaxRounds     = 40 // a chosen operation not reached by then fails the case
+	// faultBaseRounds is the recorded workload: 9 flushes, 3 forced
+	// compactions and 2 databases created after the first.
+	faultBaseRounds = 9
 )
 
 // faultT0 puts every point in one shard, long past: cold, so the child
@@ -85,7 +88,7 @@ func faultBatchID(round, w, k int) int { return round*100 + w*10 + k }
 // faultChild is the writer process. HERD_FAULT_RULE is
 // "op<TAB>path regexp<TAB>nth<TAB>times<TAB>ENOSPC|EIO" (see fsys.Rule);
 // "record" instead lists
-// every disk operation of a run of faultBaseRounds() rounds.
+// every disk operation of a run of faultBaseRounds rounds.
 func faultChild(dir string) {
 	var outMu sync.Mutex
 	say := func(format string, args ...any) {
@@ -131,7 +134,7 @@ func faultChild(dir string) {
 		say("ddl ok db")
 		break
 	}
-	base := faultBaseRounds()
+	base := faultBaseRounds
 	firedRound := -1
 	for round := 0; round < faultMaxRounds; round++ {
 		if round >= base && (record || firedRound >= 0 && round > firedRound+2) {
@@ -178,10 +181,6 @@ func faultChild(dir string) {
 	say("done")
 	select {} // wait for the kill
 }
-
-// faultBaseRounds is the length of the recorded workload: 3 compactions
-// and 2 catalog changes after the first database.
-func faultBaseRounds() int { return 9 }
 
 func parseFaultRule(spec string) (fsys.Rule, error) {
 	parts := strings.Split(spec, "\t")
@@ -523,7 +522,7 @@ func TestFaultInjection(t *testing.T) {
 			}
 			checkFaultDir(t, dir, run)
 			if t.Failed() {
-				t.Logf("faults: %v; %d acked, %d failed; child stderr:\n%s", run.faults, len(run.acked), len(run.failed), run.stderr)
+				t.Logf("faults (%d, first: %v); %d acked, %d failed; child stderr:\n%s", len(run.faults), run.faults[:min(len(run.faults), 2)], len(run.acked), len(run.failed), run.stderr)
 			}
 		})
 	}
