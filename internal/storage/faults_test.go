@@ -87,14 +87,15 @@ func faultBatchID(round, w, k int) int { return round*100 + w*10 + k }
 
 // faultChild is the writer process. HERD_FAULT_RULE is
 // "op<TAB>path regexp<TAB>nth<TAB>times<TAB>ENOSPC|EIO" (see fsys.Rule);
-// "record" instead lists
-// every disk operation of a run of faultBaseRounds rounds.
+// "record" instead lists every disk operation of a run of
+// faultBaseRounds rounds. It reports one line per event on stdout.
 func faultChild(dir string) {
 	var outMu sync.Mutex
 	say := func(format string, args ...any) {
+		line := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " | ") // errors.Join has newlines
 		outMu.Lock()
 		defer outMu.Unlock()
-		fmt.Printf(format+"\n", args...)
+		fmt.Println(line)
 	}
 	spec := os.Getenv("HERD_FAULT_RULE")
 	record := spec == "record"
