@@ -142,6 +142,8 @@ func faultChild(dir string) {
 			break
 		}
 		var wg sync.WaitGroup
+		var failedMu sync.Mutex
+		var failed []int
 		for w := 0; w < faultWriters; w++ {
 			wg.Add(1)
 			go func() {
@@ -150,6 +152,9 @@ func faultChild(dir string) {
 					id := faultBatchID(round, w, k)
 					if err := e.WriteBatch(faultBatch(id, round, w)); err != nil {
 						say("fail %d %v", id, err)
+						failedMu.Lock()
+						failed = append(failed, id)
+						failedMu.Unlock()
 					} else {
 						say("ack %d", id)
 					}
@@ -157,6 +162,13 @@ func faultChild(dir string) {
 			}()
 		}
 		wg.Wait()
+		// A refused write must not be visible either, before or after the
+		// flush that follows it.
+		for _, id := range failed {
+			if n := faultPointsOf(e, id); n > 0 {
+				say("visible %d %d points before the flush", id, n)
+			}
+		}
 		if err := e.Flush(); err != nil {
 			say("flush fail %v", err)
 		}
@@ -171,6 +183,11 @@ func faultChild(dir string) {
 				say("ddl ok %s", name)
 			}
 		}
+		for _, id := range failed {
+			if n := faultPointsOf(e, id); n > 0 {
+				say("visible %d %d points after the flush", id, n)
+			}
+		}
 		if firedRound < 0 && fired.Load() {
 			firedRound = round
 		}
@@ -181,6 +198,26 @@ func faultChild(dir string) {
 	}
 	say("done")
 	select {} // wait for the kill
+}
+
+// faultPointsOf counts the values of batch id the engine serves.
+func faultPointsOf(e *Engine, id int) int {
+	ix, err := e.Index("db")
+	if err != nil {
+		return 0
+	}
+	var series []uint64
+	for _, s := range ix.MeasurementSeries("m").ToArray() {
+		series = append(series, uint64(s))
+	}
+	n := 0
+	start := faultT0 + int64(id*faultPoints)
+	e.Read(ReadRequest{Database: "db", SeriesIDs: series, MinTime: start, MaxTime: start + faultPoints - 1},
+		func(_ uint64, _ string, col *block.Column) error {
+			n += col.Len()
+			return nil
+		})
+	return n
 }
 
 // noFsync is the OS without fsync. A kill -9 keeps the page cache, so
@@ -294,6 +331,8 @@ func runFaultChild(t *testing.T, dir, rule string) *faultRun {
 			run.openFail = rest
 		case "done":
 			done = true
+		case "visible":
+			t.Errorf("a refused write is served by the running engine: batch %s", rest)
 		case "flush":
 		default:
 			t.Fatalf("child said %q", line)

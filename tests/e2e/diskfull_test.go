@@ -163,6 +163,13 @@ func TestDiskFullThenKill9KeepsExactlyTheAcknowledgedPoints(t *testing.T) {
 		}
 	}
 	fullAcked := len(acked)
+	// A refused write leaves no trace, not even in the running server.
+	for batch := range refused {
+		q := fmt.Sprintf("SELECT count(n) FROM full.autogen.full WHERE time >= %d AND time < %d", batch*1000, (batch+1)*1000)
+		if res := query(t, s.url, q); strings.Contains(res, `"series"`) {
+			t.Errorf("batch %d was refused with 500 but is visible: %s", batch, res)
+		}
+	}
 	if err := os.Remove(spare); err != nil {
 		t.Fatal(err)
 	}
