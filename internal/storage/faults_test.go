@@ -58,7 +58,8 @@ const (
 	faultPoints        = 10
 	faultMaxRounds     = 40 // a chosen operation not reached by then fails the case
 	// faultBaseRounds is the recorded workload: 9 flushes, 3 forced
-	// compactions and 2 databases created after the first.
+	// compactions, 2 of the index log, and 2 databases created after the
+	// first.
 	faultBaseRounds = 9
 )
 
@@ -174,6 +175,15 @@ func faultChild(dir string) {
 		}
 		if round%3 == 2 {
 			e.compactColdShards(time.Now())
+		}
+		if round%4 == 3 {
+			// Deletes compact the index log once it is mostly garbage;
+			// force one, to reach its temp file, fsync and rename.
+			if ix, err := e.Index("db"); err == nil {
+				if err := ix.Compact(); err != nil {
+					say("flush fail index compaction: %v", err)
+				}
+			}
 		}
 		if round%4 == 1 {
 			name := fmt.Sprintf("c%d", round)
