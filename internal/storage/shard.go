@@ -63,6 +63,7 @@ type quarantinedBlock struct {
 // is closed (and deleted, once obsolete) when its last reader is done.
 type blockFile struct {
 	r        *block.Reader
+	fs       fsys.FS // removes the file once it is retired and unread
 	level    int
 	minSeq   uint64
 	seq      uint64
@@ -86,7 +87,7 @@ func (b *blockFile) release() {
 	if b.refs.Add(-1) == 0 && b.obsolete.Load() {
 		path := b.r.Path()
 		b.r.Close()
-		os.Remove(path)
+		b.fs.Remove(path) // left behind, the file is covered by its merge and dropped at the next start
 	}
 }
 
@@ -162,7 +163,7 @@ func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint
 			s.quarantine(path, err)
 			continue
 		}
-		bf := &blockFile{r: r, level: level, minSeq: minSeq, seq: seq}
+		bf := &blockFile{r: r, fs: fs, level: level, minSeq: minSeq, seq: seq}
 		bf.refs.Store(1)
 		s.blocks = append(s.blocks, bf)
 		s.nextSeq = max(s.nextSeq, seq+1)
@@ -340,7 +341,7 @@ func (s *shard) flush(h *head) error {
 	if err != nil {
 		return fmt.Errorf("reopen flushed block %s: %w", path, err)
 	}
-	bf := &blockFile{r: r, level: 0, minSeq: seq, seq: seq}
+	bf := &blockFile{r: r, fs: s.fs, level: 0, minSeq: seq, seq: seq}
 	bf.refs.Store(1)
 	s.mu.Lock()
 	s.blocks = append(s.blocks, bf)
@@ -442,7 +443,7 @@ func (s *shard) compactFiltered(inputs []*blockFile, drop func(id uint64, t int6
 	if err != nil {
 		return fmt.Errorf("reopen compacted block %s: %w", path, err)
 	}
-	out := &blockFile{r: r, level: level + 1, minSeq: minSeq, seq: seq}
+	out := &blockFile{r: r, fs: s.fs, level: level + 1, minSeq: minSeq, seq: seq}
 	out.refs.Store(1)
 	s.mu.Lock()
 	kept := s.blocks[:0:0]
