@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/membudget"
 )
 
 // DefaultChunkSize is InfluxDB's rows per chunk when chunked=true comes
@@ -82,12 +85,16 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	async := r.FormValue("async") == "true"
 
+	// One account for the whole request: all its statements, and the
+	// answer buffered for a non-chunked reply, count together.
+	mem := h.queryMemory.Account()
 	ectx := &ExecutionContext{
 		Context:         r.Context(),
 		Database:        r.FormValue("db"),
 		RetentionPolicy: r.FormValue("rp"),
 		ReadOnly:        r.Method == http.MethodGet,
 		ChunkSize:       chunkSize,
+		Memory:          mem,
 	}
 
 	if async {
@@ -95,21 +102,25 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		// background; the results are discarded.
 		ectx.Context = context.Background()
 		ectx.send = func(*Result) error { return nil }
-		go h.execute(ectx, q)
+		go func() {
+			defer mem.Close()
+			h.execute(ectx, q)
+		}()
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	defer mem.Close()
 
-	var buf bytes.Buffer
-	encode := func(resp Response) { appendResponse(&buf, resp, pretty) }
-	if isCSV(w.Header().Get("Content-Type")) {
-		f := newCSVFormatter()
-		encode = func(resp Response) { f.write(&buf, resp) }
-	}
-	flusher, _ := w.(http.Flusher)
+	csv := isCSV(w.Header().Get("Content-Type"))
 	w.WriteHeader(http.StatusOK)
-	var resp Response
 	if chunked {
+		var buf bytes.Buffer
+		encode := func(resp Response) { appendResponse(&buf, resp, pretty) }
+		if csv {
+			f := newCSVFormatter()
+			encode = func(resp Response) { f.write(&buf, resp) }
+		}
+		flusher, _ := w.(http.Flusher)
 		ectx.send = func(res *Result) error {
 			convertTimes(res, epoch)
 			buf.Reset()
@@ -121,22 +132,16 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 			}
 			return err
 		}
-	} else {
-		ectx.send = func(res *Result) error {
-			convertTimes(res, epoch)
-			resp.Results = mergeResult(resp.Results, res)
-			return nil
-		}
+		h.execute(ectx, q)
+		return
 	}
+	whole := newWholeResponse(mem, epoch, pretty, csv)
+	ectx.send = whole.add
+	ectx.endStatement = whole.endStatement
 	h.execute(ectx, q)
-	if !chunked {
-		if resp.Results == nil {
-			resp.Results = []*Result{}
-		}
-		encode(resp)
-		n, _ := w.Write(buf.Bytes())
-		h.stats.queryBytesSent.Add(int64(n))
-	}
+	b := whole.finish()
+	n, _ := w.Write(b)
+	h.stats.queryBytesSent.Add(int64(n))
 }
 
 // execute runs the statements in order. The first error becomes its
@@ -150,8 +155,14 @@ func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query) {
 		ectx.sent = false
 		err := h.exec.ExecuteStatement(ectx, stmt)
 		if err == nil && !ectx.sent {
-			err = ectx.Send(&Result{})
-		} else if err != nil {
+			if err = ectx.Send(&Result{}); err != nil {
+				return // writing to the client failed
+			}
+		}
+		if err == nil && ectx.endStatement != nil {
+			err = ectx.endStatement()
+		}
+		if err != nil {
 			if ectx.Context.Err() != nil {
 				return // the client is gone
 			}
@@ -166,30 +177,59 @@ func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query) {
 			}
 			return
 		}
-		if err != nil {
-			return // writing to the client failed
-		}
 	}
 }
 
-// mergeResult adds res to results as InfluxDB's non-chunked reply does:
-// an error replaces its statement's result, rows of a continued series
-// join that series, and a new statement starts a new result.
-func mergeResult(results []*Result, res *Result) []*Result {
-	n := len(results)
-	if n == 0 || results[n-1].StatementID != res.StatementID {
-		return append(results, res)
+// wholeResponse gathers a non-chunked answer within the request's memory
+// budget: the current statement's result, whose series pieces are joined
+// as they come (and which an error replaces), and the encoded bytes of
+// the statements before it, which keep far less than their values did.
+// The bytes are those of encoding the whole Response at once.
+type wholeResponse struct {
+	mem    *membudget.Account
+	epoch  string
+	pretty bool
+	csv    *csvFormatter // nil: JSON
+
+	buf     bytes.Buffer // JSON: `{"results":[` and the results encoded so far
+	results int          // results encoded
+	held    int64        // bytes accounted for buf
+	failed  error        // a result JSON cannot encode (NaN): the answer is this error
+	slow    bool         // a result took encoding/json's path, which is never indented
+
+	cur      *Result // the current statement's result, not yet encoded
+	curBytes int64   // bytes accounted for cur's values
+}
+
+func newWholeResponse(mem *membudget.Account, epoch string, pretty, csv bool) *wholeResponse {
+	w := &wholeResponse{mem: mem, epoch: epoch, pretty: pretty}
+	if csv {
+		w.csv = newCSVFormatter()
+	} else {
+		w.buf.WriteString(`{"results":[`)
 	}
-	if res.Err != nil {
-		results[n-1] = res
-		return results
+	return w
+}
+
+// add takes a result of the current statement, or the first of the next.
+func (w *wholeResponse) add(res *Result) error {
+	convertTimes(res, w.epoch)
+	if w.cur != nil && w.cur.StatementID != res.StatementID {
+		// Only error results are left unencoded by endStatement; they
+		// are small, and must be answered whatever the budget.
+		w.encodeCur(false)
 	}
-	cur := results[n-1]
+	if w.cur == nil || res.Err != nil {
+		w.drop()
+		w.cur = res
+		return w.account(res)
+	}
+	cur := w.cur
 	merged := 0
 	if len(cur.Series) > 0 {
 		last := cur.Series[len(cur.Series)-1]
 		for _, row := range res.Series {
-			if !sameSeries(last, row) {
+			if !last.Partial || !sameSeries(last, row) {
 				break
 			}
 			last.Values = append(last.Values, row.Values...)
@@ -200,7 +240,98 @@ func mergeResult(results []*Result, res *Result) []*Result {
 	cur.Series = append(cur.Series, res.Series[merged:]...)
 	cur.Messages = append(cur.Messages, res.Messages...)
 	cur.Partial = res.Partial
-	return results
+	return w.account(res)
+}
+
+// account counts res's values as held by the current result.
+func (w *wholeResponse) account(res *Result) error {
+	var n int64
+	for _, row := range res.Series {
+		n += membudget.RowsSize(row.Values)
+	}
+	if err := w.mem.Grow(n); err != nil {
+		return err
+	}
+	w.curBytes += n
+	return nil
+}
+
+// drop forgets the current result.
+func (w *wholeResponse) drop() {
+	w.mem.Shrink(w.curBytes)
+	w.cur, w.curBytes = nil, 0
+}
+
+// endStatement encodes the finished statement's result, within the
+// budget: past it, the result is kept as it was for the error to replace.
+func (w *wholeResponse) endStatement() error {
+	return w.encodeCur(true)
+}
+
+func (w *wholeResponse) encodeCur(limited bool) error {
+	if w.cur == nil {
+		return nil
+	}
+	before := w.buf.Len()
+	switch {
+	case w.failed != nil:
+	case w.csv != nil:
+		w.csv.write(&w.buf, Response{Results: []*Result{w.cur}})
+	default:
+		if w.results > 0 {
+			w.buf.WriteByte(',')
+		}
+		b, err := appendResultJSON(w.buf.AvailableBuffer(), w.cur)
+		if err != nil {
+			// The bytes and the error encoding/json gives, as for the
+			// whole Response.
+			w.slow = true
+			if b, err = json.Marshal(w.cur); err != nil {
+				_, err = json.Marshal(Response{Results: []*Result{w.cur}})
+				w.failed = err
+			}
+		}
+		w.buf.Write(b)
+	}
+	grown := int64(w.buf.Len() - before)
+	if err := w.mem.Grow(grown); err != nil {
+		if limited {
+			w.buf.Truncate(before)
+			return err
+		}
+		w.held -= grown // answered anyway, unaccounted
+	}
+	w.held += grown
+	w.results++
+	w.drop()
+	return nil
+}
+
+// finish returns the whole answer.
+func (w *wholeResponse) finish() []byte {
+	w.encodeCur(false)
+	if w.csv != nil {
+		return w.buf.Bytes()
+	}
+	var b []byte
+	switch {
+	case w.failed != nil:
+		var buf bytes.Buffer
+		appendResponse(&buf, Response{Err: errors.New("unable to encode response: " + w.failed.Error())}, false)
+		return buf.Bytes()
+	case w.results == 0:
+		b = []byte("{}")
+	default:
+		w.buf.WriteString("]}")
+		b = w.buf.Bytes()
+	}
+	if w.pretty && !w.slow {
+		// MarshalIndent is Marshal then Indent: the same bytes.
+		var ind bytes.Buffer
+		json.Indent(&ind, b, "", "    ")
+		b = ind.Bytes()
+	}
+	return append(b, '\n')
 }
 
 func sameSeries(a, b *Row) bool {
