@@ -75,6 +75,8 @@ type Executor struct {
 	Writer Writer
 
 	queries registry
+	// windowBytes overrides windowBytes (tests: 0 means the constant).
+	windowBytes int64
 }
 
 // UnsupportedError names a statement or feature herd cannot run yet.

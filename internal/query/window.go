@@ -123,8 +123,12 @@ func (p *plan) windowable() bool {
 // windowBytes each, read and emitted one after the other (in reverse for
 // ORDER BY time DESC), with LIMIT and OFFSET counted across them.
 func (x *Executor) rawWindows(ctx context.Context, p *plan, src *source, g *group, fields []string, sink *seriesSink) error {
+	window := int64(windowBytes)
+	if x.windowBytes > 0 {
+		window = x.windowBytes
+	}
 	pointsRead := p.budget.n
-	rows, held, err := x.readRows(ctx, p, src, g, fields, windowBytes)
+	rows, held, err := x.readRows(ctx, p, src, g, fields, window)
 	if err != errWindowFull {
 		defer p.opt.Memory.Shrink(held)
 		if err != nil || len(rows) == 0 {
@@ -145,7 +149,7 @@ func (x *Executor) rawWindows(ctx context.Context, p *plan, src *source, g *grou
 		return err
 	}
 	skip, left := p.stmt.Offset, p.stmt.Limit
-	wins := newWindowPlan(spans, windowBytes/pointBytes, p.desc)
+	wins := newWindowPlan(spans, window/pointBytes, p.desc)
 	for w, ok := wins.next(); ok; w, ok = wins.next() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -253,7 +257,7 @@ type windowPlan struct {
 	desc  bool
 	spans []span // by lo, in sweep order
 	cuts  []int64
-	next_ int // the next window: [cuts[next_], cuts[next_+1])
+	cur   int // the next window: [cuts[cur], cuts[cur+1])
 	add   int // the next span to enter the active set
 	act   []int
 }
@@ -318,9 +322,9 @@ func cutPoints(spans []span, per float64) []int64 {
 // next returns the next window, in real (unmirrored) times, with the
 // series whose spans overlap it.
 func (w *windowPlan) next() (window, bool) {
-	for w.next_+1 < len(w.cuts) {
-		lo, hi := w.cuts[w.next_], w.cuts[w.next_+1]-1
-		w.next_++
+	for w.cur+1 < len(w.cuts) {
+		lo, hi := w.cuts[w.cur], w.cuts[w.cur+1]-1
+		w.cur++
 		for w.add < len(w.spans) && w.spans[w.add].lo <= hi {
 			w.act = append(w.act, w.add)
 			w.add++
