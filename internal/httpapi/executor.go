@@ -55,6 +55,12 @@ type ExecutionContext struct {
 	endStatement func() error
 }
 
+// NewExecutionContext returns a context whose results go to send, for
+// running an executor outside the handler (tests, tools).
+func NewExecutionContext(ctx context.Context, send func(*Result) error) *ExecutionContext {
+	return &ExecutionContext{Context: ctx, send: send}
+}
+
 // Send delivers a result of the current statement. Its StatementID is
 // set by Send.
 func (c *ExecutionContext) Send(r *Result) error {

@@ -96,11 +96,19 @@ func (a *Account) Grow(n int64) error {
 		a.held.Add(-n)
 		return a.reject(&ExceededError{Setting: QuerySetting, Limit: p.perQuery, Want: held})
 	}
-	used := p.used.Add(n)
-	if p.total > 0 && used > p.total {
-		p.used.Add(-n)
-		a.held.Add(-n)
-		return a.reject(&ExceededError{Setting: TotalSetting, Limit: p.total, Want: used})
+	// A compare-and-swap loop, so that the total is never passed even
+	// for a moment (another query's Grow would fail for nothing).
+	var used int64
+	for {
+		cur := p.used.Load()
+		used = cur + n
+		if p.total > 0 && used > p.total {
+			a.held.Add(-n)
+			return a.reject(&ExceededError{Setting: TotalSetting, Limit: p.total, Want: used})
+		}
+		if p.used.CompareAndSwap(cur, used) {
+			break
+		}
 	}
 	for {
 		peak := p.peak.Load()
