@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -63,9 +64,19 @@ func TestQueryMemoryNonChunked(t *testing.T) {
 		t.Fatalf("pieces not joined: %.200s", want)
 	}
 
-	// One statement's values and answer take about 1.5 MB: the second
-	// passes a 1.9 MB budget.
-	pool := membudget.NewPool(1_900_000, 0)
+	// A budget between what one statement and what two take: the
+	// second statement passes it.
+	peak := func(q string) int64 {
+		pool := membudget.NewPool(0, 0)
+		getQuery(memoryHandler(20_000, pool), q, "db=db")
+		return pool.Stats().Peak
+	}
+	one, two := peak("SELECT v FROM cpu"), peak("SELECT v FROM cpu; SELECT v FROM cpu")
+	if two <= one {
+		t.Fatalf("two statements accounted %d bytes, one %d", two, one)
+	}
+	limit := (one + two) / 2
+	pool := membudget.NewPool(limit, 0)
 	h := memoryHandler(20_000, pool)
 	code, body := getQuery(h, q, "db=db")
 	if code != http.StatusOK {
@@ -74,7 +85,7 @@ func TestQueryMemoryNonChunked(t *testing.T) {
 	first := want[:strings.Index(want, `,{"statement_id":1`)]
 	tail := `,{"statement_id":1,"error":"max-query-memory limit exceeded: `
 	if !strings.HasPrefix(body, first+tail) ||
-		!strings.HasSuffix(body, `/1900000 bytes); use LIMIT, a narrower time range or chunked=true"},{"statement_id":2,"error":"not executed"}]}`+"\n") {
+		!strings.HasSuffix(body, fmt.Sprintf(`/%d bytes); use LIMIT, a narrower time range or chunked=true"},{"statement_id":2,"error":"not executed"}]}`, limit)+"\n") {
 		t.Fatalf("got %.300s ... %s", body, body[max(0, len(body)-200):])
 	}
 	if st := pool.Stats(); st.Rejected != 1 || st.Used != 0 {

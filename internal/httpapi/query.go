@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/influxdata/influxql"
-
-	"github.com/herdmon/herd/internal/membudget"
 )
 
 // DefaultChunkSize is InfluxDB's rows per chunk when chunked=true comes
@@ -136,12 +133,12 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	whole := newWholeResponse(mem, epoch, pretty, csv)
+	defer whole.close()
 	ectx.send = whole.add
 	ectx.endStatement = whole.endStatement
 	h.execute(ectx, q)
-	b := whole.finish()
-	n, _ := w.Write(b)
-	h.stats.queryBytesSent.Add(int64(n))
+	n, _ := whole.writeTo(w)
+	h.stats.queryBytesSent.Add(n)
 }
 
 // execute runs the statements in order. The first error becomes its
@@ -178,160 +175,6 @@ func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query) {
 			return
 		}
 	}
-}
-
-// wholeResponse gathers a non-chunked answer within the request's memory
-// budget: the current statement's result, whose series pieces are joined
-// as they come (and which an error replaces), and the encoded bytes of
-// the statements before it, which keep far less than their values did.
-// The bytes are those of encoding the whole Response at once.
-type wholeResponse struct {
-	mem    *membudget.Account
-	epoch  string
-	pretty bool
-	csv    *csvFormatter // nil: JSON
-
-	buf     bytes.Buffer // JSON: `{"results":[` and the results encoded so far
-	results int          // results encoded
-	held    int64        // bytes accounted for buf
-	failed  error        // a result JSON cannot encode (NaN): the answer is this error
-	slow    bool         // a result took encoding/json's path, which is never indented
-
-	cur      *Result // the current statement's result, not yet encoded
-	curBytes int64   // bytes accounted for cur's values
-}
-
-func newWholeResponse(mem *membudget.Account, epoch string, pretty, csv bool) *wholeResponse {
-	w := &wholeResponse{mem: mem, epoch: epoch, pretty: pretty}
-	if csv {
-		w.csv = newCSVFormatter()
-	} else {
-		w.buf.WriteString(`{"results":[`)
-	}
-	return w
-}
-
-// add takes a result of the current statement, or the first of the next.
-func (w *wholeResponse) add(res *Result) error {
-	convertTimes(res, w.epoch)
-	if w.cur != nil && w.cur.StatementID != res.StatementID {
-		// Only error results are left unencoded by endStatement; they
-		// are small, and must be answered whatever the budget.
-		w.encodeCur(false)
-	}
-	if w.cur == nil || res.Err != nil {
-		w.drop()
-		w.cur = res
-		return w.account(res)
-	}
-	cur := w.cur
-	merged := 0
-	if len(cur.Series) > 0 {
-		last := cur.Series[len(cur.Series)-1]
-		for _, row := range res.Series {
-			if !last.Partial || !sameSeries(last, row) {
-				break
-			}
-			last.Values = append(last.Values, row.Values...)
-			last.Partial = row.Partial
-			merged++
-		}
-	}
-	cur.Series = append(cur.Series, res.Series[merged:]...)
-	cur.Messages = append(cur.Messages, res.Messages...)
-	cur.Partial = res.Partial
-	return w.account(res)
-}
-
-// account counts res's values as held by the current result.
-func (w *wholeResponse) account(res *Result) error {
-	var n int64
-	for _, row := range res.Series {
-		n += membudget.RowsSize(row.Values)
-	}
-	if err := w.mem.Grow(n); err != nil {
-		return err
-	}
-	w.curBytes += n
-	return nil
-}
-
-// drop forgets the current result.
-func (w *wholeResponse) drop() {
-	w.mem.Shrink(w.curBytes)
-	w.cur, w.curBytes = nil, 0
-}
-
-// endStatement encodes the finished statement's result, within the
-// budget: past it, the result is kept as it was for the error to replace.
-func (w *wholeResponse) endStatement() error {
-	return w.encodeCur(true)
-}
-
-func (w *wholeResponse) encodeCur(limited bool) error {
-	if w.cur == nil {
-		return nil
-	}
-	before := w.buf.Len()
-	switch {
-	case w.failed != nil:
-	case w.csv != nil:
-		w.csv.write(&w.buf, Response{Results: []*Result{w.cur}})
-	default:
-		if w.results > 0 {
-			w.buf.WriteByte(',')
-		}
-		b, err := appendResultJSON(w.buf.AvailableBuffer(), w.cur)
-		if err != nil {
-			// The bytes and the error encoding/json gives, as for the
-			// whole Response.
-			w.slow = true
-			if b, err = json.Marshal(w.cur); err != nil {
-				_, err = json.Marshal(Response{Results: []*Result{w.cur}})
-				w.failed = err
-			}
-		}
-		w.buf.Write(b)
-	}
-	grown := int64(w.buf.Len() - before)
-	if err := w.mem.Grow(grown); err != nil {
-		if limited {
-			w.buf.Truncate(before)
-			return err
-		}
-		w.held -= grown // answered anyway, unaccounted
-	}
-	w.held += grown
-	w.results++
-	w.drop()
-	return nil
-}
-
-// finish returns the whole answer.
-func (w *wholeResponse) finish() []byte {
-	w.encodeCur(false)
-	if w.csv != nil {
-		return w.buf.Bytes()
-	}
-	var b []byte
-	switch {
-	case w.failed != nil:
-		var buf bytes.Buffer
-		appendResponse(&buf, Response{Err: errors.New("unable to encode response: " + w.failed.Error())}, false)
-		return buf.Bytes()
-	case w.results == 0:
-		b = []byte("{}")
-	default:
-		w.buf.WriteString("]}")
-		b = w.buf.Bytes()
-	}
-	if w.pretty && !w.slow {
-		// MarshalIndent is Marshal then Indent: the same bytes.
-		var ind bytes.Buffer
-		json.Indent(&ind, b, "", "    ")
-		b = ind.Bytes()
-	}
-	return append(b, '\n')
 }
 
 func sameSeries(a, b *Row) bool {

@@ -64,6 +64,9 @@ type Options struct {
 	// state) against the query's memory budget; a statement that would
 	// pass it fails with a *membudget.ExceededError. nil: no budget.
 	Memory *membudget.Account
+	// heldUntilEnd counts what the statement accounted for results it
+	// keeps to its end (a subquery's rows): given back when it ends.
+	heldUntilEnd *int64
 }
 
 // Executor runs statements. Between statements it holds only the list
@@ -118,6 +121,9 @@ func (x *Executor) ExecuteStream(ctx context.Context, stmt influxql.Statement, o
 	}
 	ctx, done := x.queries.add(ctx, stmt, opt.Database)
 	defer done()
+	var held int64
+	opt.heldUntilEnd = &held
+	defer func() { opt.Memory.Shrink(held) }()
 	var err error
 	switch s := stmt.(type) {
 	case *influxql.ShowQueriesStatement:

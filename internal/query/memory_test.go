@@ -112,6 +112,7 @@ var memoryQueries = []string{
 	`SELECT difference(v) FROM cpu WHERE host = 'h00'`,
 	`SELECT last(v), s FROM cpu GROUP BY host`,
 	`SELECT v FROM cpu ORDER BY time DESC LIMIT 5`,
+	`SELECT max(v), count(w) FROM (SELECT v, w FROM cpu GROUP BY host) GROUP BY host`,
 }
 
 // TestWindowedAnswersAreIdentical reads long raw series in windows
@@ -178,6 +179,7 @@ func TestMemoryBudget(t *testing.T) {
 		{`SELECT * FROM cpu GROUP BY *`, 1 << 20, 0, membudget.QuerySetting},
 		{`SELECT median(v) FROM cpu`, 1 << 20, 0, membudget.QuerySetting},
 		{`SELECT mean(v) FROM cpu GROUP BY time(1s)`, 1 << 20, 0, membudget.QuerySetting},
+		{`SELECT max(v) FROM (SELECT v FROM cpu)`, 4 << 20, 0, membudget.QuerySetting},
 		{`SELECT * FROM cpu`, 0, 1 << 20, membudget.TotalSetting},
 		{`SELECT v FROM cpu ORDER BY time DESC`, 0, 1 << 20, membudget.TotalSetting},
 	}

@@ -242,9 +242,19 @@ func exprType(e influxql.Expr) (influxql.DataType, bool) {
 
 // executeSelect runs a SELECT and returns its series whole (for
 // subqueries and SELECT ... INTO, which need all of them).
+//
+// The rows stay accounted against the memory budget until the statement
+// ends (Options.heldUntilEnd).
 func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatement, opt Options) ([]*Row, error) {
 	var rows []*Row
 	err := x.streamSelect(ctx, s, opt, func(r *Row) error {
+		if opt.heldUntilEnd != nil {
+			n := membudget.RowsSize(r.Values)
+			if err := opt.Memory.Grow(n); err != nil {
+				return err
+			}
+			*opt.heldUntilEnd += n
+		}
 		rows = appendPiece(rows, r)
 		return nil
 	})
@@ -854,8 +864,8 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, int64, error) {
 // and its map entry, a tag of its tag map, a series of it (its id, and
 // its key while the series are sorted).
 const (
-	groupBytes  = 160
-	tagBytes    = 48
+	groupBytes  = 400 // the group (48), its small tag map (~310), its entries in byKey and out
+	tagBytes    = 32
 	seriesBytes = 8 + 16
 )
 
