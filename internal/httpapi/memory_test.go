@@ -144,3 +144,31 @@ func TestQueryChunkedStreams(t *testing.T) {
 	}
 	t.Logf("%d MB in %d chunks, heap +%d KiB", w.bytes>>20, w.writes, (int64(w.peak)-int64(ms.HeapAlloc))>>10)
 }
+
+// TestBlockBuffer checks that the blocks keep every byte in order and
+// that capAfter foretells the capacity a write leaves.
+func TestBlockBuffer(t *testing.T) {
+	for _, sizes := range [][]int{{10}, {5000}, {1 << 20}, {3, 4093, 1, 70000, 65536, 200000}, {0, 0, 1}} {
+		var b blockBuffer
+		var want []byte
+		for i, n := range sizes {
+			p := make([]byte, n)
+			for j := range p {
+				p[j] = byte(i + j)
+			}
+			predicted := b.capAfter(n)
+			b.Write(p)
+			want = append(want, p...)
+			if b.cap() != predicted {
+				t.Errorf("%v: write %d: cap %d, capAfter said %d", sizes, i, b.cap(), predicted)
+			}
+			if b.cap() < int64(len(want)) || b.cap() > 2*int64(len(want))+blockSize {
+				t.Errorf("%v: cap %d for %d bytes", sizes, b.cap(), len(want))
+			}
+		}
+		var got strings.Builder
+		if _, err := b.WriteTo(&got); err != nil || got.String() != string(want) {
+			t.Errorf("%v: bytes differ (%v)", sizes, err)
+		}
+	}
+}

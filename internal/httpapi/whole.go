@@ -222,12 +222,25 @@ type blockBuffer struct {
 	blocks [][]byte
 }
 
-const blockSize = 64 << 10
+// Blocks double in size from firstBlock (most answers are small) up to
+// blockSize.
+const (
+	blockSize  = 64 << 10
+	firstBlock = 512
+)
+
+// nextBlock is the size of the block after one of size last (0: none).
+func nextBlock(last int) int { return min(max(2*last, firstBlock), blockSize) }
 
 func (b *blockBuffer) Write(p []byte) {
 	for len(p) > 0 {
-		if n := len(b.blocks); n == 0 || len(b.blocks[n-1]) == cap(b.blocks[n-1]) {
-			b.blocks = append(b.blocks, make([]byte, 0, blockSize))
+		n := len(b.blocks)
+		if n == 0 || len(b.blocks[n-1]) == cap(b.blocks[n-1]) {
+			last := 0
+			if n > 0 {
+				last = cap(b.blocks[n-1])
+			}
+			b.blocks = append(b.blocks, make([]byte, 0, nextBlock(last)))
 		}
 		last := &b.blocks[len(b.blocks)-1]
 		k := min(len(p), cap(*last)-len(*last))
@@ -237,19 +250,31 @@ func (b *blockBuffer) Write(p []byte) {
 }
 
 // cap is the bytes the blocks hold.
-func (b *blockBuffer) cap() int64 { return int64(len(b.blocks)) * blockSize }
+func (b *blockBuffer) cap() int64 {
+	var n int64
+	for _, blk := range b.blocks {
+		n += int64(cap(blk))
+	}
+	return n
+}
 
 // capAfter is what the blocks would hold after writing n more bytes.
 func (b *blockBuffer) capAfter(n int) int64 {
-	free := 0
+	total, free, last := b.cap(), 0, 0
 	if k := len(b.blocks); k > 0 {
-		free = cap(b.blocks[k-1]) - len(b.blocks[k-1])
+		last = cap(b.blocks[k-1])
+		free = last - len(b.blocks[k-1])
 	}
-	more := 0
+	for n > free && last < blockSize {
+		n -= free
+		last = nextBlock(last)
+		total += int64(last)
+		free = last
+	}
 	if n > free {
-		more = (n - free + blockSize - 1) / blockSize
+		total += int64((n-free+blockSize-1)/blockSize) * blockSize
 	}
-	return b.cap() + int64(more)*blockSize
+	return total
 }
 
 func (b *blockBuffer) WriteTo(dst io.Writer) (int64, error) {
