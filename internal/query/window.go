@@ -229,7 +229,7 @@ func (x *Executor) spans(ctx context.Context, p *plan, src *source, g *group, fi
 		}
 		return true, ctx.Err()
 	}
-	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, SeriesIDs: g.series,
+	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, Warn: src.warn, SeriesIDs: g.series,
 		Fields: fields, MinTime: p.minT, MaxTime: p.maxT, Summary: summary}, func(id uint64, _ string, col *block.Column) error {
 		if n := col.Len(); n > 0 {
 			if err := add(span{lo: col.Times[0], hi: col.Times[n-1], n: int64(n), ser: ser[id]}); err != nil {
