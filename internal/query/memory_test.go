@@ -259,3 +259,36 @@ func TestStreamingHoldsAWindow(t *testing.T) {
 	}
 	t.Logf("%d rows in %d pieces: accounted peak %d KiB, heap +%d MiB", rows, pieces, pool.Stats().Peak>>10, (int64(peak)-int64(base))>>20)
 }
+
+// TestDescendingIsAscendingReversed: ORDER BY time DESC lists the series
+// of the ascending answer in reverse, each reversed, also across
+// measurements and when series are read in windows.
+func TestDescendingIsAscendingReversed(t *testing.T) {
+	x := testEngine(t)
+	windowed := &Executor{Store: bigEngine(t, 3, 6000), windowBytes: 64 << 10}
+	for _, tc := range []struct {
+		x *Executor
+		q string
+	}{
+		{x, `SELECT * FROM cpu, mem`},
+		{x, `SELECT * FROM /.*/ GROUP BY host`},
+		{windowed, `SELECT * FROM cpu GROUP BY host`},
+		{windowed, `SELECT v, s FROM cpu WHERE v > 100`},
+	} {
+		asc, _, err := execute(t, tc.x, tc.q, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, _, err := execute(t, tc.x, tc.q+` ORDER BY time DESC`, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reverse(asc)
+		for _, r := range asc {
+			reverse(r.Values)
+		}
+		if len(asc) < 2 && tc.x == x || !reflect.DeepEqual(desc, asc) {
+			t.Errorf("%s: DESC is not ASC reversed (%d and %d series)", tc.q, len(desc), len(asc))
+		}
+	}
+}
