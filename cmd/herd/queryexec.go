@@ -20,20 +20,24 @@ type queryExecutor struct {
 	limits query.Options
 }
 
-// ExecuteStatement implements httpapi.StatementExecutor.
+// ExecuteStatement implements httpapi.StatementExecutor. Series are
+// sent as the engine computes them: with chunked=true each goes out in
+// chunk_size pieces at once; otherwise the handler gathers them.
 func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt influxql.Statement) error {
 	opt := q.limits
 	opt.Database, opt.RetentionPolicy = ectx.Database, ectx.RetentionPolicy
+	opt.Memory = ectx.Memory
+	s := &seriesSender{ectx: ectx, size: ectx.ChunkSize}
+	// SELECT ... INTO writes: sent by GET it still runs, with InfluxDB's
+	// warning.
+	if sel, ok := stmt.(*influxql.SelectStatement); ok && sel.Target != nil && ectx.ReadOnly {
+		s.msgs = append(s.msgs, &httpapi.Message{Level: httpapi.WarningLevel,
+			Text: fmt.Sprintf("deprecated use of '%s' in a read only context, please use a POST request instead", stmt.String())})
+	}
 	// Data the answer lacks (quarantined block files) becomes InfluxDB-
 	// style warning messages, so a smaller answer is never silent.
-	var warnings []*httpapi.Message
-	var warnMu sync.Mutex
-	opt.Warn = func(text string) {
-		warnMu.Lock()
-		warnings = append(warnings, &httpapi.Message{Level: httpapi.WarningLevel, Text: text})
-		warnMu.Unlock()
-	}
-	rows, err := q.x.Execute(ectx.Context, stmt, opt)
+	opt.Warn = s.warn
+	err := q.x.ExecuteStream(ectx.Context, stmt, opt, s.row)
 	if err != nil {
 		var ue *query.UnsupportedError
 		if errors.As(err, &ue) && strings.HasPrefix(ue.What, "*influxql.") {
@@ -41,49 +45,94 @@ func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt in
 		}
 		return err
 	}
-	res := &httpapi.Result{Series: make([]*httpapi.Row, len(rows))}
-	// SELECT ... INTO writes: sent by GET it still runs, with InfluxDB's
-	// warning.
-	if sel, ok := stmt.(*influxql.SelectStatement); ok && sel.Target != nil && ectx.ReadOnly {
-		res.Messages = append(res.Messages, &httpapi.Message{Level: httpapi.WarningLevel,
-			Text: fmt.Sprintf("deprecated use of '%s' in a read only context, please use a POST request instead", stmt.String())})
-	}
-	warnMu.Lock()
-	res.Messages = append(res.Messages, warnings...)
-	warnMu.Unlock()
-	if len(rows) == 0 && len(res.Messages) == 0 {
-		return nil
-	}
-	if ectx.ChunkSize > 0 && len(rows) > 0 {
-		return sendChunked(ectx, rows, res.Messages)
-	}
-	for i, r := range rows {
-		res.Series[i] = &httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns, Values: r.Values}
-	}
-	return ectx.Send(res)
+	return s.finish()
 }
 
-// sendChunked streams rows as InfluxDB 1.x does with chunked=true: one
-// result per series, a series longer than the chunk size cut into
-// several results; "partial" marks a series, and a statement's results,
-// that continue in the next object.
-func sendChunked(ectx *httpapi.ExecutionContext, rows []*query.Row, msgs []*httpapi.Message) error {
-	size := ectx.ChunkSize
-	for i, r := range rows {
-		vals := r.Values
-		for first := true; first || len(vals) > 0; first = false {
-			n := min(size, len(vals))
-			part := &httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns, Values: vals[:n]}
-			vals = vals[n:]
-			part.Partial = len(vals) > 0
-			res := &httpapi.Result{Series: []*httpapi.Row{part}, Partial: len(vals) > 0 || i < len(rows)-1}
-			if i == 0 && first {
-				res.Messages = msgs
-			}
-			if err := ectx.Send(res); err != nil {
-				return err
-			}
+// seriesSender turns the engine's series pieces into results. Unchunked,
+// each piece is a result of its own (the handler joins the pieces of a
+// series, marked Partial). Chunked, as InfluxDB 1.x does with
+// chunked=true: one result per series, a series longer than the chunk
+// size cut into several results; "partial" marks a series, and a
+// statement's results, that continue in the next object. To know that,
+// the sender holds back up to one chunk of the latest series.
+//
+// The statement's messages go with the next result sent: the first, and
+// for warnings that come later, a later one (the last chunk, held back
+// to its end, or a result of messages alone).
+type seriesSender struct {
+	ectx *httpapi.ExecutionContext
+	size int // rows per chunk; 0: not chunked
+
+	mu   sync.Mutex // warnings may come from storage's goroutines
+	msgs []*httpapi.Message
+
+	pending *httpapi.Row // chunked: the latest series' rows not yet sent
+	more    bool         // pending's series continues in the next piece
+}
+
+func (s *seriesSender) row(r *query.Row) error {
+	if s.size == 0 {
+		return s.send(&httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns, Values: r.Values, Partial: r.Partial}, false)
+	}
+	if s.pending != nil && !s.more {
+		// A new series follows the pending one, which ends here.
+		if err := s.flushChunked(true); err != nil {
+			return err
 		}
+	}
+	if s.pending == nil {
+		s.pending = &httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns}
+	}
+	s.pending.Values = append(s.pending.Values, r.Values...)
+	s.more = r.Partial
+	// Full chunks with rows after them go out now.
+	for len(s.pending.Values) > s.size {
+		part := &httpapi.Row{Name: r.Name, Tags: r.Tags, Columns: r.Columns, Values: s.pending.Values[:s.size:s.size], Partial: true}
+		if err := s.send(part, true); err != nil {
+			return err
+		}
+		s.pending.Values = s.pending.Values[s.size:]
+	}
+	return nil
+}
+
+// flushChunked sends the pending rows as the end of their series; more
+// says whether another series follows in this statement.
+func (s *seriesSender) flushChunked(more bool) error {
+	p := s.pending
+	s.pending = nil
+	return s.send(p, more)
+}
+
+// warn adds a warning message to the statement's.
+func (s *seriesSender) warn(text string) {
+	s.mu.Lock()
+	s.msgs = append(s.msgs, &httpapi.Message{Level: httpapi.WarningLevel, Text: text})
+	s.mu.Unlock()
+}
+
+// takeMessages returns the messages not sent yet.
+func (s *seriesSender) takeMessages() []*httpapi.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.msgs
+	s.msgs = nil
+	return m
+}
+
+// send sends one result of series row, with the messages not sent yet.
+func (s *seriesSender) send(row *httpapi.Row, partial bool) error {
+	return s.ectx.Send(&httpapi.Result{Series: []*httpapi.Row{row}, Partial: partial, Messages: s.takeMessages()})
+}
+
+// finish sends what is still pending when the statement ends, and the
+// messages no result carried.
+func (s *seriesSender) finish() error {
+	if s.pending != nil {
+		return s.flushChunked(false)
+	}
+	if msgs := s.takeMessages(); len(msgs) > 0 {
+		return s.ectx.Send(&httpapi.Result{Messages: msgs})
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/herdmon/herd/internal/buildinfo"
 	"github.com/herdmon/herd/internal/config"
 	"github.com/herdmon/herd/internal/httpapi"
+	"github.com/herdmon/herd/internal/membudget"
 	"github.com/herdmon/herd/internal/query"
 	"github.com/herdmon/herd/internal/storage"
 	"github.com/herdmon/herd/internal/ui"
@@ -97,6 +98,7 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 		Logger:      log,
 		UI:          ui.New(),
 		Pprof:       cfg.PprofEnabled,
+		QueryMemory: membudget.NewPool(int64(cfg.MaxQueryMemory), int64(cfg.MaxQueryMemoryTotal)),
 	})
 	srv := &http.Server{
 		Handler: handler,

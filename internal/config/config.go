@@ -49,6 +49,12 @@ type ServerConfig struct {
 	// QueryTimeout ends a query running longer (InfluxDB's
 	// query-timeout); 0: no limit.
 	QueryTimeout Duration `toml:"query-timeout"`
+	// MaxQueryMemory bounds what one /query request holds (rows, values,
+	// per-series state, a non-chunked answer's bytes); 0: no limit.
+	MaxQueryMemory Size `toml:"max-query-memory"`
+	// MaxQueryMemoryTotal bounds what all running queries hold
+	// together; 0: no limit.
+	MaxQueryMemoryTotal Size `toml:"max-query-memory-total"`
 	// PprofEnabled serves Go's profiler at /debug/pprof/ (InfluxDB's
 	// pprof-enabled). Off by default: profiles expose internals and a CPU
 	// profile costs a small board real time.
@@ -69,6 +75,11 @@ const (
 	// hour of 100 hosts' Telegraf inputs, and the server's peak memory
 	// stays far below a Raspberry Pi 3's 1 GB.
 	DefaultHeadMaxBytes Size = 32 << 20
+	// DefaultMaxQueryMemory and DefaultMaxQueryMemoryTotal keep queries
+	// within a quarter of a 1 GB board: four large queries at once, and
+	// a query's failure, not the kernel's OOM killer, past that.
+	DefaultMaxQueryMemory      Size = 64 << 20
+	DefaultMaxQueryMemoryTotal Size = 256 << 20
 )
 
 // NewServerConfig returns the defaults.
@@ -80,7 +91,9 @@ func NewServerConfig() ServerConfig {
 		HeadMaxBytes: DefaultHeadMaxBytes,
 		LogLevel:     DefaultLogLevel,
 
-		MaxSelectBuckets: DefaultMaxSelectBuckets,
+		MaxSelectBuckets:    DefaultMaxSelectBuckets,
+		MaxQueryMemory:      DefaultMaxQueryMemory,
+		MaxQueryMemoryTotal: DefaultMaxQueryMemoryTotal,
 	}
 }
 
@@ -108,6 +121,12 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.HeadMaxBytes != 0 && c.HeadMaxBytes < 1<<20 {
 		return fmt.Errorf("head-max-bytes: %d is below the 1MiB minimum", c.HeadMaxBytes)
+	}
+	if c.MaxQueryMemory < 0 || c.MaxQueryMemoryTotal < 0 {
+		return fmt.Errorf("max-query-memory, max-query-memory-total: must not be negative, got %d and %d", c.MaxQueryMemory, c.MaxQueryMemoryTotal)
+	}
+	if c.MaxQueryMemoryTotal != 0 && c.MaxQueryMemory > c.MaxQueryMemoryTotal {
+		return fmt.Errorf("max-query-memory: %d is more than max-query-memory-total %d", c.MaxQueryMemory, c.MaxQueryMemoryTotal)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
@@ -194,6 +213,8 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.IntVar(&c.MaxSelectBuckets, "max-select-buckets", c.MaxSelectBuckets, "most GROUP BY time buckets one query may produce")
 	fs.Int64Var(&c.MaxSelectPoint, "max-select-point", c.MaxSelectPoint, "most values one query may read (0: no limit)")
 	fs.Var(&c.QueryTimeout, "query-timeout", "end queries running longer than this, e.g. 30s (0: no limit)")
+	fs.Var(&c.MaxQueryMemory, "max-query-memory", "memory one query request may hold, e.g. 64MiB (0: no limit)")
+	fs.Var(&c.MaxQueryMemoryTotal, "max-query-memory-total", "memory all running queries may hold together, e.g. 256MiB (0: no limit)")
 	fs.BoolVar(&c.PprofEnabled, "pprof-enabled", c.PprofEnabled, "serve Go's profiler at /debug/pprof/")
 	return fs
 }

@@ -37,6 +37,7 @@ func TestFullFile(t *testing.T) {
 		FsyncDelay: Duration(100 * time.Millisecond), HeadMaxBytes: 32 << 20,
 		LogLevel: "debug", NoLocalAgent: true,
 		MaxSelectBuckets: 5000, MaxSelectPoint: 1_000_000, QueryTimeout: Duration(30 * time.Second), PprofEnabled: true,
+		MaxQueryMemory: 32 << 20, MaxQueryMemoryTotal: 128 << 20,
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)

@@ -87,7 +87,7 @@ func (d *diagnosticsExecutor) stats() []module {
 		"TotalAlloc": ms.TotalAlloc,
 	}}}
 	httpd := module{name: "httpd", tags: map[string]string{"bind": d.h.bindAddr}, values: map[string]any{}}
-	for k, v := range d.h.stats.values() {
+	for k, v := range d.h.stats.values(d.h.queryMemory.Stats()) {
 		httpd.values[k] = v
 	}
 	mods = append(mods, httpd)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/influxdata/influxql"
+
+	"github.com/herdmon/herd/internal/membudget"
 )
 
 // StatementExecutor runs one parsed InfluxQL statement. The /query
@@ -42,9 +44,21 @@ type ExecutionContext struct {
 	// ChunkSize is the number of rows per chunk the client asked for
 	// (chunked=true); 0 when not chunked.
 	ChunkSize int
+	// Memory accounts what the request holds against the query memory
+	// budget (see Options.QueryMemory); statements pass it on.
+	Memory *membudget.Account
 
 	send func(*Result) error
 	sent bool
+	// endStatement, when set, is called after each statement that
+	// succeeded; its error fails the statement.
+	endStatement func() error
+}
+
+// NewExecutionContext returns a context whose results go to send, for
+// running an executor outside the handler (tests, tools).
+func NewExecutionContext(ctx context.Context, send func(*Result) error) *ExecutionContext {
+	return &ExecutionContext{Context: ctx, send: send}
 }
 
 // Send delivers a result of the current statement. Its StatementID is

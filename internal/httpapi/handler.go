@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/herdmon/herd/internal/buildinfo"
+	"github.com/herdmon/herd/internal/membudget"
 )
 
 // Options configures a Handler.
@@ -49,6 +50,9 @@ type Options struct {
 	StorageStats func() map[string]int64
 	// Pprof serves net/http/pprof at /debug/pprof/.
 	Pprof bool
+	// QueryMemory bounds what each /query request, and all of them
+	// together, may hold (rows, values, buffered answers); nil: no bound.
+	QueryMemory *membudget.Pool
 }
 
 // DefaultMaxBodySize is InfluxDB's default max-body-size.
@@ -65,6 +69,7 @@ type Handler struct {
 	now          func() time.Time
 	ui           http.Handler
 	pprof        bool
+	queryMemory  *membudget.Pool
 	started      time.Time
 	stats        stats
 }
@@ -77,6 +82,7 @@ func New(opts Options) *Handler {
 		storageStats: opts.StorageStats,
 		maxBody:      opts.MaxBodySize,
 		bindAddr:     opts.BindAddr,
+		queryMemory:  opts.QueryMemory,
 		log:          opts.Logger,
 		now:          opts.Now,
 		ui:           opts.UI,

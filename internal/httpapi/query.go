@@ -82,12 +82,16 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	async := r.FormValue("async") == "true"
 
+	// One account for the whole request: all its statements, and the
+	// answer buffered for a non-chunked reply, count together.
+	mem := h.queryMemory.Account()
 	ectx := &ExecutionContext{
 		Context:         r.Context(),
 		Database:        r.FormValue("db"),
 		RetentionPolicy: r.FormValue("rp"),
 		ReadOnly:        r.Method == http.MethodGet,
 		ChunkSize:       chunkSize,
+		Memory:          mem,
 	}
 
 	if async {
@@ -95,21 +99,25 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		// background; the results are discarded.
 		ectx.Context = context.Background()
 		ectx.send = func(*Result) error { return nil }
-		go h.execute(ectx, q)
+		go func() {
+			defer mem.Close()
+			h.execute(ectx, q)
+		}()
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	defer mem.Close()
 
-	var buf bytes.Buffer
-	encode := func(resp Response) { appendResponse(&buf, resp, pretty) }
-	if isCSV(w.Header().Get("Content-Type")) {
-		f := newCSVFormatter()
-		encode = func(resp Response) { f.write(&buf, resp) }
-	}
-	flusher, _ := w.(http.Flusher)
+	csv := isCSV(w.Header().Get("Content-Type"))
 	w.WriteHeader(http.StatusOK)
-	var resp Response
 	if chunked {
+		var buf bytes.Buffer
+		encode := func(resp Response) { appendResponse(&buf, resp, pretty) }
+		if csv {
+			f := newCSVFormatter()
+			encode = func(resp Response) { f.write(&buf, resp) }
+		}
+		flusher, _ := w.(http.Flusher)
 		ectx.send = func(res *Result) error {
 			convertTimes(res, epoch)
 			buf.Reset()
@@ -121,22 +129,16 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 			}
 			return err
 		}
-	} else {
-		ectx.send = func(res *Result) error {
-			convertTimes(res, epoch)
-			resp.Results = mergeResult(resp.Results, res)
-			return nil
-		}
+		h.execute(ectx, q)
+		return
 	}
+	whole := newWholeResponse(mem, epoch, pretty, csv)
+	defer whole.close()
+	ectx.send = whole.add
+	ectx.endStatement = whole.endStatement
 	h.execute(ectx, q)
-	if !chunked {
-		if resp.Results == nil {
-			resp.Results = []*Result{}
-		}
-		encode(resp)
-		n, _ := w.Write(buf.Bytes())
-		h.stats.queryBytesSent.Add(int64(n))
-	}
+	n, _ := whole.writeTo(w)
+	h.stats.queryBytesSent.Add(n)
 }
 
 // execute runs the statements in order. The first error becomes its
@@ -150,8 +152,14 @@ func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query) {
 		ectx.sent = false
 		err := h.exec.ExecuteStatement(ectx, stmt)
 		if err == nil && !ectx.sent {
-			err = ectx.Send(&Result{})
-		} else if err != nil {
+			if err = ectx.Send(&Result{}); err != nil {
+				return // writing to the client failed
+			}
+		}
+		if err == nil && ectx.endStatement != nil {
+			err = ectx.endStatement()
+		}
+		if err != nil {
 			if ectx.Context.Err() != nil {
 				return // the client is gone
 			}
@@ -166,41 +174,7 @@ func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query) {
 			}
 			return
 		}
-		if err != nil {
-			return // writing to the client failed
-		}
 	}
-}
-
-// mergeResult adds res to results as InfluxDB's non-chunked reply does:
-// an error replaces its statement's result, rows of a continued series
-// join that series, and a new statement starts a new result.
-func mergeResult(results []*Result, res *Result) []*Result {
-	n := len(results)
-	if n == 0 || results[n-1].StatementID != res.StatementID {
-		return append(results, res)
-	}
-	if res.Err != nil {
-		results[n-1] = res
-		return results
-	}
-	cur := results[n-1]
-	merged := 0
-	if len(cur.Series) > 0 {
-		last := cur.Series[len(cur.Series)-1]
-		for _, row := range res.Series {
-			if !sameSeries(last, row) {
-				break
-			}
-			last.Values = append(last.Values, row.Values...)
-			last.Partial = row.Partial
-			merged++
-		}
-	}
-	cur.Series = append(cur.Series, res.Series[merged:]...)
-	cur.Messages = append(cur.Messages, res.Messages...)
-	cur.Partial = res.Partial
-	return results
 }
 
 func sameSeries(a, b *Row) bool {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/herdmon/herd/internal/membudget"
 )
 
 // stats are the handler's counters, named in /debug/vars as InfluxDB's
@@ -35,8 +37,11 @@ type stats struct {
 
 // values returns the counters under InfluxDB's names (services/httpd),
 // plus herd's valuesWrittenOK.
-func (s *stats) values() map[string]int64 {
+func (s *stats) values(mem membudget.Stats) map[string]int64 {
 	return map[string]int64{
+		"queryMemoryBytes":     mem.Used,
+		"queryMemoryPeakBytes": mem.Peak,
+		"queryMemoryRejected":  mem.Rejected,
 		"req":                  s.requests.Load(),
 		"reqActive":            s.active.Load(),
 		"reqDurationNs":        s.requestDurationNs.Load(),
@@ -72,7 +77,7 @@ func (h *Handler) serveExpvar(w http.ResponseWriter, r *http.Request) {
 	httpd, _ := json.Marshal(map[string]any{
 		"name":   "httpd",
 		"tags":   map[string]string{"bind": bind},
-		"values": h.stats.values(),
+		"values": h.stats.values(h.queryMemory.Stats()),
 	})
 	var b bytes.Buffer
 	b.WriteString("{\n")
@@ -97,7 +102,7 @@ func (h *Handler) serveExpvar(w http.ResponseWriter, r *http.Request) {
 // serveMetrics answers /metrics with the same counters in Prometheus's
 // text format.
 func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	v := h.stats.values()
+	v := h.stats.values(h.queryMemory.Stats())
 	var b bytes.Buffer
 	for _, m := range []struct{ name, key, help string }{
 		{"herd_http_requests_total", "req", "HTTP requests received."},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/influxdata/influxql"
 
+	"github.com/herdmon/herd/internal/membudget"
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage"
 	"github.com/herdmon/herd/internal/storage/index"
@@ -35,6 +36,9 @@ type Row struct {
 	Tags    map[string]string
 	Columns []string
 	Values  [][]any
+	// Partial marks a piece of a series that continues in the next Row
+	// ExecuteStream emits (never set in what Execute returns).
+	Partial bool
 }
 
 // Options are the request's parameters a statement runs with.
@@ -56,6 +60,13 @@ type Options struct {
 	// once: storage data the answer lacks (quarantined block files). The
 	// HTTP layer turns them into the result's "messages".
 	Warn func(text string)
+	// Memory accounts what the statement holds (rows, values, per-series
+	// state) against the query's memory budget; a statement that would
+	// pass it fails with a *membudget.ExceededError. nil: no budget.
+	Memory *membudget.Account
+	// heldUntilEnd counts what the statement accounted for results it
+	// keeps to its end (a subquery's rows): given back when it ends.
+	heldUntilEnd *int64
 }
 
 // Executor runs statements. Between statements it holds only the list
@@ -67,6 +78,8 @@ type Executor struct {
 	Writer Writer
 
 	queries registry
+	// windowBytes overrides windowBytes (tests: 0 means the constant).
+	windowBytes int64
 }
 
 // UnsupportedError names a statement or feature herd cannot run yet.
@@ -77,11 +90,28 @@ func (e *UnsupportedError) Error() string { return "not supported yet: " + e.Wha
 // Execute runs one statement and returns its series. Errors are
 // statement errors (InfluxDB reports them inside the result, HTTP 200).
 func (x *Executor) Execute(ctx context.Context, stmt influxql.Statement, opt Options) ([]*Row, error) {
+	var rows []*Row
+	err := x.ExecuteStream(ctx, stmt, opt, func(r *Row) error {
+		rows = appendPiece(rows, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// ExecuteStream runs one statement and hands its series to emit as they
+// are computed: a SELECT's series one after the other, a long raw series
+// in several pieces (each but the last of a series marked Partial), so
+// that the caller can write them out without holding the whole answer.
+// emit's error ends the statement and is returned.
+func (x *Executor) ExecuteStream(ctx context.Context, stmt influxql.Statement, opt Options, emit func(*Row) error) error {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
 	if k, ok := stmt.(*influxql.KillQueryStatement); ok {
-		return nil, x.queries.kill(k.QueryID)
+		return x.queries.kill(k.QueryID)
 	}
 	opt.Warn = onceEach(opt.Warn)
 	if opt.Timeout > 0 {
@@ -91,17 +121,37 @@ func (x *Executor) Execute(ctx context.Context, stmt influxql.Statement, opt Opt
 	}
 	ctx, done := x.queries.add(ctx, stmt, opt.Database)
 	defer done()
-	if _, ok := stmt.(*influxql.ShowQueriesStatement); ok {
-		return x.queries.show(), nil
+	var held int64
+	opt.heldUntilEnd = &held
+	defer func() { opt.Memory.Shrink(held) }()
+	var err error
+	switch s := stmt.(type) {
+	case *influxql.ShowQueriesStatement:
+		return emitAll(x.queries.show(), emit)
+	case *influxql.SelectStatement:
+		err = x.streamSelect(ctx, s, opt, emit)
+	default:
+		var rows []*Row
+		if rows, err = x.execute(ctx, stmt, opt); err == nil {
+			err = emitAll(rows, emit)
+		}
 	}
-	rows, err := x.execute(ctx, stmt, opt)
 	if err != nil {
 		switch cause := context.Cause(ctx); {
 		case errors.Is(cause, ErrQueryInterrupted), errors.Is(cause, ErrQueryTimeout):
-			return nil, cause
+			return cause
 		}
 	}
-	return rows, err
+	return err
+}
+
+func emitAll(rows []*Row, emit func(*Row) error) error {
+	for _, r := range rows {
+		if err := emit(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (x *Executor) execute(ctx context.Context, stmt influxql.Statement, opt Options) ([]*Row, error) {

@@ -10,9 +10,11 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/influxdata/influxql"
 
+	"github.com/herdmon/herd/internal/membudget"
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage"
 	"github.com/herdmon/herd/internal/storage/block"
@@ -238,9 +240,57 @@ func exprType(e influxql.Expr) (influxql.DataType, bool) {
 	return influxql.Unknown, false
 }
 
+// executeSelect runs a SELECT and returns its series whole (for
+// subqueries and SELECT ... INTO, which need all of them).
+//
+// The rows stay accounted against the memory budget until the statement
+// ends (Options.heldUntilEnd).
 func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatement, opt Options) ([]*Row, error) {
+	var rows []*Row
+	err := x.streamSelect(ctx, s, opt, func(r *Row) error {
+		if opt.heldUntilEnd != nil {
+			n := membudget.RowsSize(r.Values)
+			if err := opt.Memory.Grow(n); err != nil {
+				return err
+			}
+			*opt.heldUntilEnd += n
+		}
+		rows = appendPiece(rows, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// appendPiece adds a piece of a series to rows: it continues the last
+// row when that one is Partial.
+func appendPiece(rows []*Row, r *Row) []*Row {
+	if n := len(rows); n > 0 && rows[n-1].Partial {
+		last := rows[n-1]
+		last.Values = append(last.Values, r.Values...)
+		last.Partial = r.Partial
+		return rows
+	}
+	return append(rows, r)
+}
+
+// streamSelect runs a SELECT and hands its series to emit as they are
+// computed, a long raw series in pieces (see Row.Partial), so that a
+// chunked answer never holds the whole result.
+func (x *Executor) streamSelect(ctx context.Context, s *influxql.SelectStatement, opt Options, emit func(*Row) error) error {
 	if s.Target != nil {
-		return x.selectInto(ctx, s, opt)
+		rows, err := x.selectInto(ctx, s, opt)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var sources, typing []*source
 	var subs []*influxql.SubQuery
@@ -249,28 +299,28 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 		case *influxql.Measurement:
 			ss, err := x.resolve(src, opt)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			sources = append(sources, ss...)
 			typing = append(typing, ss...)
 		case *influxql.SubQuery:
 			if src.Statement.Target != nil {
-				return nil, &UnsupportedError{What: "SELECT ... INTO in a subquery"}
+				return &UnsupportedError{What: "SELECT ... INTO in a subquery"}
 			}
 			ss, err := x.innerSources(src.Statement, opt)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			typing = append(typing, ss...)
 			subs = append(subs, src)
 		}
 	}
 	if len(subs) > 0 && len(subs) < len(s.Sources) {
-		return nil, &UnsupportedError{What: "a subquery beside other sources"}
+		return &UnsupportedError{What: "a subquery beside other sources"}
 	}
 	stmt, err := s.RewriteFields(&mapper{sources: typing})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// "time" in the select list names the time column; it is not a
 	// field (InfluxDB drops it the same way).
@@ -283,23 +333,23 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	}
 	stmt.Fields = kept
 	if err := checkCalls(stmt.Fields, typing); err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkTypes(stmt.Fields); err != nil {
-		return nil, err
+		return err
 	}
 	valuer := &influxql.NowValuer{Now: opt.Now, Location: stmt.Location}
 	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	interval, err := stmt.GroupByInterval()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	offset, err := stmt.GroupByOffset()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p := &plan{stmt: stmt, cond: cond, interval: int64(interval), offset: int64(offset), opt: opt, budget: &budget{max: opt.MaxPointsRead},
 		loc: stmt.Location, desc: len(stmt.SortFields) > 0 && !stmt.TimeAscending()}
@@ -316,7 +366,7 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 		p.exprs = append(p.exprs, f.Expr)
 	}
 	if err := p.validate(); err != nil {
-		return nil, err
+		return err
 	}
 	if p.aggregate && p.interval > 0 && tr.Max.IsZero() {
 		p.maxT = opt.Now.UnixNano()
@@ -353,37 +403,75 @@ func (x *Executor) executeSelect(ctx context.Context, s *influxql.SelectStatemen
 	// fill(none) keeps a bucket per point for GROUP BY time(1ns).
 	if p.aggregate && p.interval > 0 && p.minT != influxql.MinTime {
 		if err := p.checkBuckets(p.window(p.minT)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
-	var rows []*Row
-	for _, src := range sources {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		r, err := x.selectSource(ctx, p, src)
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, r...)
-	}
 	if len(subs) > 0 {
-		r, err := x.selectSubquery(ctx, p, subs, tr, opt)
+		rows, err := x.selectSubquery(ctx, p, subs, tr, opt)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rows = append(rows, r...)
+		// SLIMIT counts series in ascending order; ORDER BY time DESC
+		// then lists the kept series in reverse, as InfluxDB does.
+		rows = limitOffset(rows, stmt.SLimit, stmt.SOffset)
+		if p.desc {
+			reverse(rows)
+		}
+		for _, r := range rows {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	// SLIMIT counts series in ascending order; ORDER BY time DESC then
-	// lists the kept series in reverse, as InfluxDB does.
-	rows = limitOffset(rows, stmt.SLimit, stmt.SOffset)
-	if p.desc {
-		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-			rows[i], rows[j] = rows[j], rows[i]
+	if p.desc && (stmt.SLimit > 0 || stmt.SOffset > 0) {
+		// Which series SLIMIT keeps is known only once all are counted
+		// in ascending order: collect them (within the memory budget),
+		// then list them in reverse.
+		var rows []*Row
+		asc := *p
+		asc.reverseSeries = false
+		sink := &seriesSink{emit: func(r *Row) error { rows = appendPiece(rows, r); return nil }, mem: opt.Memory}
+		if err := x.selectSources(ctx, &asc, sources, sink); err != nil {
+			return err
+		}
+		rows = limitOffset(rows, stmt.SLimit, stmt.SOffset)
+		reverse(rows)
+		for _, r := range rows {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p.reverseSeries = p.desc
+	sink := &seriesSink{emit: emit, mem: opt.Memory, slimit: stmt.SLimit, soffset: stmt.SOffset}
+	return x.selectSources(ctx, p, sources, sink)
+}
+
+// selectSources streams the series of every source into sink, in
+// ascending order of (source, group), or in reverse for ORDER BY time
+// DESC.
+func (x *Executor) selectSources(ctx context.Context, p *plan, sources []*source, sink *seriesSink) error {
+	order := sources
+	if p.reverseSeries {
+		order = slices.Clone(sources)
+		reverse(order)
+	}
+	for _, src := range order {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := x.selectSource(ctx, p, src, sink)
+		if err == errSeriesLimit {
+			return nil
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return rows, nil
+	return nil
 }
 
 // resolve returns the measurements a FROM entry names.
@@ -488,6 +576,8 @@ type plan struct {
 	columns          []string
 	opt              Options
 	budget           *budget
+	// reverseSeries lists the series in reverse (ORDER BY time DESC).
+	reverseSeries bool
 }
 
 // budget counts the values a statement reads against MaxPointsRead.
@@ -698,10 +788,22 @@ func (p *plan) groupTags(src *source) []string {
 	return slices.Compact(dims)
 }
 
-func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
+// groups returns the statement's output series over src, in key order,
+// and the bytes they were accounted for (held until the caller is done
+// with them, also on error): GROUP BY * over a million series is a
+// million groups.
+func (x *Executor) groups(p *plan, src *source) ([]*group, int64, error) {
 	set, err := seriesMatching(src.ix, src.name, p.cond, func(n string) bool { _, ok := src.types[n]; return ok })
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	var held int64
+	grow := func(n int64) error {
+		if err := p.opt.Memory.Grow(n); err != nil {
+			return err
+		}
+		held += n
+		return nil
 	}
 	dims := p.groupTags(src)
 	byKey := map[string]*group{}
@@ -731,8 +833,19 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
 				}
 			}
 			byKey[k] = g
+			// The group, its key (twice: in the map too), its tags.
+			size := groupBytes + 2*int64(len(k))
+			for _, d := range dims {
+				size += tagBytes + int64(len(d)+len(g.tags[d]))
+			}
+			if err := grow(size); err != nil {
+				return nil, held, err
+			}
 		}
 		g.series = append(g.series, id)
+		if err := grow(seriesBytes); err != nil {
+			return nil, held, err
+		}
 	}
 	out := make([]*group, 0, len(byKey))
 	for _, g := range byKey {
@@ -744,8 +857,17 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, error) {
 		out = append(out, g)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
-	return out, nil
+	return out, held, nil
 }
+
+// Estimated sizes of a group's parts, for the memory budget: the group
+// and its map entry, a tag of its tag map, a series of it (its id, and
+// its key while the series are sorted).
+const (
+	groupBytes  = 400 // the group (48), its small tag map (~310), its entries in byKey and out
+	tagBytes    = 32
+	seriesBytes = 8 + 16
+)
 
 // byKeys sorts series ids by their series keys.
 type byKeys struct {
@@ -836,9 +958,23 @@ func (c *seriesCols) value(f, i int) any { return c.cols[f].Value(i) }
 // readRows reads a group's series and joins each series' fields by time
 // into rows: one row per (series, time) with a value of at least one
 // field, kept if it satisfies the condition, in (time, series) order.
-func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group, fields []string) ([]*srow, error) {
+// It returns the bytes it accounted for the rows, which the caller gives
+// back when done with them (also on error). With window > 0 it stops
+// with errWindowFull once the rows would hold more than window bytes.
+func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group, fields []string, window int64) ([]*srow, int64, error) {
 	if len(fields) == 0 {
-		return nil, nil
+		return nil, 0, nil
+	}
+	var held int64
+	grow := func(n int64) error {
+		if window > 0 && held+n > window {
+			return errWindowFull
+		}
+		if err := p.opt.Memory.Grow(n); err != nil {
+			return err
+		}
+		held += n
+		return nil
 	}
 	fidx := make(map[string]int, len(fields))
 	for i, f := range fields {
@@ -848,7 +984,7 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	for i, id := range g.series {
 		ser[id] = int32(i)
 	}
-	j := &joiner{cols: &seriesCols{cols: make([]block.Column, len(fields))}, fidx: fidx, cond: p.cond, types: src.types}
+	j := &joiner{cols: &seriesCols{cols: make([]block.Column, len(fields))}, fidx: fidx, cond: p.cond, types: src.types, grow: grow}
 	if p.cond != nil {
 		influxql.WalkFunc(p.cond, func(n influxql.Node) {
 			if v, ok := n.(*influxql.VarRef); ok {
@@ -860,31 +996,42 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	}
 	var cur uint64
 	started := false
-	flush := func() {
+	var colValues, colHeld int64 // values in the series' columns; those accounted (the columns keep their capacity)
+	flush := func() error {
 		_, tags, _ := src.ix.Series(cur)
-		j.appendSeries(ser[cur], tags)
+		err := j.appendSeries(ser[cur], tags)
 		j.cols.reset()
+		colValues = 0
+		return err
 	}
 	err := x.Store.Read(storage.ReadRequest{Database: src.db, RetentionPolicy: src.rp, Warn: src.warn, SeriesIDs: g.series,
 		Fields: fields, MinTime: p.minT, MaxTime: p.maxT}, func(id uint64, field string, col *block.Column) error {
 		if started && id != cur {
-			flush()
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		cur, started = id, true
 		if err := p.budget.take(col.Len()); err != nil {
 			return err
 		}
+		if colValues += int64(col.Len()); colValues > colHeld {
+			if err := grow((colValues - colHeld) * columnValueBytes); err != nil {
+				return err
+			}
+			colHeld = colValues
+		}
 		j.cols.add(fidx[field], col)
 		return ctx.Err()
 	})
+	if err == nil && started {
+		err = flush()
+	}
 	if err != nil {
 		if _, ok := err.(*models.RetentionPolicyNotFoundError); ok {
-			return nil, fmt.Errorf("retention policy not found: %s", src.rp)
+			return nil, held, fmt.Errorf("retention policy not found: %s", src.rp)
 		}
-		return nil, err
-	}
-	if started {
-		flush()
+		return nil, held, err
 	}
 	rows := j.rows
 	if len(g.series) > 1 {
@@ -895,8 +1042,16 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 			return rows[i].ser < rows[j].ser
 		})
 	}
-	return rows, nil
+	return rows, held, nil
 }
+
+// columnValueBytes estimates a decoded value in a series' columns: its
+// time and its value (a string's header; its bytes are shared with the
+// block).
+const columnValueBytes = 8 + 16
+
+// errWindowFull ends a read that would hold more than its window.
+var errWindowFull = errors.New("read window full")
 
 // joiner turns series' columns into the rows that pass the condition.
 type joiner struct {
@@ -909,6 +1064,9 @@ type joiner struct {
 	slab       []srow // rows are carved from slabs, not allocated one by one
 	vals       []any
 	scratch    []any
+	// grow accounts each slab against the memory budget.
+	grow func(int64) error
+	err  error
 }
 
 // rowSlab is how many rows one slab allocation holds.
@@ -917,7 +1075,7 @@ const rowSlab = 256
 // appendSeries joins one series' field columns by time (each is in
 // time order) and appends the rows passing the condition. at[f] is the
 // index of field f's value at the row's time, or -1.
-func (j *joiner) appendSeries(ser int32, tags models.Tags) {
+func (j *joiner) appendSeries(ser int32, tags models.Tags) error {
 	c := j.cols
 	nf := len(c.cols)
 	at := make([]int, nf)
@@ -946,6 +1104,13 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) {
 			}
 		}
 		if len(j.slab) == cap(j.slab) {
+			if j.err != nil {
+				return
+			}
+			// A row: its srow, its pointer in rows, its values boxed.
+			if j.err = j.grow(rowSlab * (int64(unsafe.Sizeof(srow{})) + 8 + int64(nf)*membudget.ValueSize(0.0))); j.err != nil {
+				return
+			}
 			j.slab = make([]srow, 0, rowSlab)
 			j.vals = make([]any, rowSlab*nf)
 		}
@@ -970,8 +1135,11 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) {
 				at[f] = i
 			}
 			emit(t)
+			if j.err != nil {
+				return j.err
+			}
 		}
-		return
+		return nil
 	}
 	pos := make([]int, nf)
 	for {
@@ -982,7 +1150,7 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) {
 			}
 		}
 		if !any {
-			return
+			return nil
 		}
 		for f := 0; f < nf; f++ {
 			at[f] = -1
@@ -992,13 +1160,20 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) {
 			}
 		}
 		emit(t)
+		if j.err != nil {
+			return j.err
+		}
 	}
 }
 
-func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*Row, error) {
-	groups, err := x.groups(p, src)
+func (x *Executor) selectSource(ctx context.Context, p *plan, src *source, sink *seriesSink) error {
+	groups, held, err := x.groups(p, src)
+	defer p.opt.Memory.Shrink(held)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if p.reverseSeries {
+		reverse(groups)
 	}
 	condExprs := p.exprs
 	if p.cond != nil {
@@ -1007,49 +1182,63 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source) ([]*R
 	fields := fieldRefs(condExprs, src)
 	stream := p.streamable(src)
 	calls := topCalls(p.exprs)
-	var out []*Row
 	for _, g := range groups {
-		values, err := x.groupRows(ctx, p, src, g, stream, calls, fields)
-		if err != nil {
-			return nil, err
+		if err := sink.begin(src.name, g.tags, p.columns); err != nil {
+			return err
 		}
-		if len(values) > 0 {
-			out = append(out, &Row{Name: src.name, Tags: g.tags, Columns: p.columns, Values: values})
+		err := x.groupRows(ctx, p, src, g, stream, calls, fields, sink)
+		if err == errSeriesSkipped {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := sink.end(); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// groupRows computes one group's rows: streamed aggregates, the latest
-// raw rows, or rows read whole.
-func (x *Executor) groupRows(ctx context.Context, p *plan, src *source, g *group, stream bool, calls []*influxql.Call, fields []string) ([][]any, error) {
+// groupRows computes one group's rows and hands them to sink: streamed
+// aggregates, the latest raw rows, raw rows read in time windows, or
+// rows read whole.
+func (x *Executor) groupRows(ctx context.Context, p *plan, src *source, g *group, stream bool, calls []*influxql.Call, fields []string, sink *seriesSink) error {
 	var values [][]any
 	switch {
 	case stream:
 		buckets, bp, err := x.streamLatest(ctx, p, src, g, calls)
 		if err != nil || len(buckets) == 0 && bp == p {
-			return nil, err // (a latest-buckets window without data is still filled)
+			return err // (a latest-buckets window without data is still filled)
 		}
 		if values, err = bp.finishAggregate(buckets, calls, nil, src); err != nil {
-			return nil, err
+			return err
 		}
 	case p.tailOnly():
 		var err error
 		if values, err = x.rawTail(ctx, p, src, g, fields); err != nil {
-			return nil, err
+			return err
 		}
+	case p.windowable():
+		return x.rawWindows(ctx, p, src, g, fields, sink)
 	default:
-		rows, err := x.readRows(ctx, p, src, g, fields)
+		rows, held, err := x.readRows(ctx, p, src, g, fields, 0)
 		if err != nil || len(rows) == 0 {
-			return nil, err
+			p.opt.Memory.Shrink(held)
+			return err
 		}
-		return p.groupValues(rows, src)
+		values, err = p.groupValues(rows, src)
+		p.opt.Memory.Shrink(held)
+		if err != nil {
+			return err
+		}
+		return sink.piece(values)
 	}
 	values = limitOffset(values, p.stmt.Limit, p.stmt.Offset)
 	for _, v := range values {
 		v[0] = time.Unix(0, v[0].(int64)).UTC()
 	}
-	return values, nil
+	return sink.piece(values)
 }
 
 // latestBucketsOnly reports whether a streamed aggregate wants only its
@@ -1159,11 +1348,13 @@ func (x *Executor) rawTail(ctx context.Context, p *plan, src *source, g *group, 
 		}
 		sub := *p
 		sub.minT, sub.maxT = lo, last
-		rows, err := x.readRows(ctx, &sub, src, g, fields)
+		rows, held, err := x.readRows(ctx, &sub, src, g, fields, 0)
 		if err != nil {
+			p.opt.Memory.Shrink(held)
 			return nil, err
 		}
 		vals, err := sub.rawRows(rows, src)
+		p.opt.Memory.Shrink(held)
 		if err != nil {
 			return nil, err
 		}
