@@ -87,6 +87,8 @@ type Stats struct {
 	ChunksSummarized atomic.Int64
 	// WALRecordsSkipped counts records replay skipped as undecodable.
 	WALRecordsSkipped atomic.Int64
+	// FieldLimitDrops counts points refused by MaxFieldsPerMeasurement.
+	FieldLimitDrops atomic.Int64
 }
 
 type database struct {
@@ -114,6 +116,9 @@ func Open(opts Options) (*Engine, error) {
 	}
 	if opts.MaxSeriesPerDatabase <= 0 {
 		opts.MaxSeriesPerDatabase = def.MaxSeriesPerDatabase
+	}
+	if opts.MaxFieldsPerMeasurement == 0 {
+		opts.MaxFieldsPerMeasurement = def.MaxFieldsPerMeasurement
 	}
 	if opts.RetentionCheckInterval <= 0 {
 		opts.RetentionCheckInterval = def.RetentionCheckInterval
@@ -624,6 +629,7 @@ func (e *Engine) operationStatistics() map[string]int64 {
 		"entryCacheHits":    hits,
 		"entryCacheMisses":  misses,
 		"headBytes":         e.headBytes.Load(),
+		"fieldLimitDrops":   e.stats.FieldLimitDrops.Load(),
 		"walBytes":          int64(st.BytesWritten),
 		"walRecords":        int64(st.Records),
 		"walFsyncs":         int64(st.Fsyncs),

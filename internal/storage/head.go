@@ -25,7 +25,22 @@ func newHead() *head { return &head{series: make(map[uint64]*memSeries)} }
 
 type memSeries struct {
 	cols []*memColumn
+	// byName indexes cols by field name once a series has more than
+	// indexColumnsAbove of them. A point's fields are usually found by
+	// position (the hint), and a short scan beats a map for the few
+	// fields of a typical series; but a point with 100,000 new fields
+	// made every lookup a scan of all columns so far: quadratic, minutes
+	// under applyMu with every other writer waiting.
+	byName map[string]*memColumn
 }
+
+// indexColumnsAbove is the column count past which a series indexes its
+// columns by name.
+const indexColumnsAbove = 16
+
+// memIndexEntryOverhead estimates the memory of one byName entry (the
+// name's bytes are shared with the column), for the flush trigger.
+const memIndexEntryOverhead = 48
 
 // memColumn keeps its values in an appendable byte stream (headenc.go):
 // a few bytes per value instead of 16, with no raw buffers per column,
@@ -57,7 +72,36 @@ func (s *memSeries) column(hint int, name string, typ models.FieldType, h *head)
 	c := &memColumn{name: strings.Clone(name), typ: typ, ordered: true}
 	s.cols = append(s.cols, c)
 	h.bytes += memColumnOverhead + int64(len(name))
+	switch {
+	case s.byName != nil:
+		s.byName[c.name] = c
+		h.bytes += memIndexEntryOverhead
+	case len(s.cols) > indexColumnsAbove:
+		s.byName = make(map[string]*memColumn, 2*len(s.cols))
+		for _, c := range s.cols {
+			s.byName[c.name] = c
+		}
+		h.bytes += memIndexEntryOverhead * int64(len(s.cols))
+	}
 	return c
+}
+
+// find returns the series' column named name, or nil. hint is where the
+// column usually is (the field's position in its point): writers send a
+// series' fields in the same order every time.
+func (s *memSeries) find(hint int, name string) *memColumn {
+	if hint < len(s.cols) && s.cols[hint].name == name {
+		return s.cols[hint]
+	}
+	if s.byName != nil {
+		return s.byName[name]
+	}
+	for _, c := range s.cols {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 // append adds one value and returns the change in memory held (the

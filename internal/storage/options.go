@@ -25,6 +25,11 @@ type Options struct {
 	HeadMaxAge time.Duration
 	// MaxSeriesPerDatabase refuses new series beyond it (0: default).
 	MaxSeriesPerDatabase int
+	// MaxFieldsPerMeasurement refuses points that would give a
+	// measurement more distinct field keys in one shard (0: default,
+	// negative: no limit). Points are checked before their WAL record,
+	// so replay keeps what was acknowledged whatever the limit is then.
+	MaxFieldsPerMeasurement int
 	// RetentionCheckInterval is how often expired shards are dropped.
 	RetentionCheckInterval time.Duration
 	// Logger receives warnings (repairs, quarantines); nil: slog.Default().
@@ -46,10 +51,11 @@ type Options struct {
 // value, so 32 MiB holds roughly an hour of that before a flush.
 func DefaultOptions() Options {
 	return Options{
-		HeadMaxBytes:           32 << 20,
-		HeadMaxAge:             time.Hour,
-		MaxSeriesPerDatabase:   1_000_000,
-		RetentionCheckInterval: 30 * time.Minute,
+		HeadMaxBytes:            32 << 20,
+		HeadMaxAge:              time.Hour,
+		MaxSeriesPerDatabase:    1_000_000,
+		MaxFieldsPerMeasurement: DefaultMaxFieldsPerMeasurement,
+		RetentionCheckInterval:  30 * time.Minute,
 	}
 }
 

@@ -42,7 +42,11 @@ type shard struct {
 	fields map[string]map[string]models.FieldType
 	// fieldsDirty means fields changed since fields.json was written.
 	fieldsDirty bool
-	nextSeq     uint64
+	// widest is the most field keys of one measurement in fields, so
+	// that checking max-fields-per-measurement needs no lock while every
+	// measurement is far from it. Written under mu.
+	widest  atomic.Int64
+	nextSeq uint64
 
 	// compacting serializes compactions of this shard.
 	compacting sync.Mutex
@@ -174,6 +178,9 @@ func openShard(dir string, start, end int64, logger *slog.Logger, live func(uint
 		if err := json.Unmarshal(b, &s.fields); err != nil {
 			return nil, fmt.Errorf("parse %s/fields.json: %w", dir, err)
 		}
+		for _, m := range s.fields {
+			s.widest.Store(max(s.widest.Load(), int64(len(m))))
+		}
 	}
 	// Field types also live in the blocks; fields.json is a cache that a
 	// crash may leave behind them.
@@ -281,6 +288,9 @@ func (s *shard) checkFieldType(measurement, field string, typ models.FieldType) 
 	}
 	m[strings.Clone(field)] = typ
 	s.fieldsDirty = true
+	if n := int64(len(m)); n > s.widest.Load() {
+		s.widest.Store(n)
+	}
 	return typ
 }
 

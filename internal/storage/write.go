@@ -327,6 +327,7 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 	if err := e.ensureShards(db, rp, pb.now, b, sc); err != nil {
 		return err
 	}
+	e.checkFieldLimits(db, rp, b, sc, &pb.res)
 	n := 0
 	for _, id := range sc.ids {
 		if id != 0 {
@@ -682,19 +683,6 @@ func withoutTimeField(fields []models.Field) []models.Field {
 		}
 	}
 	return out
-}
-
-// find returns the series' column named name, or nil.
-func (s *memSeries) find(hint int, name string) *memColumn {
-	if hint < len(s.cols) && s.cols[hint].name == name {
-		return s.cols[hint]
-	}
-	for _, c := range s.cols {
-		if c.name == name {
-			return c
-		}
-	}
-	return nil
 }
 
 // peekFieldType returns the stored type of a field, 0 when unknown.
