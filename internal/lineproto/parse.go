@@ -115,12 +115,20 @@ type Parser struct {
 	tagN   int            // tags[:tagN] belong to points already returned
 	fields []models.Field // backing array for Fields; len == cap
 	fieldN int
+
+	// MaxFields > 0 refuses a line with more fields (duplicates
+	// counted), with a reason naming max-fields-per-point. Parsing stops
+	// at the limit, so a hostile line costs at most MaxFields fields of
+	// work and memory whatever its length.
+	MaxFields int
 }
 
 // Backing array sizes. The initial ones fit a Telegraf batch of 1000
-// points with ~2 tags and ~8 fields after one growth. Arrays grown past
-// the retained limits by a huge body are dropped at the next Parse, so a
-// pooled Parser does not pin hundreds of megabytes on a 1 GB machine.
+// points with ~2 tags and ~8 fields after one growth; a small body gets
+// arrays no larger than it can fill (2,000 concurrent one-line writes
+// each held 230 KB of them). Arrays grown past the retained limits by a
+// huge body are dropped at the next Parse, so a pooled Parser does not
+// pin hundreds of megabytes on a 1 GB machine.
 const (
 	minTagBuf        = 1024
 	minFieldBuf      = 4096
@@ -131,6 +139,18 @@ const (
 // minLineLen is the shortest line that makes a point ("m f=1\n"); it
 // bounds how many points a body can hold.
 const minLineLen = 6
+
+// minPairLen is the fewest bytes a tag (",k=v") or a field ("k=1" and
+// its separator) takes: a body of n bytes holds fewer than n/minPairLen+2
+// of either.
+const minPairLen = 4
+
+// TooManyFieldsReason starts the reason for a line over Parser.MaxFields.
+const TooManyFieldsReason = "too many fields"
+
+// maxQuotedLine bounds how much of a line over Parser.MaxFields its
+// error quotes: such a line is megabytes long by definition.
+const maxQuotedLine = 256
 
 // Reset drops the Parser's references to the last body, so that body can
 // be garbage collected while the Parser sits idle (in a pool, say). Points
@@ -171,11 +191,12 @@ func (p *Parser) Parse(dst []models.Point, body []byte, now int64, precision int
 	dst = slices.Grow(dst, min(bytes.Count(body, []byte{'\n'})+1, len(body)/minLineLen+1, 1<<16))
 	s := string(body)
 	p.tagN, p.fieldN = 0, 0
+	fit := len(body)/minPairLen + 2
 	if len(p.tags) == 0 || len(p.tags) > maxRetainedTags {
-		p.tags = make([]models.Tag, minTagBuf)
+		p.tags = make([]models.Tag, min(minTagBuf, fit))
 	}
 	if len(p.fields) == 0 || len(p.fields) > maxRetainedField {
-		p.fields = make([]models.Field, minFieldBuf)
+		p.fields = make([]models.Field, min(minFieldBuf, fit))
 	}
 	lp := lineParser{p: p, s: s, defTime: now - floorMod(now, precision), precision: precision}
 
@@ -228,7 +249,11 @@ func (p *Parser) Parse(dst []models.Point, body []byte, now int64, precision int
 		if perr == nil {
 			perr = &ParseError{}
 		}
-		perr.add(lineNo, s[start:end], reason)
+		text := s[start:end]
+		if len(text) > maxQuotedLine && strings.HasPrefix(reason, TooManyFieldsReason) {
+			text = text[:maxQuotedLine] + "..."
+		}
+		perr.add(lineNo, text, reason)
 		pos, lineNo = next, lineNo+1
 	}
 	if perr != nil {
@@ -411,6 +436,9 @@ func (lp *lineParser) parse(i, end int) (models.Point, string) {
 		nfields++
 		if f >= end || s[f] == ' ' {
 			break
+		}
+		if nfields == lp.p.MaxFields {
+			return pt, fmt.Sprintf("%s: more than %d in one point; raise max-fields-per-point to write it", TooManyFieldsReason, nfields)
 		}
 		f++ // ','
 	}
