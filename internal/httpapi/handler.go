@@ -53,6 +53,28 @@ type Options struct {
 	// QueryMemory bounds what each /query request, and all of them
 	// together, may hold (rows, values, buffered answers); nil: no bound.
 	QueryMemory *membudget.Pool
+
+	// Write limits (writelimit.go has the defaults and why). Zero means
+	// no limit, except for EnqueuedWriteTimeout where it means no wait.
+	//
+	// MaxFieldsPerPoint refuses lines with more fields
+	// (max-fields-per-point).
+	MaxFieldsPerPoint int
+	// MaxConcurrentWrites bounds the writes parsed and applied at once
+	// (InfluxDB's max-concurrent-write-limit); MaxEnqueuedWrites those
+	// waiting for a turn (max-enqueued-write-limit).
+	MaxConcurrentWrites int
+	MaxEnqueuedWrites   int
+	// EnqueuedWriteTimeout is how long a write waits for a turn or for
+	// write memory before a 503 (InfluxDB's enqueued-write-timeout).
+	EnqueuedWriteTimeout time.Duration
+	// MaxWriteMemory bounds the bytes all writes in progress hold at
+	// once: bodies as they arrive, then an estimate of their parsed
+	// points (max-write-memory).
+	MaxWriteMemory int64
+	// BodyReadTimeout bounds the time a write body takes to arrive
+	// (body-read-timeout); the connection of a late one is closed.
+	BodyReadTimeout time.Duration
 }
 
 // DefaultMaxBodySize is InfluxDB's default max-body-size.
@@ -72,6 +94,12 @@ type Handler struct {
 	queryMemory  *membudget.Pool
 	started      time.Time
 	stats        stats
+
+	maxFieldsPerPoint int
+	writeGate         *writeGate
+	writeMem          *memBudget
+	enqueueTimeout    time.Duration
+	bodyTimeout       time.Duration
 }
 
 // New returns a Handler for opts.
@@ -88,6 +116,12 @@ func New(opts Options) *Handler {
 		ui:           opts.UI,
 		pprof:        opts.Pprof,
 		started:      time.Now(),
+
+		maxFieldsPerPoint: opts.MaxFieldsPerPoint,
+		writeGate:         newWriteGate(opts.MaxConcurrentWrites, opts.MaxEnqueuedWrites),
+		writeMem:          newMemBudget(opts.MaxWriteMemory),
+		enqueueTimeout:    opts.EnqueuedWriteTimeout,
+		bodyTimeout:       opts.BodyReadTimeout,
 	}
 	if h.exec == nil {
 		h.exec = &MetaExecutor{Store: opts.Store}

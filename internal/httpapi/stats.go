@@ -33,6 +33,11 @@ type stats struct {
 	clientErrors         atomic.Int64
 	serverErrors         atomic.Int64
 	recoveredPanics      atomic.Int64
+	// Write limits: writes refused for a turn (queue full or timeout),
+	// for write memory, and bodies that arrived too slowly.
+	writeThrottled      atomic.Int64
+	writeMemoryRejected atomic.Int64
+	writeBodyTimeouts   atomic.Int64
 }
 
 // values returns the counters under InfluxDB's names (services/httpd),
@@ -61,6 +66,9 @@ func (s *stats) values(mem membudget.Stats) map[string]int64 {
 		"serverError":          s.serverErrors.Load(),
 		"recoveredPanics":      s.recoveredPanics.Load(),
 		"authFail":             0,
+		"writeThrottled":       s.writeThrottled.Load(),
+		"writeMemoryRejected":  s.writeMemoryRejected.Load(),
+		"writeBodyTimeouts":    s.writeBodyTimeouts.Load(),
 	}
 }
 
@@ -74,10 +82,12 @@ func (h *Handler) serveExpvar(w http.ResponseWriter, r *http.Request) {
 		"uptime":      int64(now.Sub(h.started).Seconds()),
 	})
 	bind := h.bindAddr
+	values := h.stats.values(h.queryMemory.Stats())
+	values["writeMemoryBytes"] = h.writeMem.inUse() // a gauge: bytes held by writes in progress
 	httpd, _ := json.Marshal(map[string]any{
 		"name":   "httpd",
 		"tags":   map[string]string{"bind": bind},
-		"values": h.stats.values(h.queryMemory.Stats()),
+		"values": values,
 	})
 	var b bytes.Buffer
 	b.WriteString("{\n")

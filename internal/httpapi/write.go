@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +31,25 @@ type writeState struct {
 	gz     *gzip.Reader
 	raw    limitedReader
 	batch  models.Batch
+
+	// budget is the handler's write memory; held is what this request
+	// has taken from it.
+	budget *memBudget
+	held   int64
+}
+
+// grow takes n more bytes of write memory for this request, waiting
+// up to the enqueue timeout (and never past deadline, when set).
+func (st *writeState) grow(ctx context.Context, n int64, wait time.Duration, deadline time.Time) error {
+	until := time.Now().Add(wait)
+	if !deadline.IsZero() && deadline.Before(until) {
+		until = deadline
+	}
+	if err := st.budget.acquire(ctx, n, st.held, until); err != nil {
+		return err
+	}
+	st.held += n
+	return nil
 }
 
 var writePool = sync.Pool{New: func() any { return new(writeState) }}
@@ -42,6 +64,8 @@ const maxPooledBody = 8 << 20
 const maxPooledPoints = 64 << 10
 
 func (st *writeState) release() {
+	st.budget.release(st.held)
+	st.budget, st.held = nil, 0
 	st.parser.Reset()
 	clear(st.points) // drop references to the last body's strings
 	st.points = st.points[:0]
@@ -121,24 +145,66 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp stri
 
 	st := writePool.Get().(*writeState)
 	defer st.release()
+	st.budget = h.writeMem
 
 	if h.maxBody > 0 && r.ContentLength > h.maxBody {
 		h.tooLarge(w, db)
 		return
 	}
-	body, err := st.readBody(r, h.maxBody)
+	// The body must arrive within the body timeout: a client trickling
+	// bytes would otherwise hold its memory (and connection) forever.
+	var bodyDeadline time.Time
+	rc := http.NewResponseController(w)
+	if h.bodyTimeout > 0 {
+		bodyDeadline = time.Now().Add(h.bodyTimeout)
+		_ = rc.SetReadDeadline(bodyDeadline) // not every ResponseWriter has a connection
+	}
+	body, err := st.readBody(r, h.maxBody, func(n int64) error {
+		return st.grow(r.Context(), n, h.enqueueTimeout, bodyDeadline)
+	})
 	st.body = body
+	if h.bodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
+		switch {
+		case errors.Is(err, errTooLarge):
 			h.tooLarge(w, db)
-			return
+		case errors.Is(err, errMemoryTimeout):
+			h.stats.writeMemoryRejected.Add(1)
+			h.throttled(w, h.memoryExhausted())
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			h.stats.writeBodyTimeouts.Add(1)
+			w.Header().Set("Connection", "close")
+			h.httpError(w, fmt.Sprintf("%v: the body did not arrive within body-read-timeout (%v) and the connection is closed; send it faster or raise body-read-timeout",
+				errBodyReadTimeout, h.bodyTimeout), http.StatusRequestTimeout)
+		default:
+			h.httpError(w, err.Error(), http.StatusBadRequest)
 		}
-		h.httpError(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	h.stats.writeBytesReceived.Add(int64(len(body)))
 
+	// Parse and apply under the write gate, with the parser's memory
+	// taken from the budget first.
+	if err := h.writeGate.enter(r.Context(), time.Now().Add(h.enqueueTimeout)); err != nil {
+		if errors.Is(err, errQueueFull) || errors.Is(err, errQueueTimeout) {
+			h.stats.writeThrottled.Add(1)
+			h.throttled(w, err.Error())
+		}
+		return // otherwise the client has gone
+	}
+	defer h.writeGate.leave()
+	if err := st.grow(r.Context(), parseCost(body), h.enqueueTimeout, time.Time{}); err != nil {
+		if errors.Is(err, errMemoryTimeout) {
+			h.stats.writeMemoryRejected.Add(1)
+			h.throttled(w, h.memoryExhausted())
+		}
+		return
+	}
+
 	now := h.now().UnixNano()
+	st.parser.MaxFields = h.maxFieldsPerPoint
 	points, perr := st.parser.Parse(st.points[:0], body, now, precision)
 	st.points = points
 	if perr != nil && len(points) == 0 {
@@ -241,13 +307,16 @@ func (h *Handler) databaseExists(db string) bool {
 // readBody reads the request body into st.body, gunzipping it when the
 // client says so. limit > 0 bounds both the bytes received and the bytes
 // after decompression, so neither a large upload nor a small gzip bomb
-// can make the server hold more than limit+1 bytes.
-func (st *writeState) readBody(r *http.Request, limit int64) ([]byte, error) {
+// can make the server hold more than limit+1 bytes. The buffer grows
+// with what arrives, never with what the client declares, and grow is
+// asked for the memory before each growth.
+func (st *writeState) readBody(r *http.Request, limit int64, grow func(n int64) error) ([]byte, error) {
 	var src io.Reader = r.Body
 	if limit > 0 {
 		st.raw = limitedReader{r: r.Body, n: limit + 1}
 		src = &st.raw
 	}
+	declared := r.ContentLength
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		var err error
 		if st.gz == nil {
@@ -259,25 +328,40 @@ func (st *writeState) readBody(r *http.Request, limit int64) ([]byte, error) {
 			return st.body, err // errTooLarge, or the gzip header is bad
 		}
 		src = st.gz
-	} else if r.ContentLength > 0 && int64(cap(st.body)) < r.ContentLength+1 {
-		// One allocation of the right size rather than a doubling series.
-		st.body = make([]byte, 0, r.ContentLength+1)
+		declared = -1 // the declared length is the compressed one
 	}
-	return readAll(st.body[:0], src, limit)
+	return readAll(st.body[:0], src, limit, declared, grow)
 }
 
+// minBodyExtent is the first read buffer of a body of unknown length.
+const minBodyExtent = 16 << 10
+
 // readAll appends everything from src to dst, failing with errTooLarge as
-// soon as more than limit bytes (when limit > 0) have been read.
-func readAll(dst []byte, src io.Reader, limit int64) ([]byte, error) {
+// soon as more than limit bytes (when limit > 0) have been read. The
+// part of dst it fills (its extent) at most doubles what has arrived,
+// and ends at declared+1 when the length is declared (one allocation of
+// the right size for an honest small body, and a read that sees EOF);
+// grow, when set, approves every extension first.
+func readAll(dst []byte, src io.Reader, limit, declared int64, grow func(n int64) error) ([]byte, error) {
+	extent := len(dst)
 	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
+		if len(dst) == extent {
+			next := max(2*int64(extent), minBodyExtent)
+			if declared >= 0 && int64(len(dst)) <= declared {
+				next = min(next, declared+1)
+			}
+			if limit > 0 {
+				next = min(next, limit+1)
+			}
+			if grow != nil {
+				if err := grow(next - int64(extent)); err != nil {
+					return dst, err
+				}
+			}
+			extent = int(next)
+			dst = slices.Grow(dst, extent-len(dst))
 		}
-		end := cap(dst)
-		if limit > 0 && int64(end) > limit+1 {
-			end = int(limit + 1)
-		}
-		n, err := src.Read(dst[len(dst):end])
+		n, err := src.Read(dst[len(dst):extent])
 		dst = dst[:len(dst)+n]
 		if limit > 0 && int64(len(dst)) > limit {
 			return dst, errTooLarge
