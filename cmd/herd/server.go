@@ -67,6 +67,8 @@ func runServer(args []string) int {
 		FsyncDelay:   time.Duration(cfg.FsyncDelay),
 		HeadMaxBytes: int64(cfg.HeadMaxBytes),
 		Logger:       log,
+
+		MaxFieldsPerMeasurement: noLimitIfZero(cfg.MaxFieldsPerMeasurement),
 	})
 	if err != nil {
 		log.Error("cannot open storage", "dir", cfg.DataDir, "err", err)
@@ -99,12 +101,21 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 		UI:          ui.New(),
 		Pprof:       cfg.PprofEnabled,
 		QueryMemory: membudget.NewPool(int64(cfg.MaxQueryMemory), int64(cfg.MaxQueryMemoryTotal)),
+
+		MaxFieldsPerPoint:    cfg.MaxFieldsPerPoint,
+		MaxConcurrentWrites:  cfg.MaxConcurrentWriteLimit,
+		MaxEnqueuedWrites:    cfg.MaxEnqueuedWriteLimit,
+		EnqueuedWriteTimeout: time.Duration(cfg.EnqueuedWriteTimeout),
+		MaxWriteMemory:       int64(cfg.MaxWriteMemory),
+		BodyReadTimeout:      time.Duration(cfg.BodyReadTimeout),
 	})
 	srv := &http.Server{
 		Handler: handler,
-		// Slow or idle clients must not pin memory on a 1 GB machine.
+		// Slow or idle clients must not pin memory on a 1 GB machine;
+		// write bodies have their own deadline (body-read-timeout).
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10, // net/http's 1 MB default, per connection, is far more than any client sends
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -144,6 +155,15 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 		srv.Close()
 	}
 	return 0
+}
+
+// noLimitIfZero maps the configuration's 0 ("no limit") to storage's
+// negative, where 0 means the default.
+func noLimitIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func logLevel(s string) slog.Level {

@@ -59,6 +59,26 @@ type ServerConfig struct {
 	// pprof-enabled). Off by default: profiles expose internals and a CPU
 	// profile costs a small board real time.
 	PprofEnabled bool `toml:"pprof-enabled"`
+
+	// Write limits: one client must not stall or exhaust the server.
+	// MaxFieldsPerPoint refuses points with more fields (0: no limit).
+	MaxFieldsPerPoint int `toml:"max-fields-per-point"`
+	// MaxFieldsPerMeasurement refuses points that would give a
+	// measurement more distinct field keys in one shard (0: no limit).
+	MaxFieldsPerMeasurement int `toml:"max-fields-per-measurement"`
+	// MaxConcurrentWriteLimit bounds the writes parsed and applied at
+	// once, MaxEnqueuedWriteLimit those waiting for a turn (InfluxDB's
+	// names; 0: no limit); EnqueuedWriteTimeout is how long a write waits
+	// for a turn or for write memory.
+	MaxConcurrentWriteLimit int      `toml:"max-concurrent-write-limit"`
+	MaxEnqueuedWriteLimit   int      `toml:"max-enqueued-write-limit"`
+	EnqueuedWriteTimeout    Duration `toml:"enqueued-write-timeout"`
+	// MaxWriteMemory bounds the memory all writes in progress hold at
+	// once (0: no limit).
+	MaxWriteMemory Size `toml:"max-write-memory"`
+	// BodyReadTimeout bounds how long a write body may take to arrive
+	// (0: no limit).
+	BodyReadTimeout Duration `toml:"body-read-timeout"`
 }
 
 // Defaults, chosen so that a server runs with no configuration at all.
@@ -80,6 +100,14 @@ const (
 	// a query's failure, not the kernel's OOM killer, past that.
 	DefaultMaxQueryMemory      Size = 64 << 20
 	DefaultMaxQueryMemoryTotal Size = 256 << 20
+
+	// Write limits; httpapi and storage say why these values.
+	DefaultMaxFieldsPerPoint       = 10_000
+	DefaultMaxFieldsPerMeasurement = 100_000
+	DefaultMaxConcurrentWriteLimit = 32
+	DefaultEnqueuedWriteTimeout    = Duration(5 * time.Second)
+	DefaultMaxWriteMemory          = Size(64 << 20)
+	DefaultBodyReadTimeout         = Duration(30 * time.Second)
 )
 
 // NewServerConfig returns the defaults.
@@ -94,6 +122,13 @@ func NewServerConfig() ServerConfig {
 		MaxSelectBuckets:    DefaultMaxSelectBuckets,
 		MaxQueryMemory:      DefaultMaxQueryMemory,
 		MaxQueryMemoryTotal: DefaultMaxQueryMemoryTotal,
+
+		MaxFieldsPerPoint:       DefaultMaxFieldsPerPoint,
+		MaxFieldsPerMeasurement: DefaultMaxFieldsPerMeasurement,
+		MaxConcurrentWriteLimit: DefaultMaxConcurrentWriteLimit,
+		EnqueuedWriteTimeout:    DefaultEnqueuedWriteTimeout,
+		MaxWriteMemory:          DefaultMaxWriteMemory,
+		BodyReadTimeout:         DefaultBodyReadTimeout,
 	}
 }
 
@@ -127,6 +162,22 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxQueryMemoryTotal != 0 && c.MaxQueryMemory > c.MaxQueryMemoryTotal {
 		return fmt.Errorf("max-query-memory: %d is more than max-query-memory-total %d", c.MaxQueryMemory, c.MaxQueryMemoryTotal)
+	}
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{
+		{"max-fields-per-point", int64(c.MaxFieldsPerPoint)}, {"max-fields-per-measurement", int64(c.MaxFieldsPerMeasurement)},
+		{"max-concurrent-write-limit", int64(c.MaxConcurrentWriteLimit)}, {"max-enqueued-write-limit", int64(c.MaxEnqueuedWriteLimit)},
+		{"enqueued-write-timeout", int64(c.EnqueuedWriteTimeout)}, {"max-write-memory", int64(c.MaxWriteMemory)},
+		{"body-read-timeout", int64(c.BodyReadTimeout)},
+	} {
+		if l.v < 0 {
+			return fmt.Errorf("%s: must not be negative, got %d", l.key, l.v)
+		}
+	}
+	if c.MaxWriteMemory != 0 && c.MaxWriteMemory < 1<<20 {
+		return fmt.Errorf("max-write-memory: %d is below the 1MiB minimum (a Telegraf batch would not fit)", c.MaxWriteMemory)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
@@ -216,6 +267,13 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.Var(&c.MaxQueryMemory, "max-query-memory", "memory one query request may hold, e.g. 64MiB (0: no limit)")
 	fs.Var(&c.MaxQueryMemoryTotal, "max-query-memory-total", "memory all running queries may hold together, e.g. 256MiB (0: no limit)")
 	fs.BoolVar(&c.PprofEnabled, "pprof-enabled", c.PprofEnabled, "serve Go's profiler at /debug/pprof/")
+	fs.IntVar(&c.MaxFieldsPerPoint, "max-fields-per-point", c.MaxFieldsPerPoint, "most fields one point may have (0: no limit)")
+	fs.IntVar(&c.MaxFieldsPerMeasurement, "max-fields-per-measurement", c.MaxFieldsPerMeasurement, "most distinct field keys of a measurement in one shard (0: no limit)")
+	fs.IntVar(&c.MaxConcurrentWriteLimit, "max-concurrent-write-limit", c.MaxConcurrentWriteLimit, "most writes parsed and applied at once (0: no limit)")
+	fs.IntVar(&c.MaxEnqueuedWriteLimit, "max-enqueued-write-limit", c.MaxEnqueuedWriteLimit, "most writes waiting for a turn (0: no limit)")
+	fs.Var(&c.EnqueuedWriteTimeout, "enqueued-write-timeout", "how long a write waits for a turn or for write memory before a 503, e.g. 5s")
+	fs.Var(&c.MaxWriteMemory, "max-write-memory", "memory all writes in progress may hold at once, e.g. 64MiB (0: no limit)")
+	fs.Var(&c.BodyReadTimeout, "body-read-timeout", "longest a write body may take to arrive, e.g. 30s (0: no limit)")
 	return fs
 }
 

@@ -38,6 +38,8 @@ func TestFullFile(t *testing.T) {
 		LogLevel: "debug", NoLocalAgent: true,
 		MaxSelectBuckets: 5000, MaxSelectPoint: 1_000_000, QueryTimeout: Duration(30 * time.Second), PprofEnabled: true,
 		MaxQueryMemory: 32 << 20, MaxQueryMemoryTotal: 128 << 20,
+		MaxFieldsPerPoint: 500, MaxFieldsPerMeasurement: 2000, MaxConcurrentWriteLimit: 8, MaxEnqueuedWriteLimit: 100,
+		EnqueuedWriteTimeout: Duration(2 * time.Second), MaxWriteMemory: 16 << 20, BodyReadTimeout: Duration(10 * time.Second),
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -127,6 +129,8 @@ func TestBadEnvAndFlags(t *testing.T) {
 		{"negative fsync", []string{"--fsync-delay", "-1s"}, nil, "fsync-delay: must not be negative"},
 		{"huge fsync", []string{"--fsync-delay", "2m"}, nil, "fsync-delay: 2m0s is longer than the 1m0s maximum"},
 		{"tiny head", []string{"--head-max-bytes", "1000"}, nil, "head-max-bytes: 1000 is below the 1MiB minimum"},
+		{"negative write limit", []string{"--max-concurrent-write-limit", "-1"}, nil, "max-concurrent-write-limit: must not be negative"},
+		{"tiny write memory", []string{"--max-write-memory", "1000"}, nil, "max-write-memory: 1000 is below the 1MiB minimum"},
 		{"empty data dir", []string{"--data-dir", ""}, nil, "data-dir: must not be empty"},
 		{"bad port", []string{"--http-addr", ":99999"}, nil, `http-addr: ":99999" has an invalid port`},
 	}
