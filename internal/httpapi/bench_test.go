@@ -34,14 +34,24 @@ func telegrafBody(points int) []byte {
 // BenchmarkWriteHandler measures the whole /write path (routing,
 // headers, body read, parse, batch) with a store that does nothing.
 func BenchmarkWriteHandler(b *testing.B) {
-	for _, gzipped := range []bool{false, true} {
-		b.Run(fmt.Sprintf("gzip=%v", gzipped), func(b *testing.B) {
+	for _, c := range []struct{ gzipped, limits bool }{{false, false}, {true, false}, {false, true}} {
+		gzipped := c.gzipped
+		name := fmt.Sprintf("gzip=%v", gzipped)
+		opts := Options{Store: nopStore{}, MaxBodySize: DefaultMaxBodySize, Logger: discardLogger()}
+		if c.limits {
+			// The server's defaults: what the limits cost a normal write.
+			name += "/limits=default"
+			opts.MaxFieldsPerPoint, opts.MaxConcurrentWrites = DefaultMaxFieldsPerPoint, DefaultMaxConcurrentWrites
+			opts.EnqueuedWriteTimeout, opts.MaxWriteMemory = DefaultEnqueuedWriteTimeout, DefaultMaxWriteMemory
+			opts.BodyReadTimeout = DefaultBodyReadTimeout
+		}
+		b.Run(name, func(b *testing.B) {
 			const points = 1000
 			body := telegrafBody(points)
 			if gzipped {
 				body = gz(b, string(body))
 			}
-			h := New(Options{Store: nopStore{}, MaxBodySize: DefaultMaxBodySize, Logger: discardLogger()})
+			h := New(opts)
 			rd := bytes.NewReader(body)
 			r, _ := http.NewRequest("POST", "/write?db=db", io.NopCloser(rd))
 			r.ContentLength = int64(len(body))

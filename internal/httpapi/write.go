@@ -195,12 +195,14 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp stri
 		return // otherwise the client has gone
 	}
 	defer h.writeGate.leave()
-	if err := st.grow(r.Context(), parseCost(body), h.enqueueTimeout, time.Time{}); err != nil {
-		if errors.Is(err, errMemoryTimeout) {
-			h.stats.writeMemoryRejected.Add(1)
-			h.throttled(w, h.memoryExhausted())
+	if h.writeMem != nil {
+		if err := st.grow(r.Context(), parseCost(body), h.enqueueTimeout, time.Time{}); err != nil {
+			if errors.Is(err, errMemoryTimeout) {
+				h.stats.writeMemoryRejected.Add(1)
+				h.throttled(w, h.memoryExhausted())
+			}
+			return
 		}
-		return
 	}
 
 	now := h.now().UnixNano()
