@@ -196,7 +196,14 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp stri
 	}
 	defer h.writeGate.leave()
 	if h.writeMem != nil {
-		if err := st.grow(r.Context(), parseCost(body), h.enqueueTimeout, time.Time{}); err != nil {
+		cost := parseCost(body)
+		if limit := maxAloneFactor * h.writeMem.size; cost > limit {
+			h.stats.writeMemoryRejected.Add(1)
+			h.httpError(w, fmt.Sprintf("write too large for max-write-memory: parsing this body would take about %d bytes, more than %d times max-write-memory (%d bytes); send smaller batches or raise max-write-memory",
+				cost, maxAloneFactor, h.writeMem.size), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := st.grow(r.Context(), cost, h.enqueueTimeout, time.Time{}); err != nil {
 			if errors.Is(err, errMemoryTimeout) {
 				h.stats.writeMemoryRejected.Add(1)
 				h.throttled(w, h.memoryExhausted())

@@ -66,6 +66,13 @@ type memBudget struct {
 	changed chan struct{} // closed (and replaced) when bytes are released
 }
 
+// maxAloneFactor bounds what one write may cost even alone, in
+// multiples of the budget: a 25 MB body of Telegraf-like lines (about
+// 130 MB parsed) still runs on an idle server with the default budget,
+// while 25 MB of minimal lines ("m f=1", 23 times their size once
+// parsed) are refused instead of taking a 1 GB board's memory.
+const maxAloneFactor = 4
+
 func newMemBudget(size int64) *memBudget {
 	if size <= 0 {
 		return nil

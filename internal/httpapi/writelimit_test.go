@@ -158,7 +158,7 @@ func TestWriteMemoryBudget(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		return r, string(b)
 	}
-	big := strings.Repeat("cpu value=2\n", 100<<10/12)
+	big := string(telegrafBody(150)) // 32 KB, about 200 KB once parsed
 	r, text := post(big)
 	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" ||
 		!strings.Contains(text, "write memory exhausted: the writes in progress hold the max-write-memory budget of 262144 bytes") {
@@ -178,8 +178,14 @@ func TestWriteMemoryBudget(t *testing.T) {
 	if r, text := post(big); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("big write after release: %d %s", r.StatusCode, text)
 	}
-	if r, text := post(strings.Repeat(big, 4)); r.StatusCode != http.StatusNoContent {
+	if r, text := post(string(telegrafBody(400))); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("write larger than the budget on an idle server: %d %s", r.StatusCode, text)
+	}
+	// Even alone, a body whose parsed points would take more than
+	// maxAloneFactor budgets is refused.
+	r, text = post(strings.Repeat("m f=1\n", 1<<20/6))
+	if r.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text, "write too large for max-write-memory: parsing this body would take about") {
+		t.Fatalf("status %d: %s", r.StatusCode, text)
 	}
 	if held := h.writeMem.inUse(); held != 0 {
 		t.Fatalf("%d bytes still held after every write ended", held)
