@@ -294,3 +294,23 @@ func TestHostileTinyConcurrentWrites(t *testing.T) {
 	checkPeak(t, s, fmt.Sprintf("%d concurrent tiny writes", n), 150)
 	s.stop(t)
 }
+
+// A 24 MB body of minimal lines parses to 23 times its size: one such
+// write took the server to 1.3 GB. It is refused; a bystander is not.
+func TestHostileMinimalLinesBody(t *testing.T) {
+	s := hostileServer(t)
+	resetPeak(t, s.cmd.Process.Pid)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		code, text := post(t, s, strings.Repeat("m f=1\n", 4_000_000), 20*time.Second)
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(text, "write too large for max-write-memory") {
+			t.Errorf("24 MB of minimal lines: %d %.300s", code, text)
+		}
+	}()
+	bystander(t, s, 0)
+	wg.Wait()
+	checkPeak(t, s, "24 MB of minimal lines", 200)
+	s.stop(t)
+}
