@@ -2,9 +2,11 @@ package query
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/influxdata/influxql"
@@ -12,6 +14,140 @@ import (
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/index"
 )
+
+// conditionExpr is influxql.ConditionExpr (the condition without its
+// time comparisons, and the time range they give) in time linear in the
+// condition's size, and stopped by ctx.
+//
+// influxql's version reduces each AND and OR node by reducing its whole
+// subtree again, which the children have just done: a chain of n terms
+// takes n²/2 node visits (20,000 ORs: tens of seconds, uninterruptible).
+// Here every leaf comparison is reduced once and each AND/OR node only
+// combines its reduced children, with the same rules.
+func conditionExpr(ctx context.Context, cond influxql.Expr, valuer influxql.Valuer) (influxql.Expr, influxql.TimeRange, error) {
+	c := &condReducer{ctx: ctx, valuer: valuer}
+	expr, tr, err := c.reduce(cond)
+	if err != nil {
+		return nil, influxql.TimeRange{}, err
+	}
+	if e, ok := expr.(*influxql.ParenExpr); ok {
+		expr = e.Expr
+	}
+	if e, ok := expr.(*influxql.BooleanLiteral); ok && e.Val {
+		expr = nil // a condition that is always true is no condition
+	}
+	return expr, tr, nil
+}
+
+// condCheckEvery is how many condition nodes are reduced between checks
+// of the statement's context.
+const condCheckEvery = 1024
+
+type condReducer struct {
+	ctx    context.Context
+	valuer influxql.Valuer
+	nodes  int
+}
+
+func (c *condReducer) reduce(cond influxql.Expr) (influxql.Expr, influxql.TimeRange, error) {
+	if cond == nil {
+		return nil, influxql.TimeRange{}, nil
+	}
+	if c.nodes++; c.nodes%condCheckEvery == 0 {
+		if err := c.ctx.Err(); err != nil {
+			return nil, influxql.TimeRange{}, err
+		}
+	}
+	switch e := cond.(type) {
+	case *influxql.BinaryExpr:
+		if e.Op != influxql.AND && e.Op != influxql.OR {
+			if isTimeRef(e.LHS) || isTimeRef(e.RHS) {
+				// A time comparison: influxql's own code gives its
+				// range (and its errors); the node is a leaf, so this
+				// costs no more than the node.
+				return influxql.ConditionExpr(e, c.valuer)
+			}
+			return influxql.Reduce(e, c.valuer), influxql.TimeRange{}, nil
+		}
+		lhs, ltr, err := c.reduce(e.LHS)
+		if err != nil {
+			return nil, influxql.TimeRange{}, err
+		}
+		rhs, rtr, err := c.reduce(e.RHS)
+		if err != nil {
+			return nil, influxql.TimeRange{}, err
+		}
+		// As influxql: time ranges intersect even under OR (which
+		// InfluxDB does not support with time).
+		tr := ltr.Intersect(rtr)
+		switch {
+		case rhs == nil:
+			return lhs, tr, nil
+		case lhs == nil:
+			return rhs, tr, nil
+		}
+		return combineLogical(e.Op, lhs, rhs), tr, nil
+	case *influxql.ParenExpr:
+		expr, tr, err := c.reduce(e.Expr)
+		if err != nil || expr == nil {
+			return nil, tr, err
+		}
+		if _, ok := expr.(*influxql.BinaryExpr); ok {
+			return &influxql.ParenExpr{Expr: expr}, tr, nil
+		}
+		return expr, tr, nil
+	case *influxql.BooleanLiteral:
+		return e, influxql.TimeRange{}, nil
+	}
+	return nil, influxql.TimeRange{}, fmt.Errorf("invalid condition expression: %s", cond)
+}
+
+func isTimeRef(e influxql.Expr) bool {
+	v, ok := e.(*influxql.VarRef)
+	return ok && strings.ToLower(v.Val) == "time"
+}
+
+// combineLogical joins two reduced operands of AND or OR as influxql's
+// reduce does, without reducing them again.
+func combineLogical(op influxql.Token, lhs, rhs influxql.Expr) influxql.Expr {
+	isBool := func(e influxql.Expr, v bool) bool {
+		b, ok := e.(*influxql.BooleanLiteral)
+		return ok && b.Val == v
+	}
+	if op == influxql.AND {
+		switch {
+		case isBool(lhs, false) || isBool(rhs, false):
+			return &influxql.BooleanLiteral{Val: false}
+		case isBool(lhs, true):
+			return rhs
+		case isBool(rhs, true):
+			return lhs
+		}
+	} else {
+		switch {
+		case isBool(lhs, true) || isBool(rhs, true):
+			return &influxql.BooleanLiteral{Val: true}
+		case isBool(lhs, false):
+			return rhs
+		case isBool(rhs, false):
+			return lhs
+		}
+	}
+	if isLeaf(lhs) && isLeaf(rhs) {
+		// Two literals (or a literal and a name): influxql's rules for
+		// the pair, at the cost of two leaves.
+		return influxql.Reduce(&influxql.BinaryExpr{Op: op, LHS: lhs, RHS: rhs}, nil)
+	}
+	return &influxql.BinaryExpr{Op: op, LHS: lhs, RHS: rhs}
+}
+
+func isLeaf(e influxql.Expr) bool {
+	switch e.(type) {
+	case *influxql.BinaryExpr, *influxql.ParenExpr, *influxql.Call:
+		return false
+	}
+	return true
+}
 
 // seriesMatching returns the series of a measurement that may satisfy
 // cond: tag comparisons are answered exactly from the index; anything
@@ -63,12 +199,15 @@ func tagFilter(ix *index.Index, m string, expr influxql.Expr, all *roaring.Bitma
 			return all.Clone(), nil
 		}
 		key := vr.Val
-		without := roaring.AndNot(all, ix.TagKeySeries(m, key))
+		// The series without the tag (its value is ""): computed only
+		// when a term needs them, as it costs a pass over every series
+		// of the measurement.
+		without := func() *roaring.Bitmap { return roaring.AndNot(all, ix.TagKeySeries(m, key)) }
 		switch l := lit.(type) {
 		case *influxql.StringLiteral:
 			var eq *roaring.Bitmap
 			if l.Val == "" {
-				eq = without
+				eq = without()
 			} else {
 				eq = ix.TagValueSeries(m, key, l.Val)
 			}
@@ -83,7 +222,7 @@ func tagFilter(ix *index.Index, m string, expr influxql.Expr, all *roaring.Bitma
 		case *influxql.RegexLiteral:
 			set := ix.MatchTagValues(m, key, l.Val.MatchString)
 			if l.Val.MatchString("") {
-				set.Or(without)
+				set.Or(without())
 			}
 			switch op {
 			case influxql.EQREGEX:

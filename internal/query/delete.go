@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -102,12 +103,12 @@ func (x *Executor) dropSeries(s *influxql.DropSeriesStatement, opt Options) ([]*
 	return nil, d.DeleteSeries(db, ids)
 }
 
-func (x *Executor) deleteSeries(s *influxql.DeleteSeriesStatement, opt Options) ([]*Row, error) {
+func (x *Executor) deleteSeries(ctx context.Context, s *influxql.DeleteSeriesStatement, opt Options) ([]*Row, error) {
 	d, err := x.deleter(s)
 	if err != nil {
 		return nil, err
 	}
-	cond, tr, err := influxql.ConditionExpr(s.Condition, &influxql.NowValuer{Now: opt.Now})
+	cond, tr, err := conditionExpr(ctx, s.Condition, &influxql.NowValuer{Now: opt.Now})
 	if err != nil {
 		return nil, err
 	}

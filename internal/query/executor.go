@@ -67,7 +67,43 @@ type Options struct {
 	// heldUntilEnd counts what the statement accounted for results it
 	// keeps to its end (a subquery's rows): given back when it ends.
 	heldUntilEnd *int64
+	// MaxQueryDepth bounds the nesting of subqueries (0:
+	// DefaultMaxQueryDepth). The HTTP layer bounds the nesting of
+	// parentheses in the text with the same setting before parsing;
+	// this guards statements that come from elsewhere.
+	MaxQueryDepth int
+	// Text is the statement as the client sent it, shown by SHOW
+	// QUERIES (empty: the statement is rendered).
+	Text string
+
+	// rewritten is set for a subquery whose outer statement already
+	// rewrote it (see rewriteFields).
+	rewritten bool
+	// memo is the statement's planMemo, set by Execute.
+	memo *planMemo
 }
+
+// DefaultMaxQueryDepth is the default nesting bound of parentheses and
+// subqueries: real queries nest a handful of levels (a call in a call, a
+// subquery or two), and each level costs stack in the parser and a pass
+// in the executor.
+const DefaultMaxQueryDepth = 100
+
+func (o Options) maxSubqueryDepth() int {
+	if o.MaxQueryDepth > 0 {
+		return o.MaxQueryDepth
+	}
+	return DefaultMaxQueryDepth
+}
+
+// LimitError reports a statement that exceeds one of the configured
+// bounds, named by its setting.
+type LimitError struct {
+	Limit string // the setting, e.g. "max-query-depth"
+	What  string
+}
+
+func (e *LimitError) Error() string { return e.Limit + " limit exceeded: " + e.What }
 
 // Executor runs statements. Between statements it holds only the list
 // of running ones (SHOW QUERIES, KILL QUERY); use it by pointer.
@@ -119,7 +155,8 @@ func (x *Executor) ExecuteStream(ctx context.Context, stmt influxql.Statement, o
 		ctx, cancel = context.WithTimeoutCause(ctx, opt.Timeout, ErrQueryTimeout)
 		defer cancel()
 	}
-	ctx, done := x.queries.add(ctx, stmt, opt.Database)
+	opt.memo = &planMemo{inner: map[*influxql.SelectStatement][]*source{}}
+	ctx, done := x.queries.add(ctx, stmt, opt.Text, opt.Database)
 	defer done()
 	var held int64
 	opt.heldUntilEnd = &held
@@ -136,11 +173,14 @@ func (x *Executor) ExecuteStream(ctx context.Context, stmt influxql.Statement, o
 			err = emitAll(rows, emit)
 		}
 	}
-	if err != nil {
-		switch cause := context.Cause(ctx); {
-		case errors.Is(cause, ErrQueryInterrupted), errors.Is(cause, ErrQueryTimeout):
-			return cause
-		}
+	// A loop that saw the context end may have stopped early without an
+	// error of its own: a statement interrupted or past its deadline
+	// reports that, never a silently partial answer.
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrQueryInterrupted), errors.Is(cause, ErrQueryTimeout):
+		return cause
+	case err == nil && ctx.Err() != nil:
+		return ctx.Err()
 	}
 	return err
 }
@@ -183,7 +223,7 @@ func (x *Executor) execute(ctx context.Context, stmt influxql.Statement, opt Opt
 	case *influxql.DropSeriesStatement:
 		return x.dropSeries(s, opt)
 	case *influxql.DeleteSeriesStatement:
-		return x.deleteSeries(s, opt)
+		return x.deleteSeries(ctx, s, opt)
 	}
 	return nil, &UnsupportedError{What: fmt.Sprintf("%T", stmt)}
 }

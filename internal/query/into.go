@@ -41,6 +41,9 @@ func (x *Executor) selectInto(ctx context.Context, s *influxql.SelectStatement, 
 	inner := s.Clone()
 	inner.Target = nil
 	rows, err := x.executeSelect(ctx, inner, opt)
+	if err == nil {
+		err = ctx.Err() // an interrupted select writes nothing
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -20,33 +20,75 @@ type predicate func(at []int) bool
 
 // compilePredicate compiles cond for one series (its tags and columns),
 // or returns false when cond has a shape it does not compile.
+//
+// It visits each node once: a part of the condition that reads no field
+// (tags and literals only) is evaluated once for the series, where the
+// largest such part begins, so a long chain of terms compiles in time
+// linear in its length.
 func compilePredicate(cond influxql.Expr, c *seriesCols, fidx map[string]int, tags models.Tags, types map[string]models.FieldType) (predicate, bool) {
-	if !refersToFields(cond, types) {
-		// Tags and literals only: one answer for the whole series.
-		row := &srow{fidx: fidx}
-		v := evalBool(cond, &rowValuer{tags: tags, row: row, types: types, cond: true})
-		return func([]int) bool { return v }, true
+	pc := &predCompiler{c: c, fidx: fidx, tags: tags, types: types}
+	pred, fieldFree, ok := pc.compile(cond)
+	if fieldFree {
+		return pc.constant(cond), true
 	}
+	return pred, ok
+}
+
+type predCompiler struct {
+	c     *seriesCols
+	fidx  map[string]int
+	tags  models.Tags
+	types map[string]models.FieldType
+}
+
+// constant evaluates a part of the condition that reads no field.
+func (pc *predCompiler) constant(e influxql.Expr) predicate {
+	row := &srow{fidx: pc.fidx}
+	v := evalBool(e, &rowValuer{tags: pc.tags, row: row, types: pc.types, cond: true})
+	return func([]int) bool { return v }
+}
+
+// compile returns e's predicate, or fieldFree when e reads no field
+// (then the caller evaluates it as a whole), or ok false when e reads a
+// field in a shape that does not compile.
+func (pc *predCompiler) compile(cond influxql.Expr) (pred predicate, fieldFree, ok bool) {
 	switch e := cond.(type) {
 	case *influxql.ParenExpr:
-		return compilePredicate(e.Expr, c, fidx, tags, types)
+		return pc.compile(e.Expr)
 	case *influxql.BinaryExpr:
 		switch e.Op {
 		case influxql.AND, influxql.OR:
-			l, ok1 := compilePredicate(e.LHS, c, fidx, tags, types)
-			r, ok2 := compilePredicate(e.RHS, c, fidx, tags, types)
+			l, lFree, ok1 := pc.compile(e.LHS)
+			r, rFree, ok2 := pc.compile(e.RHS)
+			if lFree && rFree {
+				return nil, true, true
+			}
+			if lFree {
+				l, ok1 = pc.constant(e.LHS), true
+			}
+			if rFree {
+				r, ok2 = pc.constant(e.RHS), true
+			}
 			if !ok1 || !ok2 {
-				return nil, false
+				return nil, false, false
 			}
 			if e.Op == influxql.AND {
-				return func(at []int) bool { return l(at) && r(at) }, true
+				return func(at []int) bool { return l(at) && r(at) }, false, true
 			}
-			return func(at []int) bool { return l(at) || r(at) }, true
-		case influxql.EQ, influxql.NEQ, influxql.LT, influxql.LTE, influxql.GT, influxql.GTE:
-			return compileComparison(e, c, fidx, types)
+			return func(at []int) bool { return l(at) || r(at) }, false, true
 		}
 	}
-	return nil, false
+	if !refersToFields(cond, pc.types) {
+		return nil, true, true
+	}
+	if e, ok := cond.(*influxql.BinaryExpr); ok {
+		switch e.Op {
+		case influxql.EQ, influxql.NEQ, influxql.LT, influxql.LTE, influxql.GT, influxql.GTE:
+			pred, ok := compileComparison(e, pc.c, pc.fidx, pc.types)
+			return pred, false, ok
+		}
+	}
+	return nil, false, false
 }
 
 // compileComparison compiles `field op number` or `number op field` on a

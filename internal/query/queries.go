@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxdata/influxql"
 )
@@ -28,17 +29,53 @@ type registry struct {
 }
 
 type runningQuery struct {
-	// stmt is rendered only when SHOW QUERIES asks (most statements end
-	// unseen); executors never modify the statement they are given.
+	// text is the statement as the client sent it; without it, stmt is
+	// rendered when SHOW QUERIES first asks (most statements end
+	// unseen), once. Executors never modify the statement they are
+	// given.
+	text   string
 	stmt   influxql.Statement
 	db     string
 	start  time.Time
 	cancel context.CancelCauseFunc
+
+	renderOnce sync.Once
+	shown      string
+}
+
+// maxShownQuery bounds a statement's text in SHOW QUERIES: a query of a
+// megabyte would otherwise make every SHOW QUERIES answer a megabyte.
+const maxShownQuery = 4096
+
+// shownText returns the statement's text for SHOW QUERIES, cut to
+// maxShownQuery bytes with an ellipsis.
+func (q *runningQuery) shownText() string {
+	q.renderOnce.Do(func() {
+		t := q.text
+		if t == "" {
+			t = q.stmt.String()
+		}
+		q.shown = truncateText(t, maxShownQuery)
+	})
+	return q.shown
+}
+
+// truncateText cuts s to at most n bytes, at a character boundary,
+// ending it with "..." when cut.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // add registers a statement and returns its context, cancelled by KILL
 // QUERY, and the function that unregisters it.
-func (r *registry) add(ctx context.Context, stmt influxql.Statement, db string) (context.Context, func()) {
+func (r *registry) add(ctx context.Context, stmt influxql.Statement, text, db string) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	r.mu.Lock()
 	if r.running == nil {
@@ -46,7 +83,7 @@ func (r *registry) add(ctx context.Context, stmt influxql.Statement, db string) 
 	}
 	r.next++
 	id := r.next
-	r.running[id] = &runningQuery{stmt: stmt, db: db, start: time.Now(), cancel: cancel}
+	r.running[id] = &runningQuery{text: text, stmt: stmt, db: db, start: time.Now(), cancel: cancel}
 	r.mu.Unlock()
 	return ctx, func() {
 		r.mu.Lock()
@@ -56,18 +93,24 @@ func (r *registry) add(ctx context.Context, stmt influxql.Statement, db string) 
 	}
 }
 
+// show lists the running statements. The list's lock is held only to
+// copy it: rendering a statement's text takes time that must not stop
+// statements from starting or ending (they take the lock to do so).
 func (r *registry) show() []*Row {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ids := make([]uint64, 0, len(r.running))
-	for id := range r.running {
-		ids = append(ids, id)
+	type entry struct {
+		id uint64
+		q  *runningQuery
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	r.mu.Lock()
+	entries := make([]entry, 0, len(r.running))
+	for id, q := range r.running {
+		entries = append(entries, entry{id, q})
+	}
+	r.mu.Unlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].id < entries[j].id })
 	row := &Row{Columns: []string{"qid", "query", "database", "duration", "status"}}
-	for _, id := range ids {
-		q := r.running[id]
-		row.Values = append(row.Values, []any{int64(id), q.stmt.String(), q.db, prettyDuration(time.Since(q.start)), "running"})
+	for _, e := range entries {
+		row.Values = append(row.Values, []any{int64(e.id), e.q.shownText(), e.q.db, prettyDuration(time.Since(e.q.start)), "running"})
 	}
 	return []*Row{row}
 }

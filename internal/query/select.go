@@ -318,7 +318,7 @@ func (x *Executor) streamSelect(ctx context.Context, s *influxql.SelectStatement
 	if len(subs) > 0 && len(subs) < len(s.Sources) {
 		return &UnsupportedError{What: "a subquery beside other sources"}
 	}
-	stmt, err := s.RewriteFields(&mapper{sources: typing})
+	stmt, err := x.rewriteFields(ctx, s, typing, opt)
 	if err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func (x *Executor) streamSelect(ctx context.Context, s *influxql.SelectStatement
 		return err
 	}
 	valuer := &influxql.NowValuer{Now: opt.Now, Location: stmt.Location}
-	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
+	cond, tr, err := conditionExpr(ctx, stmt.Condition, valuer)
 	if err != nil {
 		return err
 	}
@@ -502,29 +502,6 @@ func (x *Executor) resolve(m *influxql.Measurement, opt Options) ([]*source, err
 			tk[k] = true
 		}
 		out = append(out, &source{db: db, rp: rp, name: name, ix: ix, types: types, tagKeys: tk, warn: opt.Warn})
-	}
-	return out, nil
-}
-
-// innerSources returns the measurements of a subquery, at any depth, for
-// typing the outer statement's names.
-func (x *Executor) innerSources(s *influxql.SelectStatement, opt Options) ([]*source, error) {
-	var out []*source
-	for _, src := range s.Sources {
-		switch src := src.(type) {
-		case *influxql.Measurement:
-			ss, err := x.resolve(src, opt)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ss...)
-		case *influxql.SubQuery:
-			ss, err := x.innerSources(src.Statement, opt)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ss...)
-		}
 	}
 	return out, nil
 }
@@ -984,7 +961,7 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	for i, id := range g.series {
 		ser[id] = int32(i)
 	}
-	j := &joiner{cols: &seriesCols{cols: make([]block.Column, len(fields))}, fidx: fidx, cond: p.cond, types: src.types, grow: grow}
+	j := &joiner{ctx: ctx, cols: &seriesCols{cols: make([]block.Column, len(fields))}, fidx: fidx, cond: p.cond, types: src.types, grow: grow}
 	if p.cond != nil {
 		influxql.WalkFunc(p.cond, func(n influxql.Node) {
 			if v, ok := n.(*influxql.VarRef); ok {
@@ -1033,6 +1010,9 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 		}
 		return nil, held, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, held, err // appendSeries may have stopped early
+	}
 	rows := j.rows
 	if len(g.series) > 1 {
 		sort.Slice(rows, func(i, j int) bool {
@@ -1055,6 +1035,7 @@ var errWindowFull = errors.New("read window full")
 
 // joiner turns series' columns into the rows that pass the condition.
 type joiner struct {
+	ctx        context.Context
 	cols       *seriesCols
 	fidx       map[string]int
 	cond       influxql.Expr
@@ -1068,6 +1049,10 @@ type joiner struct {
 	grow func(int64) error
 	err  error
 }
+
+// rowsPerCtxCheck is how many rows appendSeries joins between checks of
+// the statement's context.
+const rowsPerCtxCheck = 4096
 
 // rowSlab is how many rows one slab allocation holds.
 const rowSlab = 256
@@ -1131,6 +1116,9 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) error {
 	}
 	if same {
 		for i, t := range c.cols[0].Times {
+			if i%rowsPerCtxCheck == 0 && j.ctx.Err() != nil {
+				return j.ctx.Err() // a long condition over a long series: stop when told
+			}
 			for f := range at {
 				at[f] = i
 			}
@@ -1142,7 +1130,10 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) error {
 		return nil
 	}
 	pos := make([]int, nf)
-	for {
+	for n := 0; ; n++ {
+		if n%rowsPerCtxCheck == 0 && j.ctx.Err() != nil {
+			return j.ctx.Err()
+		}
 		t, any := int64(0), false
 		for f := 0; f < nf; f++ {
 			if pos[f] < len(c.cols[f].Times) && (!any || c.cols[f].Times[pos[f]] < t) {

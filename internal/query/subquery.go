@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -16,12 +17,24 @@ import (
 // their series become the outer one's: the inner columns are fields, the
 // inner GROUP BY tags are tags, and series of one measurement name from
 // several subqueries are one measurement.
-func (x *Executor) selectSubquery(ctx context.Context, p *plan, subs []*influxql.SubQuery, tr influxql.TimeRange, opt Options) ([]*Row, error) {
+func (x *Executor) selectSubquery(ctx context.Context, p *plan, _ []*influxql.SubQuery, tr influxql.TimeRange, opt Options) ([]*Row, error) {
 	var innerRows []*Row
-	for _, sq := range subs {
-		inner := sq.Statement.Clone()
+	// The outer statement's rewriteFields rewrote its subqueries too:
+	// each level runs on a shallow copy of its statement (executors never
+	// modify the statement they are given), never a deep clone, so
+	// nesting costs time linear in its depth.
+	opt.rewritten = true
+	for _, src := range p.stmt.Sources {
+		// The rewritten statement's subqueries, not the ones given
+		// (subs, from the statement as sent, which name the same
+		// subqueries before rewriting).
+		sq, ok := src.(*influxql.SubQuery)
+		if !ok {
+			continue
+		}
+		inner := *sq.Statement
 		inner.Condition = andTimeRange(inner.Condition, tr)
-		r, err := x.executeSelect(ctx, inner, opt)
+		r, err := x.executeSelect(ctx, &inner, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -77,6 +90,128 @@ func (x *Executor) selectSubquery(ctx context.Context, p *plan, subs []*influxql
 		}
 	}
 	return out, nil
+}
+
+// rewriteFields returns the statement with its wildcards expanded and
+// its names typed (influxql's RewriteFields), subqueries included.
+//
+// influxql's RewriteFields clones the whole statement and then recurses
+// into each subquery, which clones that one whole again: quadratic in
+// the nesting depth, and cubic when every level runs it again. Here a
+// statement nested in another is rewritten once, by its outermost
+// statement, bottom up; each level is rewritten over stand-ins of its
+// (already rewritten) subqueries that hold only what typing reads (their
+// fields, dimensions and measurements), so each level is copied once.
+func (x *Executor) rewriteFields(ctx context.Context, s *influxql.SelectStatement, typing []*source, opt Options) (*influxql.SelectStatement, error) {
+	if opt.rewritten {
+		c := *s
+		return &c, nil
+	}
+	for _, src := range s.Sources {
+		if _, ok := src.(*influxql.SubQuery); ok {
+			return x.rewriteTree(ctx, s, opt, 0)
+		}
+	}
+	return s.RewriteFields(&mapper{sources: typing})
+}
+
+// rewriteTree rewrites s, at the given nesting depth, and its subqueries.
+// Each level is typed with the measurements it and its direct subqueries
+// read.
+func (x *Executor) rewriteTree(ctx context.Context, s *influxql.SelectStatement, opt Options, depth int) (*influxql.SelectStatement, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit := opt.maxSubqueryDepth(); depth > limit {
+		return nil, &LimitError{Limit: "max-query-depth", What: fmt.Sprintf("subqueries nested deeper than %d levels", limit)}
+	}
+	shell := *s
+	shell.Sources = make(influxql.Sources, len(s.Sources))
+	children := make([]*influxql.SelectStatement, len(s.Sources))
+	var typing []*source
+	for i, src := range s.Sources {
+		switch src := src.(type) {
+		case *influxql.Measurement:
+			ss, err := x.resolve(src, opt)
+			if err != nil {
+				return nil, err
+			}
+			typing = append(typing, ss...)
+			shell.Sources[i] = src
+		case *influxql.SubQuery:
+			child, err := x.rewriteTree(ctx, src.Statement, opt, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			children[i] = child
+			stand := &influxql.SelectStatement{Fields: child.Fields, Dimensions: child.Dimensions}
+			for _, cs := range child.Sources {
+				if m, ok := cs.(*influxql.Measurement); ok {
+					ss, err := x.resolve(m, opt)
+					if err != nil {
+						return nil, err
+					}
+					typing = append(typing, ss...)
+					stand.Sources = append(stand.Sources, m)
+				}
+			}
+			shell.Sources[i] = &influxql.SubQuery{Statement: stand}
+		default:
+			shell.Sources[i] = src
+		}
+	}
+	out, err := shell.RewriteFields(&mapper{sources: typing})
+	if err != nil {
+		return nil, err
+	}
+	for i, child := range children {
+		if child != nil {
+			out.Sources[i] = &influxql.SubQuery{Statement: child}
+		}
+	}
+	return out, nil
+}
+
+// innerSources returns the measurements of a subquery, at any depth, for
+// typing the outer statement's names. Each level of a nested subquery
+// asks for the levels below it: the answers are kept for the statement's
+// run (opt.memo), so that nesting costs linear time, not quadratic.
+func (x *Executor) innerSources(s *influxql.SelectStatement, opt Options) ([]*source, error) {
+	if opt.memo != nil {
+		if out, ok := opt.memo.inner[s]; ok {
+			return out, nil
+		}
+	}
+	var out []*source
+	for _, src := range s.Sources {
+		switch src := src.(type) {
+		case *influxql.Measurement:
+			ss, err := x.resolve(src, opt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ss...)
+		case *influxql.SubQuery:
+			ss, err := x.innerSources(src.Statement, opt)
+			if err != nil {
+				return nil, err
+			}
+			if len(s.Sources) == 1 {
+				out = ss // shared, not copied: the lists are never modified
+				break
+			}
+			out = append(out, ss...)
+		}
+	}
+	if opt.memo != nil {
+		opt.memo.inner[s] = out
+	}
+	return out, nil
+}
+
+// planMemo keeps what the levels of one statement's subqueries share.
+type planMemo struct {
+	inner map[*influxql.SelectStatement][]*source
 }
 
 // andTimeRange adds the outer statement's time range to a condition.

@@ -27,6 +27,10 @@ var queries = []string{
 	`SHOW SERIES FROM "cpu" WHERE "host" = 'pi1'`,
 	`SHOW SERIES FROM "net"`,
 	// raw
+	// Conditions whose AND/OR nodes combine reduced terms (literal
+	// terms folded, time terms taken out), as influxql's reduce does.
+	`SELECT used FROM mem WHERE (host = 'pi1' OR host = 'pi2' OR 1 = 2 OR host = 'nosuch') AND time < '2026-01-01T00:00:30Z' AND true`,
+	`SELECT used FROM mem WHERE (1 = 1 OR host = 'x') AND ((time < '2026-01-01T00:00:30Z')) AND (used > 0 OR false)`,
 	`SELECT usage_idle FROM cpu WHERE host = 'pi1' AND cpu = 'cpu0' AND time < '2026-01-01T00:01:00Z'`,
 	`SELECT * FROM mem WHERE time < '2026-01-01T00:00:30Z'`,
 	`SELECT * FROM event`,

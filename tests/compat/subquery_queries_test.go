@@ -44,4 +44,7 @@ var subqueryQueries = []string{
 	`SELECT mean FROM (SELECT mean(usage_idle) FROM cpu GROUP BY host) WHERE host =~ /pi/ AND mean < 80.1`,
 	`SELECT sum(max) FROM (SELECT max(usage_idle) FROM cpu WHERE time >= '2026-01-01T00:00:00Z' AND time < '2026-01-01T00:04:00Z' GROUP BY time(1m), host) WHERE time >= '2026-01-01T00:00:00Z' AND time < '2026-01-01T00:04:00Z' GROUP BY time(2m)`,
 	`SELECT mean(x) FROM (SELECT usage_idle AS x FROM cpu WHERE host = 'pi3' AND time < '2026-01-01T00:03:00Z'), (SELECT usage_user AS x FROM cpu WHERE host = 'pi3' AND time < '2026-01-01T00:03:00Z')`,
+	// Nested three deep, with wildcards expanded at every level (each
+	// level is rewritten once, over its subqueries' rewritten fields).
+	`SELECT * FROM (SELECT * FROM (SELECT usage_idle, usage_user, host FROM cpu WHERE time < '2026-01-01T00:01:00Z') WHERE usage_idle > 70) WHERE host = 'pi1' OR host = 'pi2'`,
 }
