@@ -34,6 +34,7 @@ func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt in
 		s.msgs = append(s.msgs, &httpapi.Message{Level: httpapi.WarningLevel,
 			Text: fmt.Sprintf("deprecated use of '%s' in a read only context, please use a POST request instead", stmt.String())})
 	}
+	opt.Text = ectx.Text
 	// Data the answer lacks (quarantined block files) becomes InfluxDB-
 	// style warning messages, so a smaller answer is never silent.
 	opt.Warn = s.warn

@@ -94,7 +94,9 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 		Store:        engine,
 		StorageStats: engine.Statistics,
 		Executor: &httpapi.MetaExecutor{Store: engine, Next: &queryExecutor{x: &query.Executor{Store: engine}, limits: query.Options{
-			MaxSelectBuckets: cfg.MaxSelectBuckets, MaxPointsRead: cfg.MaxSelectPoint, Timeout: time.Duration(cfg.QueryTimeout)}}},
+			MaxSelectBuckets: cfg.MaxSelectBuckets, MaxPointsRead: cfg.MaxSelectPoint, Timeout: time.Duration(cfg.QueryTimeout),
+			MaxQueryDepth: cfg.MaxQueryDepth}}},
+		QueryLimits: httpapi.QueryLimits{MaxSize: int64(cfg.MaxQuerySize), MaxDepth: cfg.MaxQueryDepth, MaxTerms: cfg.MaxQueryTerms},
 		MaxBodySize: int64(cfg.MaxBodySize),
 		BindAddr:    cfg.HTTPAddr,
 		Logger:      log,

@@ -55,6 +55,13 @@ type ServerConfig struct {
 	// MaxQueryMemoryTotal bounds what all running queries hold
 	// together; 0: no limit.
 	MaxQueryMemoryTotal Size `toml:"max-query-memory-total"`
+	// MaxQuerySize, MaxQueryDepth and MaxQueryTerms bound a query's
+	// text before it is parsed: its bytes, the nesting of parentheses and
+	// subqueries, and the operands joined by operators in one statement
+	// (0: the default), so that a few KB of text cannot cost minutes.
+	MaxQuerySize  Size `toml:"max-query-size"`
+	MaxQueryDepth int  `toml:"max-query-depth"`
+	MaxQueryTerms int  `toml:"max-query-terms"`
 	// PprofEnabled serves Go's profiler at /debug/pprof/ (InfluxDB's
 	// pprof-enabled). Off by default: profiles expose internals and a CPU
 	// profile costs a small board real time.
@@ -108,6 +115,13 @@ const (
 	DefaultEnqueuedWriteTimeout    = Duration(5 * time.Second)
 	DefaultMaxWriteMemory          = Size(64 << 20)
 	DefaultBodyReadTimeout         = Duration(30 * time.Second)
+	// DefaultMaxQuerySize is what a GET can carry (net/http's 1 MiB
+	// header limit), so any query that works as a GET works as a POST.
+	DefaultMaxQuerySize Size = 1 << 20
+	// DefaultMaxQueryDepth: real queries nest a handful of levels.
+	DefaultMaxQueryDepth = 100
+	// DefaultMaxQueryTerms: a dashboard's OR over 1,000 hosts has 4,000.
+	DefaultMaxQueryTerms = 10_000
 )
 
 // NewServerConfig returns the defaults.
@@ -129,6 +143,9 @@ func NewServerConfig() ServerConfig {
 		EnqueuedWriteTimeout:    DefaultEnqueuedWriteTimeout,
 		MaxWriteMemory:          DefaultMaxWriteMemory,
 		BodyReadTimeout:         DefaultBodyReadTimeout,
+		MaxQuerySize:            DefaultMaxQuerySize,
+		MaxQueryDepth:           DefaultMaxQueryDepth,
+		MaxQueryTerms:           DefaultMaxQueryTerms,
 	}
 }
 
@@ -156,6 +173,10 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.HeadMaxBytes != 0 && c.HeadMaxBytes < 1<<20 {
 		return fmt.Errorf("head-max-bytes: %d is below the 1MiB minimum", c.HeadMaxBytes)
+	}
+	if c.MaxQuerySize < 0 || c.MaxQueryDepth < 0 || c.MaxQueryTerms < 0 {
+		return fmt.Errorf("max-query-size, max-query-depth, max-query-terms: must not be negative, got %d, %d, %d",
+			c.MaxQuerySize, c.MaxQueryDepth, c.MaxQueryTerms)
 	}
 	if c.MaxQueryMemory < 0 || c.MaxQueryMemoryTotal < 0 {
 		return fmt.Errorf("max-query-memory, max-query-memory-total: must not be negative, got %d and %d", c.MaxQueryMemory, c.MaxQueryMemoryTotal)
@@ -266,6 +287,9 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.Var(&c.QueryTimeout, "query-timeout", "end queries running longer than this, e.g. 30s (0: no limit)")
 	fs.Var(&c.MaxQueryMemory, "max-query-memory", "memory one query request may hold, e.g. 64MiB (0: no limit)")
 	fs.Var(&c.MaxQueryMemoryTotal, "max-query-memory-total", "memory all running queries may hold together, e.g. 256MiB (0: no limit)")
+	fs.Var(&c.MaxQuerySize, "max-query-size", "longest query text (q), e.g. 1MiB (0: the default)")
+	fs.IntVar(&c.MaxQueryDepth, "max-query-depth", c.MaxQueryDepth, "deepest nesting of parentheses and subqueries in a query (0: the default)")
+	fs.IntVar(&c.MaxQueryTerms, "max-query-terms", c.MaxQueryTerms, "most operands joined by operators in one statement (0: the default)")
 	fs.BoolVar(&c.PprofEnabled, "pprof-enabled", c.PprofEnabled, "serve Go's profiler at /debug/pprof/")
 	fs.IntVar(&c.MaxFieldsPerPoint, "max-fields-per-point", c.MaxFieldsPerPoint, "most fields one point may have (0: no limit)")
 	fs.IntVar(&c.MaxFieldsPerMeasurement, "max-fields-per-measurement", c.MaxFieldsPerMeasurement, "most distinct field keys of a measurement in one shard (0: no limit)")

@@ -34,6 +34,9 @@ type ExecutionContext struct {
 	Context context.Context
 	// StatementID is the index of the statement in the query.
 	StatementID int
+	// Text is the statement as the client sent it (for SHOW QUERIES);
+	// empty when it could not be told apart from its neighbours.
+	Text string
 	// Database and RetentionPolicy are the db and rp parameters, the
 	// defaults for statements that name none.
 	Database        string

@@ -75,6 +75,9 @@ type Options struct {
 	// BodyReadTimeout bounds the time a write body takes to arrive
 	// (body-read-timeout); the connection of a late one is closed.
 	BodyReadTimeout time.Duration
+	// QueryLimits bound a /query's q before it is parsed (zero fields:
+	// the defaults).
+	QueryLimits QueryLimits
 }
 
 // DefaultMaxBodySize is InfluxDB's default max-body-size.
@@ -92,6 +95,7 @@ type Handler struct {
 	ui           http.Handler
 	pprof        bool
 	queryMemory  *membudget.Pool
+	queryLimits  QueryLimits
 	started      time.Time
 	stats        stats
 
@@ -115,6 +119,7 @@ func New(opts Options) *Handler {
 		now:          opts.Now,
 		ui:           opts.UI,
 		pprof:        opts.Pprof,
+		queryLimits:  opts.QueryLimits.withDefaults(),
 		started:      time.Now(),
 
 		maxFieldsPerPoint: opts.MaxFieldsPerPoint,

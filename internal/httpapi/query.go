@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,26 +37,27 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
-	var qr io.Reader
-	if q := strings.TrimSpace(r.FormValue("q")); q != "" {
-		qr = strings.NewReader(q)
-	} else if r.MultipartForm != nil && r.MultipartForm.File != nil {
-		if fhs := r.MultipartForm.File["q"]; len(fhs) > 0 {
-			f, err := fhs[0].Open()
-			if err != nil {
-				h.httpError(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			defer f.Close()
-			qr = io.LimitReader(f, limit)
-		}
+	q, status, err := h.queryText(r, limit)
+	if err != nil {
+		h.httpError(w, err.Error(), status)
+		return
 	}
-	if qr == nil {
-		h.httpError(w, `missing required parameter "q"`, http.StatusBadRequest)
+	// Bounded before the parser sees it: see scanQuery.
+	texts, err := scanQuery(q, h.queryLimits)
+	if err != nil {
+		if le, ok := err.(*queryLimitError); ok {
+			switch le.limit {
+			case "depth":
+				h.stats.queryTooDeep.Add(1)
+			case "terms":
+				h.stats.queryTooManyTerms.Add(1)
+			}
+		}
+		h.httpError(w, "error parsing query: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 
-	p := influxql.NewParser(qr)
+	p := influxql.NewParser(strings.NewReader(q))
 	if raw := r.FormValue("params"); raw != "" {
 		params, err := parseParams(raw)
 		if err != nil {
@@ -64,10 +66,13 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		p.SetParams(params)
 	}
-	q, err := p.ParseQuery()
+	query, err := p.ParseQuery()
 	if err != nil {
 		h.httpError(w, "error parsing query: "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	if len(texts) != len(query.Statements) {
+		texts = nil // SHOW QUERIES renders the statements instead
 	}
 
 	epoch := strings.TrimSpace(r.FormValue("epoch"))
@@ -101,7 +106,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		ectx.send = func(*Result) error { return nil }
 		go func() {
 			defer mem.Close()
-			h.execute(ectx, q)
+			h.execute(ectx, query, texts)
 		}()
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -129,16 +134,53 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 			}
 			return err
 		}
-		h.execute(ectx, q)
+		h.execute(ectx, query, texts)
 		return
 	}
 	whole := newWholeResponse(mem, epoch, pretty, csv)
 	defer whole.close()
 	ectx.send = whole.add
 	ectx.endStatement = whole.endStatement
-	h.execute(ectx, q)
+	h.execute(ectx, query, texts)
 	n, _ := whole.writeTo(w)
 	h.stats.queryBytesSent.Add(n)
+}
+
+// queryText returns q (from the URL, the form body or a multipart file
+// named q), refusing one longer than max-query-size with 413 before
+// reading more of it.
+func (h *Handler) queryText(r *http.Request, bodyLimit int64) (string, int, error) {
+	maxSize := h.queryLimits.MaxSize
+	tooLarge := func() (string, int, error) {
+		h.stats.queryTooLarge.Add(1)
+		return "", http.StatusRequestEntityTooLarge, fmt.Errorf("query too large: q is longer than %d bytes (max-query-size)", maxSize)
+	}
+	if q := r.FormValue("q"); strings.TrimSpace(q) != "" {
+		if int64(len(q)) > maxSize {
+			return tooLarge()
+		}
+		return strings.TrimSpace(q), 0, nil
+	}
+	if r.MultipartForm != nil && r.MultipartForm.File != nil {
+		if fhs := r.MultipartForm.File["q"]; len(fhs) > 0 {
+			f, err := fhs[0].Open()
+			if err != nil {
+				return "", http.StatusBadRequest, err
+			}
+			defer f.Close()
+			b, err := io.ReadAll(io.LimitReader(f, min(bodyLimit, maxSize+1)))
+			if err != nil {
+				return "", http.StatusBadRequest, err
+			}
+			if int64(len(b)) > maxSize {
+				return tooLarge()
+			}
+			if q := strings.TrimSpace(string(b)); q != "" {
+				return q, 0, nil
+			}
+		}
+	}
+	return "", http.StatusBadRequest, errors.New(`missing required parameter "q"`)
 }
 
 // execute runs the statements in order. The first error becomes its
@@ -146,9 +188,13 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 // (InfluxDB 1.8 means the same but, through an off-by-one, reports the
 // failed statement itself as "not executed" and drops the last one; herd
 // reports the real error.)
-func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query) {
+func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query, texts []string) {
 	for i, stmt := range q.Statements {
 		ectx.StatementID = i
+		ectx.Text = ""
+		if i < len(texts) {
+			ectx.Text = texts[i]
+		}
 		ectx.sent = false
 		err := h.exec.ExecuteStatement(ectx, stmt)
 		if err == nil && !ectx.sent {

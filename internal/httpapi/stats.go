@@ -21,6 +21,9 @@ type stats struct {
 	queryRequests        atomic.Int64
 	queryDurationNs      atomic.Int64
 	queryBytesSent       atomic.Int64
+	queryTooLarge        atomic.Int64
+	queryTooDeep         atomic.Int64
+	queryTooManyTerms    atomic.Int64
 	writeRequests        atomic.Int64
 	writeActive          atomic.Int64
 	writeDurationNs      atomic.Int64
@@ -53,6 +56,9 @@ func (s *stats) values(mem membudget.Stats) map[string]int64 {
 		"queryReq":             s.queryRequests.Load(),
 		"queryReqDurationNs":   s.queryDurationNs.Load(),
 		"queryRespBytes":       s.queryBytesSent.Load(),
+		"queryReqTooLarge":     s.queryTooLarge.Load(),
+		"queryReqTooDeep":      s.queryTooDeep.Load(),
+		"queryReqTooManyTerms": s.queryTooManyTerms.Load(),
 		"writeReq":             s.writeRequests.Load(),
 		"writeReqActive":       s.writeActive.Load(),
 		"writeReqDurationNs":   s.writeDurationNs.Load(),

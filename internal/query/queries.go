@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -53,11 +54,47 @@ func (q *runningQuery) shownText() string {
 	q.renderOnce.Do(func() {
 		t := q.text
 		if t == "" {
-			t = q.stmt.String()
+			t = statementText(q.stmt)
 		}
 		q.shown = truncateText(t, maxShownQuery)
 	})
 	return q.shown
+}
+
+// statementText renders a statement as its String does, in time linear
+// in a long condition: influxql's BinaryExpr.String formats each operand
+// into a new string, so a chain of n terms copies n²/2 terms (20,000
+// ORs: 18 s).
+func statementText(stmt influxql.Statement) string {
+	sel, ok := stmt.(*influxql.SelectStatement)
+	if !ok || sel.Condition == nil {
+		return stmt.String()
+	}
+	// A name no parsed statement can hold (the parser refuses NUL).
+	placeholder := &influxql.VarRef{Val: "\x00"}
+	shallow := *sel
+	shallow.Condition = placeholder
+	var cond strings.Builder
+	writeExpr(&cond, sel.Condition)
+	return strings.Replace(shallow.String(), placeholder.String(), cond.String(), 1)
+}
+
+// writeExpr writes e as its String does.
+func writeExpr(b *strings.Builder, e influxql.Expr) {
+	switch e := e.(type) {
+	case *influxql.BinaryExpr:
+		writeExpr(b, e.LHS)
+		b.WriteByte(' ')
+		b.WriteString(e.Op.String())
+		b.WriteByte(' ')
+		writeExpr(b, e.RHS)
+	case *influxql.ParenExpr:
+		b.WriteByte('(')
+		writeExpr(b, e.Expr)
+		b.WriteByte(')')
+	default:
+		b.WriteString(e.String())
+	}
 }
 
 // truncateText cuts s to at most n bytes, at a character boundary,
