@@ -40,6 +40,7 @@ func TestFullFile(t *testing.T) {
 		MaxQueryMemory: 32 << 20, MaxQueryMemoryTotal: 128 << 20,
 		MaxFieldsPerPoint: 500, MaxFieldsPerMeasurement: 2000, MaxConcurrentWriteLimit: 8, MaxEnqueuedWriteLimit: 100,
 		EnqueuedWriteTimeout: Duration(2 * time.Second), MaxWriteMemory: 16 << 20, BodyReadTimeout: Duration(10 * time.Second),
+		MaxQuerySize: 64 << 10, MaxQueryDepth: 20, MaxQueryTerms: 500,
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -127,6 +128,7 @@ func TestBadEnvAndFlags(t *testing.T) {
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 		{"missing file", []string{"--config", "testdata/none.toml"}, nil, "read config: open testdata/none.toml"},
 		{"negative fsync", []string{"--fsync-delay", "-1s"}, nil, "fsync-delay: must not be negative"},
+		{"negative query depth", []string{"--max-query-depth", "-1"}, nil, "max-query-size, max-query-depth, max-query-terms: must not be negative, got 1048576, -1, 10000"},
 		{"huge fsync", []string{"--fsync-delay", "2m"}, nil, "fsync-delay: 2m0s is longer than the 1m0s maximum"},
 		{"tiny head", []string{"--head-max-bytes", "1000"}, nil, "head-max-bytes: 1000 is below the 1MiB minimum"},
 		{"negative write limit", []string{"--max-concurrent-write-limit", "-1"}, nil, "max-concurrent-write-limit: must not be negative"},
