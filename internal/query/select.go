@@ -1052,7 +1052,7 @@ type joiner struct {
 
 // rowsPerCtxCheck is how many rows appendSeries joins between checks of
 // the statement's context.
-const rowsPerCtxCheck = 4096
+const rowsPerCtxCheck = 256
 
 // rowSlab is how many rows one slab allocation holds.
 const rowSlab = 256
