@@ -11,6 +11,7 @@ import (
 
 	"github.com/influxdata/influxql"
 
+	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage"
 )
 
@@ -336,5 +337,60 @@ func TestShowQueriesWithHugeQuery(t *testing.T) {
 	})
 	if len(rows) != 1 {
 		t.Errorf("small SELECT: %s", rowsString(rows))
+	}
+}
+
+// TestLongTagConditionManySeries: a condition on tags only is answered
+// exactly by the index, so the series it returns are not evaluated
+// again, term by term (5,000 series × 10,000 terms took seconds).
+func TestLongTagConditionManySeries(t *testing.T) {
+	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.CreateDatabase("db"); err != nil {
+		t.Fatal(err)
+	}
+	var pts []models.Point
+	for h := range 5000 {
+		pts = append(pts, models.Point{Measurement: "cpu", Tags: models.Tags{{Key: "host", Value: fmt.Sprintf("h%d", h)}},
+			Time: testStart.UnixNano(), Fields: []models.Field{models.IntegerField("n", int64(h))}})
+	}
+	if err := e.WriteBatch(&models.Batch{Database: "db", Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	x := &Executor{Store: e}
+	cond := orChain(10_000, func(i int) string { return fmt.Sprintf("host = 'h%d'", i) })
+	got := within(t, 10*time.Second, func() result {
+		rows, err := run(x, "SELECT n FROM cpu WHERE "+cond+" GROUP BY host", Options{})
+		return result{rows, err}
+	})
+	if got.err != nil || len(got.rows) != 5000 {
+		t.Errorf("%v, %d series, want 5000", got.err, len(got.rows))
+	}
+}
+
+func TestIndexExact(t *testing.T) {
+	isField := func(n string) bool { return n == "f" }
+	for _, tc := range []struct {
+		cond  string
+		exact bool
+	}{
+		{`host = 'a' OR (region =~ /x/ AND host != 'b')`, true},
+		{`'a' = host AND true`, true},
+		{`host > 'a' OR host = 1`, true},
+		{`host != 1`, false},
+		{`host = 'a' AND f > 1`, false},
+		{`host + 'x' = 'ax'`, false},
+		{`time > 0`, false},
+	} {
+		e, err := influxql.ParseExpr(tc.cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := indexExact(e, isField); got != tc.exact {
+			t.Errorf("%s: exact %v, want %v", tc.cond, got, tc.exact)
+		}
 	}
 }

@@ -23,15 +23,81 @@ type predicate func(at []int) bool
 //
 // It visits each node once: a part of the condition that reads no field
 // (tags and literals only) is evaluated once for the series, where the
-// largest such part begins, so a long chain of terms compiles in time
-// linear in its length.
+// largest such part begins, and folded away (a false term of an OR, a
+// true term of an AND), so that rows only run the terms that can still
+// change the answer.
 func compilePredicate(cond influxql.Expr, c *seriesCols, fidx map[string]int, tags models.Tags, types map[string]models.FieldType) (predicate, bool) {
 	pc := &predCompiler{c: c, fidx: fidx, tags: tags, types: types}
 	pred, fieldFree, ok := pc.compile(cond)
 	if fieldFree {
-		return pc.constant(cond), true
+		v := pc.eval(cond)
+		return func([]int) bool { return v }, true
 	}
 	return pred, ok
+}
+
+// condInfo is what a statement's condition is, once per source: read
+// per group and per series, it must not cost a walk of the condition
+// each time (a condition of 10,000 terms over 5,000 series).
+type condInfo struct {
+	// exact: the index answers the condition exactly, so it holds for
+	// every series seriesMatching returns (see indexExact).
+	exact bool
+	// names are the distinct names the condition refers to.
+	names []string
+}
+
+func (p *plan) condInfo(src *source) *condInfo {
+	if ci := p.conds[src]; ci != nil {
+		return ci
+	}
+	isField := func(n string) bool { _, ok := src.types[n]; return ok }
+	ci := &condInfo{exact: indexExact(p.cond, isField)}
+	seen := map[string]bool{}
+	influxql.WalkFunc(p.cond, func(n influxql.Node) {
+		if v, ok := n.(*influxql.VarRef); ok && !seen[v.Val] {
+			seen[v.Val] = true
+			ci.names = append(ci.names, v.Val)
+		}
+	})
+	if p.conds == nil {
+		p.conds = map[*source]*condInfo{}
+	}
+	p.conds[src] = ci
+	return ci
+}
+
+// indexExact reports whether cond holds for every series tagFilter
+// returns for it: AND, OR and parentheses over comparisons of a tag with
+// a string or a regex, and boolean literals. (Each such comparison
+// selects in the index at most the series for which it holds, and AND
+// and OR keep that; a tag compared with a number does not: tagFilter
+// keeps every series for "!= 1", which is never true.)
+func indexExact(cond influxql.Expr, isField func(string) bool) bool {
+	switch e := cond.(type) {
+	case *influxql.ParenExpr:
+		return indexExact(e.Expr, isField)
+	case *influxql.BooleanLiteral:
+		return true
+	case *influxql.BinaryExpr:
+		if e.Op == influxql.AND || e.Op == influxql.OR {
+			return indexExact(e.LHS, isField) && indexExact(e.RHS, isField)
+		}
+		ref, lit := e.LHS, e.RHS
+		if _, ok := ref.(*influxql.VarRef); !ok {
+			ref, lit = e.RHS, e.LHS
+		}
+		vr, ok := ref.(*influxql.VarRef)
+		if !ok || !isTagRef(vr, isField) {
+			return false
+		}
+		switch lit.(type) {
+		case *influxql.StringLiteral, *influxql.RegexLiteral:
+			return true
+		}
+		return e.Op != influxql.NEQ // tagFilter selects no series
+	}
+	return false
 }
 
 type predCompiler struct {
@@ -41,11 +107,10 @@ type predCompiler struct {
 	types map[string]models.FieldType
 }
 
-// constant evaluates a part of the condition that reads no field.
-func (pc *predCompiler) constant(e influxql.Expr) predicate {
+// eval evaluates a part of the condition that reads no field.
+func (pc *predCompiler) eval(e influxql.Expr) bool {
 	row := &srow{fidx: pc.fidx}
-	v := evalBool(e, &rowValuer{tags: pc.tags, row: row, types: pc.types, cond: true})
-	return func([]int) bool { return v }
+	return evalBool(e, &rowValuer{tags: pc.tags, row: row, types: pc.types, cond: true})
 }
 
 // compile returns e's predicate, or fieldFree when e reads no field
@@ -63,11 +128,21 @@ func (pc *predCompiler) compile(cond influxql.Expr) (pred predicate, fieldFree, 
 			if lFree && rFree {
 				return nil, true, true
 			}
-			if lFree {
-				l, ok1 = pc.constant(e.LHS), true
-			}
-			if rFree {
-				r, ok2 = pc.constant(e.RHS), true
+			// One side reads no field: its value, once, decides the
+			// node or leaves it to the other side.
+			if lFree || rFree {
+				constExpr, other, otherOK := e.LHS, r, ok2
+				if rFree {
+					constExpr, other, otherOK = e.RHS, l, ok1
+				}
+				v := pc.eval(constExpr)
+				switch {
+				case e.Op == influxql.AND && !v:
+					return func([]int) bool { return false }, false, true
+				case e.Op == influxql.OR && v:
+					return func([]int) bool { return true }, false, true
+				}
+				return other, false, otherOK
 			}
 			if !ok1 || !ok2 {
 				return nil, false, false
@@ -155,6 +230,26 @@ func mirror(op influxql.Token) influxql.Token {
 // refersToFields reports whether e reads a field (as rowValuer.value
 // resolves names: anything the source has as a field).
 func refersToFields(e influxql.Expr, types map[string]models.FieldType) bool {
+	// By hand rather than influxql.WalkFunc: it runs for every term of
+	// every series.
+	switch e := e.(type) {
+	case *influxql.VarRef:
+		_, isField := types[e.Val]
+		return isField
+	case *influxql.BinaryExpr:
+		return refersToFields(e.LHS, types) || refersToFields(e.RHS, types)
+	case *influxql.ParenExpr:
+		return refersToFields(e.Expr, types)
+	case *influxql.Call:
+		for _, a := range e.Args {
+			if refersToFields(a, types) {
+				return true
+			}
+		}
+		return false
+	case *influxql.Distinct, *influxql.Wildcard:
+		return false
+	}
 	found := false
 	influxql.WalkFunc(e, func(n influxql.Node) {
 		if v, ok := n.(*influxql.VarRef); ok {

@@ -555,6 +555,8 @@ type plan struct {
 	budget           *budget
 	// reverseSeries lists the series in reverse (ORDER BY time DESC).
 	reverseSeries bool
+	// conds: see plan.condInfo.
+	conds map[*source]*condInfo
 }
 
 // budget counts the values a statement reads against MaxPointsRead.
@@ -963,13 +965,13 @@ func (x *Executor) readRows(ctx context.Context, p *plan, src *source, g *group,
 	}
 	j := &joiner{ctx: ctx, cols: &seriesCols{cols: make([]block.Column, len(fields))}, fidx: fidx, cond: p.cond, types: src.types, grow: grow}
 	if p.cond != nil {
-		influxql.WalkFunc(p.cond, func(n influxql.Node) {
-			if v, ok := n.(*influxql.VarRef); ok {
-				if f, ok := fidx[v.Val]; ok {
-					j.condFields = append(j.condFields, f)
-				}
+		ci := p.condInfo(src)
+		j.exact = ci.exact
+		for _, name := range ci.names {
+			if f, ok := fidx[name]; ok {
+				j.condFields = append(j.condFields, f)
 			}
-		})
+		}
 	}
 	var cur uint64
 	started := false
@@ -1040,6 +1042,7 @@ type joiner struct {
 	fidx       map[string]int
 	cond       influxql.Expr
 	condFields []int
+	exact      bool // the index answered cond exactly (see indexExact)
 	types      map[string]models.FieldType
 	rows       []*srow
 	slab       []srow // rows are carved from slabs, not allocated one by one
@@ -1068,7 +1071,10 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) error {
 		j.scratch = make([]any, nf)
 	}
 	var pred predicate
-	if j.cond != nil {
+	switch {
+	case j.exact:
+		pred = func([]int) bool { return true }
+	case j.cond != nil:
 		pred, _ = compilePredicate(j.cond, c, j.fidx, tags, j.types)
 	}
 	emit := func(t int64) {
