@@ -69,6 +69,9 @@ func runServer(args []string) int {
 		Logger:       log,
 
 		MaxFieldsPerMeasurement: noLimitIfZero(cfg.MaxFieldsPerMeasurement),
+		// 0 in the configuration turns them off; storage's 0 is its default.
+		MinFreeDiskSpace: offIfZero(int64(cfg.MinFreeDiskSpace)),
+		DiskReserve:      offIfZero(int64(cfg.DiskReserve)),
 	})
 	if err != nil {
 		log.Error("cannot open storage", "dir", cfg.DataDir, "err", err)
@@ -81,6 +84,14 @@ func runServer(args []string) int {
 	}
 	log.Info("stopped")
 	return code
+}
+
+// offIfZero maps a configured size of 0 ("off") to storage's -1.
+func offIfZero(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // serve runs the HTTP API until a signal or a listener failure.

@@ -34,6 +34,14 @@ type ServerConfig struct {
 	FsyncDelay Duration `toml:"fsync-delay"`
 	// HeadMaxBytes bounds the memory of recent, not yet flushed data.
 	HeadMaxBytes Size `toml:"head-max-bytes"`
+	// MinFreeDiskSpace refuses writes while the data directory's file
+	// system has less free space, keeping room for flushes and
+	// compactions (VictoriaMetrics' -storage.minFreeDiskSpaceBytes); 0: off.
+	MinFreeDiskSpace Size `toml:"min-free-disk-space"`
+	// DiskReserve is the emergency reserve file kept in the data
+	// directory and deleted when the disk fills, so a flush can complete
+	// (at most 1/16 of the file system); 0: none.
+	DiskReserve Size `toml:"disk-reserve"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log-level"`
 	// NoLocalAgent stops the server from collecting its own host's
@@ -122,6 +130,10 @@ const (
 	DefaultMaxQueryDepth = 100
 	// DefaultMaxQueryTerms: a dashboard's OR over 1,000 hosts has 4,000.
 	DefaultMaxQueryTerms = 10_000
+	// DefaultMinFreeDiskSpace and DefaultDiskReserve match
+	// storage.DefaultOptions.
+	DefaultMinFreeDiskSpace Size = 16 << 20
+	DefaultDiskReserve      Size = 16 << 20
 )
 
 // NewServerConfig returns the defaults.
@@ -146,6 +158,9 @@ func NewServerConfig() ServerConfig {
 		MaxQuerySize:            DefaultMaxQuerySize,
 		MaxQueryDepth:           DefaultMaxQueryDepth,
 		MaxQueryTerms:           DefaultMaxQueryTerms,
+
+		MinFreeDiskSpace: DefaultMinFreeDiskSpace,
+		DiskReserve:      DefaultDiskReserve,
 	}
 }
 
@@ -192,6 +207,7 @@ func (c *ServerConfig) Validate() error {
 		{"max-concurrent-write-limit", int64(c.MaxConcurrentWriteLimit)}, {"max-enqueued-write-limit", int64(c.MaxEnqueuedWriteLimit)},
 		{"enqueued-write-timeout", int64(c.EnqueuedWriteTimeout)}, {"max-write-memory", int64(c.MaxWriteMemory)},
 		{"body-read-timeout", int64(c.BodyReadTimeout)},
+		{"min-free-disk-space", int64(c.MinFreeDiskSpace)}, {"disk-reserve", int64(c.DiskReserve)},
 	} {
 		if l.v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", l.key, l.v)
@@ -280,6 +296,8 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.Var(&c.MaxBodySize, "max-body-size", "largest write body after decompression, e.g. 25MB (0: no limit)")
 	fs.Var(&c.FsyncDelay, "fsync-delay", "let acknowledged writes wait up to this long for an fsync, e.g. 100ms (0: fsync before every reply)")
 	fs.Var(&c.HeadMaxBytes, "head-max-bytes", "memory for recent (compressed) data before it is flushed to blocks, e.g. 32MiB")
+	fs.Var(&c.MinFreeDiskSpace, "min-free-disk-space", "refuse writes while the data directory's file system has less free space, e.g. 16MiB (0: off)")
+	fs.Var(&c.DiskReserve, "disk-reserve", "emergency reserve file released when the disk fills so a flush can complete, e.g. 16MiB (0: none)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.NoLocalAgent, "no-local-agent", c.NoLocalAgent, "do not collect this host's own metrics")
 	fs.IntVar(&c.MaxSelectBuckets, "max-select-buckets", c.MaxSelectBuckets, "most GROUP BY time buckets one query may produce")

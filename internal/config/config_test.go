@@ -41,6 +41,7 @@ func TestFullFile(t *testing.T) {
 		MaxFieldsPerPoint: 500, MaxFieldsPerMeasurement: 2000, MaxConcurrentWriteLimit: 8, MaxEnqueuedWriteLimit: 100,
 		EnqueuedWriteTimeout: Duration(2 * time.Second), MaxWriteMemory: 16 << 20, BodyReadTimeout: Duration(10 * time.Second),
 		MaxQuerySize: 64 << 10, MaxQueryDepth: 20, MaxQueryTerms: 500,
+		MinFreeDiskSpace: 8 << 20, DiskReserve: 4 << 20,
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)

@@ -21,18 +21,45 @@ func (h *Handler) servePing(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// healthBody is InfluxDB 1.8's /health reply (json.Marshal of a map, so
-// its keys are sorted).
-var healthBody, _ = json.Marshal(map[string]any{
-	"name":    "influxdb",
-	"message": "ready for queries and writes",
-	"status":  "pass",
-	"checks":  []string{},
-	"version": buildinfo.InfluxDBVersion,
-})
+// HealthChecker is a Store that can tell whether it accepts writes (the
+// storage engine: not while its disk is full).
+type HealthChecker interface {
+	// Health returns nil when healthy, else the problem, for operators.
+	Health() error
+}
+
+// healthReply is InfluxDB's /health body (json.Marshal of a map, so its
+// keys are sorted): InfluxDB 1.8 always answers 200 "pass"; herd, which
+// can know that writes fail, answers as InfluxDB 2 does when unhealthy:
+// 503 with "status":"fail" and a message naming the problem, so load
+// balancers and monitoring see it.
+func healthReply(problem error) []byte {
+	status, message := "pass", "ready for queries and writes"
+	if problem != nil {
+		status, message = "fail", problem.Error()
+	}
+	b, _ := json.Marshal(map[string]any{
+		"name":    "influxdb",
+		"message": message,
+		"status":  status,
+		"checks":  []string{},
+		"version": buildinfo.InfluxDBVersion,
+	})
+	return b
+}
+
+// healthBody is the healthy reply, built once.
+var healthBody = healthReply(nil)
 
 // serveHealth answers GET /health.
 func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if hc, ok := h.store.(HealthChecker); ok {
+		if err := hc.Health(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write(healthReply(err))
+			return
+		}
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(healthBody)
 }

@@ -62,15 +62,20 @@ type Engine struct {
 	commits   chan *commitReq
 	headBytes atomic.Int64
 	headSince atomic.Int64 // unix ns of the first write into the current heads
-	flushNow  chan struct{}
-	flushMu   sync.Mutex // one flush at a time
-	closing   chan struct{}
-	wg        sync.WaitGroup // background loop
-	commitWG  sync.WaitGroup // committer
-	closed    atomic.Bool
+	// headsWALStart is the first WAL segment the current heads may hold
+	// data from (0 after replay: every segment). Guarded by applyMu.
+	headsWALStart uint64
+	flushNow      chan struct{}
+	flushMu       sync.Mutex // one flush at a time
+	closing       chan struct{}
+	wg            sync.WaitGroup // background loop
+	commitWG      sync.WaitGroup // committer
+	closed        atomic.Bool
 
 	stats Stats
 	lock  *os.File // flock on Dir/LOCK: one engine per data directory
+	// disk is the disk-full state (diskspace.go).
+	disk diskState
 }
 
 // Stats are cumulative counters of the engine, for /debug/vars.
@@ -123,6 +128,12 @@ func Open(opts Options) (*Engine, error) {
 	if opts.RetentionCheckInterval <= 0 {
 		opts.RetentionCheckInterval = def.RetentionCheckInterval
 	}
+	if opts.MinFreeDiskSpace == 0 {
+		opts.MinFreeDiskSpace = def.MinFreeDiskSpace
+	}
+	if opts.DiskReserve == 0 {
+		opts.DiskReserve = def.DiskReserve
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -135,6 +146,9 @@ func Open(opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, logger: opts.Logger, fs: fsys.Or(opts.FS), dbs: map[string]*database{}, entries: block.NewEntryCache(entryCacheBytes),
 		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{}),
 		streamRestartBytes: walStreamRestartBytes}
+	e.disk.wake = make(chan struct{}, 1)
+	e.disk.free.Store(-1)
+	e.disk.total.Store(-1)
 	if opts.streamRestartBytes != 0 {
 		e.streamRestartBytes = opts.streamRestartBytes
 	}
@@ -143,6 +157,7 @@ func Open(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.lock = lock
+	e.openReserve()
 	m, err := loadMeta(e.metaPath())
 	if err != nil {
 		lock.Close()
@@ -170,8 +185,10 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e.commitWG.Add(1)
 	go e.commitLoop()
-	e.wg.Add(1)
+	e.checkDisk(false)
+	e.wg.Add(2)
 	go e.backgroundLoop()
+	go e.diskRecoveryLoop()
 	return e, nil
 }
 
@@ -585,7 +602,18 @@ func (e *Engine) abandon() {
 func (e *Engine) Statistics() map[string]int64 {
 	out := e.operationStatistics()
 	e.addDamageStatistics(out)
+	e.addDiskStatistics(out)
 	return out
+}
+
+// Health returns nil while the engine accepts writes, else what stops
+// them (for /health).
+func (e *Engine) Health() error {
+	if cause := e.DiskFull(); cause != "" {
+		free := e.disk.free.Load()
+		return fmt.Errorf("disk full in %s (%d bytes free): %s; writes fail until space is freed", e.opts.Dir, free, cause)
+	}
+	return nil
 }
 
 // addDamageStatistics adds what Open found damaged: WAL bytes kept aside

@@ -18,7 +18,7 @@ import (
 
 func openTest(t *testing.T, dir string, mod func(*Options)) *Engine {
 	t.Helper()
-	opts := Options{Dir: dir}
+	opts := Options{Dir: dir, DiskReserve: -1} // no 16 MiB reserve file per test engine
 	if mod != nil {
 		mod(&opts)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/herdmon/herd/internal/storage/wal"
 )
 
 // replay re-applies every WAL record to the heads, with the apply the
@@ -92,9 +94,15 @@ func (e *Engine) replay() error {
 		e.logger.Error("wal record skipped: it cannot be decoded from what is on disk", "record", where, "err", err)
 	}
 	sr := newWALStreamReader(apply, bad)
-	err := e.wal.Replay(func(rec []byte) error {
+	err := e.wal.ReplayAt(func(pos wal.Position, rec []byte) error {
 		records++
-		sr.push(rec, fmt.Sprintf("%d of the replay (%d bytes)", records, len(rec)))
+		sr.push(rec, fmt.Sprintf("%s (%d bytes)", pos, len(rec)))
+		return nil
+	}, func(g wal.Gap) error {
+		// Open logged the hole; this line places it in the replay, before
+		// the records the stream reader may then have to skip.
+		e.logger.Warn("wal replay continues after lost bytes", "segment", g.Segment, "offset", g.Offset,
+			"lost_bytes", g.Bytes, "reason", g.Reason)
 		return nil
 	})
 	if ferr := sr.finish(); ferr != nil {
@@ -127,15 +135,17 @@ type flushJob struct {
 
 // freezeHeads freezes every shard's head at this point of the apply
 // order: what was applied before is flushed, what comes after goes to the
-// new heads (and the new WAL segment). The caller holds applyMu.
-func (e *Engine) freezeHeads() []flushJob {
+// new heads (and WAL segment next on). The caller holds applyMu.
+func (e *Engine) freezeHeads(next uint64) []flushJob {
 	var jobs []flushJob
 	e.mu.RLock()
 	for _, db := range e.dbs {
 		for _, list := range db.shards {
 			for _, s := range list {
 				s.mu.Lock()
-				s.freeze()
+				if h := s.freeze(); h != nil {
+					h.walStart = e.headsWALStart
+				}
 				if len(s.frozen) > 0 {
 					jobs = append(jobs, flushJob{db, s})
 				}
@@ -144,6 +154,7 @@ func (e *Engine) freezeHeads() []flushJob {
 		}
 	}
 	e.mu.RUnlock()
+	e.headsWALStart = next
 	e.headSince.Store(0)
 	return jobs
 }
@@ -152,14 +163,23 @@ func (e *Engine) freezeHeads() []flushJob {
 func (e *Engine) flushLocked() error {
 	// The roll goes through the queue: the applier freezes the heads once
 	// every entry before the roll (in the segments the flush will remove)
-	// is applied, and before any entry after it.
+	// is applied, and before any entry after it. When the roll itself
+	// fails (no room for a new segment) the heads are frozen all the same,
+	// at the current segment: the flush still writes them and deletes the
+	// segments before it, which is what frees the disk.
 	res := <-e.enqueue(&commitReq{roll: true})
-	if res.err != nil {
+	if res.err != nil && !res.frozenAnyway {
+		e.noteDiskError("flush: roll wal", res.err)
 		return fmt.Errorf("flush: roll wal: %w", res.err)
+	}
+	rollErr := res.err
+	if rollErr != nil {
+		e.noteDiskError("flush: roll wal", rollErr)
 	}
 	jobs := res.frozen
 	synced := map[*database]bool{}
 	var errs []error
+	keepWAL := false
 	for _, j := range jobs {
 		if !synced[j.db] {
 			// Blocks refer to series ids: the index must hold them first.
@@ -173,28 +193,94 @@ func (e *Engine) flushLocked() error {
 		frozen := append([]*head(nil), j.s.frozen...)
 		j.s.mu.RUnlock()
 		for _, h := range frozen {
-			if err := j.s.flush(h); err != nil {
+			if err := e.flushHead(j.s, h); err != nil {
 				errs = append(errs, err)
 				break
 			}
 			e.headBytes.Add(-h.bytes)
 		}
-		if err := j.s.saveFields(); err != nil {
-			errs = append(errs, err)
+	}
+	// Every shard, not only this flush's: one whose fields.json failed
+	// to save before (a full disk) is retried until it succeeds.
+	if err := e.saveAllFields(); err != nil {
+		// The field types of the flushed blocks are not durable yet: the
+		// WAL must keep their writes.
+		errs = append(errs, err)
+		keepWAL = true
+	}
+	for _, err := range errs {
+		e.noteDiskError("flush", err)
+	}
+	// Delete the segments no unflushed head needs: all before the roll
+	// when every head was written, else those before the oldest head
+	// still waiting (a frozen head holds data from segment walStart on).
+	if !keepWAL {
+		if err := e.wal.RemoveBefore(e.oldestUnflushed(res.nextSegment)); err != nil {
+			errs = append(errs, fmt.Errorf("trim wal: %w", err))
 		}
 	}
 	if len(errs) > 0 {
-		// Keep the WAL: the frozen heads stay readable and are retried.
+		// The frozen heads that failed stay readable and are retried.
 		return fmt.Errorf("flush: %w", errors.Join(errs...))
 	}
-	if err := e.wal.RemoveBefore(res.nextSegment); err != nil {
-		return fmt.Errorf("flush: trim wal: %w", err)
+	if rollErr != nil {
+		return fmt.Errorf("flush: wrote the heads, but the wal could not start a new segment: %w", rollErr)
 	}
 	e.stats.Flushes.Add(1)
 	for _, j := range jobs {
 		e.compactShard(j.s, false)
 	}
 	return nil
+}
+
+// flushHead writes a frozen head to a block (through the test seam when
+// one is set).
+func (e *Engine) flushHead(s *shard, h *head) error {
+	if e.opts.flushShard != nil {
+		if err := e.opts.flushShard(s, h); err != nil {
+			return err
+		}
+	}
+	return s.flush(h)
+}
+
+// saveAllFields writes the fields.json of every shard whose field types
+// changed since it was last written.
+func (e *Engine) saveAllFields() error {
+	e.mu.RLock()
+	var shards []*shard
+	for _, db := range e.dbs {
+		for _, list := range db.shards {
+			shards = append(shards, list...)
+		}
+	}
+	e.mu.RUnlock()
+	var errs []error
+	for _, s := range shards {
+		if err := s.saveFields(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// oldestUnflushed returns the first WAL segment a frozen head still
+// waiting for its flush holds data from, or bound when none is waiting.
+func (e *Engine) oldestUnflushed(bound uint64) uint64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, db := range e.dbs {
+		for _, list := range db.shards {
+			for _, s := range list {
+				s.mu.RLock()
+				for _, h := range s.frozen {
+					bound = min(bound, h.walStart)
+				}
+				s.mu.RUnlock()
+			}
+		}
+	}
+	return bound
 }
 
 // compactShard merges blocks until no level is full (or, with all, into
@@ -204,11 +290,12 @@ func (e *Engine) compactShard(s *shard, all bool) {
 	defer s.compacting.Unlock()
 	for {
 		in := s.compactionCandidates(all)
-		if len(in) == 0 {
+		if len(in) == 0 || !e.compactionFits(s, in) {
 			return
 		}
 		if err := s.compact(in); err != nil {
 			e.logger.Error("compaction failed", "shard", s.dir, "err", err)
+			e.noteDiskError("compaction", err)
 			return
 		}
 		e.stats.Compactions.Add(1)
@@ -232,6 +319,7 @@ func (e *Engine) backgroundLoop() {
 		case <-e.flushNow:
 			e.flushLogged()
 		case now := <-tick.C:
+			e.checkDisk(true)
 			if since := e.headSince.Load(); since != 0 && now.UnixNano()-since > int64(e.opts.HeadMaxAge) {
 				e.flushLogged()
 			}
@@ -352,12 +440,15 @@ func (e *Engine) forgetExpiredSeries(db *database, expiring []*shard) {
 const coldAfter = time.Hour
 
 func (e *Engine) compactColdShards(now time.Time) {
+	// now - coldAfter, not end + coldAfter: the last shard of time ends at
+	// maxTime, where the sum wraps negative and made it always cold.
+	coldBefore := now.UnixNano() - int64(coldAfter)
 	e.mu.RLock()
 	var cold []*shard
 	for _, db := range e.dbs {
 		for _, list := range db.shards {
 			for _, s := range list {
-				if s.end+int64(coldAfter) < now.UnixNano() {
+				if s.end < coldBefore {
 					cold = append(cold, s)
 				}
 			}

@@ -19,6 +19,9 @@ import (
 type head struct {
 	series map[uint64]*memSeries
 	bytes  int64 // estimate of the memory held, for the flush trigger
+	// walStart is the first WAL segment that may hold this head's data
+	// (set when it is frozen): segments before it are not needed by it.
+	walStart uint64
 }
 
 func newHead() *head { return &head{series: make(map[uint64]*memSeries)} }

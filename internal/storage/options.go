@@ -34,6 +34,12 @@ type Options struct {
 	RetentionCheckInterval time.Duration
 	// Logger receives warnings (repairs, quarantines); nil: slog.Default().
 	Logger *slog.Logger
+	// MinFreeDiskSpace refuses writes while the data directory's file
+	// system has less free space (room kept for flushes and compactions);
+	// DiskReserve is the emergency reserve file released when the disk
+	// fills (at most 1/16 of the file system). 0: default; < 0: off.
+	MinFreeDiskSpace int64
+	DiskReserve      int64
 
 	// walAppend, set by tests, stands in for the WAL's Append to inject
 	// failures; streamRestartBytes overrides walStreamRestartBytes (< 0:
@@ -43,6 +49,11 @@ type Options struct {
 	// FS is what the engine changes the disk through; nil: the OS. The
 	// fault-injection tests fail its writes and fsyncs.
 	FS fsys.FS
+	// walRoll, statfs and flushShard stand in for the WAL's Roll, the
+	// free-space measurement and a shard's flush (tests inject ENOSPC).
+	walRoll    func(w *wal.WAL) (uint64, error)
+	statfs     func(dir string) (free, total int64, err error)
+	flushShard func(s *shard, h *head) error
 }
 
 // DefaultOptions are sized for a Raspberry Pi 3 (1 GB) receiving
@@ -56,6 +67,10 @@ func DefaultOptions() Options {
 		MaxSeriesPerDatabase:    1_000_000,
 		MaxFieldsPerMeasurement: DefaultMaxFieldsPerMeasurement,
 		RetentionCheckInterval:  30 * time.Minute,
+		// A second of ingestion at full speed plus index and metadata
+		// writes; the head's blocks are covered by flushing early.
+		MinFreeDiskSpace: 16 << 20,
+		DiskReserve:      16 << 20,
 	}
 }
 

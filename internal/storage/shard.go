@@ -303,10 +303,16 @@ func (s *shard) saveFields() error {
 	b, err := json.Marshal(s.fields)
 	s.fieldsDirty = false
 	s.mu.RUnlock()
-	if err != nil {
-		return err
+	if err == nil {
+		err = writeFileAtomic(s.fs, filepath.Join(s.dir, "fields.json"), b)
 	}
-	return writeFileAtomic(s.fs, filepath.Join(s.dir, "fields.json"), b)
+	if err != nil {
+		// Try again at the next flush (a full disk), not never.
+		s.mu.Lock()
+		s.fieldsDirty = true
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // freeze moves the active head aside for flushing. Caller holds s.mu.

@@ -29,6 +29,9 @@ type commitResult struct {
 	nextSegment uint64
 	frozen      []flushJob // roll: the shards frozen at the roll
 	err         error
+	// frozenAnyway: the roll failed (err) but the heads were frozen at
+	// the current segment, nextSegment, so the flush can still progress.
+	frozenAnyway bool
 }
 
 // pendingBatch is a prepared write waiting for its WAL record. Its batch
@@ -166,11 +169,13 @@ type walJob struct {
 	roll    *commitReq
 }
 
-// applyJob is a durable record's requests, or a roll that succeeded.
+// applyJob is a durable record's requests, or a roll (rollErr: one that
+// failed and left the WAL on segment nextSegment).
 type applyJob struct {
 	waiters     []*commitReq
 	roll        *commitReq
 	nextSegment uint64
+	rollErr     error
 }
 
 // appendLoop writes records in the order commitLoop made them and hands
@@ -188,12 +193,19 @@ func (e *Engine) appendLoop(jobs <-chan walJob, applies chan<- applyJob) {
 				j.roll.done <- commitResult{err: failed}
 				continue
 			}
-			next, err := e.wal.Roll()
-			if err != nil {
+			next, err := e.rollWAL()
+			if errors.Is(err, wal.ErrFatal) || errors.Is(err, wal.ErrClosed) {
 				j.roll.done <- commitResult{err: err}
 				continue
 			}
-			applies <- applyJob{roll: j.roll, nextSegment: next}
+			if err != nil {
+				// No room for a new segment: every record so far is in a
+				// segment up to the current one, so the heads can still be
+				// frozen there and flushed, and the ones before it deleted.
+				segs := e.wal.Segments()
+				next = segs[len(segs)-1]
+			}
+			applies <- applyJob{roll: j.roll, nextSegment: next, rollErr: err}
 			continue
 		}
 		err := failed
@@ -218,6 +230,7 @@ func (e *Engine) appendLoop(jobs <-chan walJob, applies chan<- applyJob) {
 				err = fmt.Errorf("storage: wal write: %w", err)
 				broken.stream, broken.err = j.stream, err
 				e.walFailures.Add(1)
+				e.noteDiskError("wal append", err)
 			}
 		}
 		if err != nil {
@@ -239,6 +252,15 @@ func (e *Engine) appendRecord(rec []byte) error {
 	return e.wal.Append(rec)
 }
 
+// rollWAL starts a new WAL segment (through the test seam when one is
+// set).
+func (e *Engine) rollWAL() (uint64, error) {
+	if e.opts.walRoll != nil {
+		return e.opts.walRoll(e.wal)
+	}
+	return e.wal.Roll()
+}
+
 // applyLoop carries out durable records, entry by entry in WAL order:
 // the only place (besides replay, with the same apply) where writes
 // reach the heads.
@@ -246,9 +268,9 @@ func (e *Engine) applyLoop(applies <-chan applyJob) {
 	for j := range applies {
 		e.applyMu.Lock()
 		if j.roll != nil {
-			frozen := e.freezeHeads()
+			frozen := e.freezeHeads(j.nextSegment)
 			e.applyMu.Unlock()
-			j.roll.done <- commitResult{nextSegment: j.nextSegment, frozen: frozen}
+			j.roll.done <- commitResult{nextSegment: j.nextSegment, frozen: frozen, err: j.rollErr, frozenAnyway: j.rollErr != nil}
 			continue
 		}
 		for _, w := range j.waiters {
@@ -296,6 +318,9 @@ var scratchPool = sync.Pool{New: func() any { return &writeScratch{} }}
 func (e *Engine) WriteBatch(b *models.Batch) error {
 	if e.closed.Load() {
 		return errClosed
+	}
+	if err := e.refuseWrite(); err != nil {
+		return err
 	}
 	if e.headBytes.Load() > 2*e.opts.HeadMaxBytes {
 		// Flushing cannot keep up: make this writer wait for a flush
@@ -399,6 +424,7 @@ func (e *Engine) ensureShards(db *database, rpName string, now int64, b *models.
 		s, err := e.shardFor(db, &rp, t)
 		e.applyMu.Unlock()
 		if err != nil {
+			e.noteDiskError("create shard", err)
 			return fmt.Errorf("storage: %w", err)
 		}
 		cur = s

@@ -453,6 +453,20 @@ func (w *WAL) Replay(fn func(rec []byte) error) error { return w.ReplayWithGaps(
 // hole, in log order. Holes after the last record are not reported here
 // (nothing follows them); Stats and the log count every one.
 func (w *WAL) ReplayWithGaps(fn func(rec []byte) error, gap func(Gap) error) error {
+	return w.ReplayAt(func(_ Position, rec []byte) error { return fn(rec) }, gap)
+}
+
+// Position is where a record starts in the log: for log lines that must
+// let an operator find the bytes.
+type Position struct {
+	Segment uint64
+	Offset  int64 // of the record's header in the segment file
+}
+
+func (p Position) String() string { return fmt.Sprintf("segment %d offset %d", p.Segment, p.Offset) }
+
+// ReplayAt is ReplayWithGaps that also tells fn where each record is.
+func (w *WAL) ReplayAt(fn func(pos Position, rec []byte) error, gap func(Gap) error) error {
 	var buf []byte
 	for _, s := range w.replaySegs {
 		w.mu.Lock()
@@ -474,7 +488,7 @@ func (w *WAL) ReplayWithGaps(fn func(rec []byte) error, gap func(Gap) error) err
 	return nil
 }
 
-func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error, gap func(Gap) error) ([]byte, error) {
+func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func(Position, []byte) error, gap func(Gap) error) ([]byte, error) {
 	f, err := os.Open(w.segmentPath(s.num))
 	if err != nil {
 		return buf, fmt.Errorf("wal: replay segment %d: %w", s.num, err)
@@ -502,7 +516,7 @@ func (w *WAL) replaySegment(s segmentInfo, buf []byte, fn func([]byte) error, ga
 			}
 			gaps = gaps[1:]
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(Position{Segment: s.num, Offset: start}, rec); err != nil {
 			return r.buf, fmt.Errorf("wal: replay segment %d at offset %d: %w", s.num, start, err)
 		}
 	}
