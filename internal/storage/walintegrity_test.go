@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,6 +245,10 @@ func TestReplaySkipsUndecodableRecords(t *testing.T) {
 			defer e.Close()
 			if !strings.Contains(log.String(), "wal record skipped") {
 				t.Fatalf("no damage reported:\n%s", log.String())
+			}
+			// The operator is told where the record is, to find its bytes.
+			if !regexp.MustCompile(`wal record skipped.* record="segment \d+ offset \d+ \(\d+ bytes\)"`).MatchString(log.String()) {
+				t.Fatalf("skipped record not located by segment and offset:\n%s", log.String())
 			}
 			// Every batch is there exact or absent whole (it was in the
 			// damaged stream), the batches before the damage are there, and
