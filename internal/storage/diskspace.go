@@ -51,7 +51,7 @@ const (
 // write path (one atomic load per batch); the rest changes rarely.
 type diskState struct {
 	full       atomic.Bool  // in the disk-full state
-	belowFloor atomic.Bool  // free space below MinFreeDiskSpace: writes refused up front
+	refusing   atomic.Bool  // writes refused up front (below the floor; or, while full, below resumeFree)
 	free       atomic.Int64 // bytes available at the last measurement; -1: unknown
 	total      atomic.Int64 // size of the file system; -1: unknown
 	reserve    atomic.Int64 // bytes of the reserve file on disk
@@ -65,17 +65,18 @@ type diskState struct {
 	compactionsWaiting          atomic.Bool   // logged once per stretch
 }
 
-// DiskFullError refuses a write while free space is below the floor.
+// DiskFullError refuses a write while free space is below the floor, or
+// while the disk-full state has not yet been left.
 type DiskFullError struct {
-	Cause string // what put the engine in the disk-full state
-	Dir   string
-	Free  int64 // bytes free at the last measurement
-	Floor int64 // MinFreeDiskSpace
+	Cause  string // what put the engine in the disk-full state
+	Dir    string
+	Free   int64 // bytes free at the last measurement
+	Resume int64 // free bytes at which writes resume
 }
 
 func (e *DiskFullError) Error() string {
-	return fmt.Sprintf("disk nearly full: %d bytes free on the file system of %s, below min-free-disk-space %d (%s); "+
-		"writes resume by themselves once space is freed", e.Free, e.Dir, e.Floor, e.Cause)
+	return fmt.Sprintf("disk nearly full: %d bytes free on the file system of %s, writes resume by themselves at %d "+
+		"(min-free-disk-space plus disk-reserve); cause: %s", e.Free, e.Dir, e.Resume, e.Cause)
 }
 
 // isNoSpace reports whether err is the file system running out of space
@@ -84,8 +85,16 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// diskFloor is the free space below which writes are refused (0: off).
-func (e *Engine) diskFloor() int64 { return max(e.opts.MinFreeDiskSpace, 0) }
+// diskFloor is the free space below which writes are refused (0: off):
+// the configured floor, at most 1/32 of the file system (a setting sized
+// for SD cards must not make a small partition unusable).
+func (e *Engine) diskFloor() int64 {
+	floor := max(e.opts.MinFreeDiskSpace, 0)
+	if total := e.disk.total.Load(); total > 0 {
+		floor = min(floor, total/32)
+	}
+	return floor
+}
 
 // reserveSize is the reserve file's size: the configured size, at most a
 // sixteenth of the file system (a small card must not lose much of its
@@ -137,8 +146,9 @@ func (e *Engine) enterDiskFull(op, detail string) {
 	e.disk.entered.Add(1)
 	e.disk.mu.Unlock()
 	released := e.releaseReserve()
-	if free, ok := e.measureDisk(); ok && free < e.diskFloor() {
-		e.disk.belowFloor.Store(true)
+	if free, ok := e.measureDisk(); ok && e.diskFloor() > 0 && free < e.resumeFree() {
+		// The released reserve is for the flush, not for more writes.
+		e.disk.refusing.Store(true)
 	}
 	e.logger.Error("disk full: writes fail until space is freed; herd keeps retrying the flush and recovers by itself",
 		"failed", op, "err", detail, "data_dir", e.opts.Dir, "free_bytes", e.disk.free.Load(),
@@ -160,14 +170,14 @@ func (e *Engine) DiskFull() string {
 	return e.disk.cause
 }
 
-// refuseWrite returns the error for a write arriving while free space is
-// below the floor, or nil.
+// refuseWrite returns the error for a write arriving while writes are
+// refused up front, or nil.
 func (e *Engine) refuseWrite() error {
-	if !e.disk.belowFloor.Load() {
+	if !e.disk.refusing.Load() {
 		return nil
 	}
 	e.disk.refused.Add(1)
-	return &DiskFullError{Cause: e.DiskFull(), Dir: e.opts.Dir, Free: e.disk.free.Load(), Floor: e.diskFloor()}
+	return &DiskFullError{Cause: e.DiskFull(), Dir: e.opts.Dir, Free: e.disk.free.Load(), Resume: e.resumeFree()}
 }
 
 // checkDisk runs at Open and once per background tick: it measures free
@@ -181,12 +191,13 @@ func (e *Engine) checkDisk(tick bool) {
 		return
 	}
 	floor := e.diskFloor()
-	if floor > 0 && free < floor {
-		if !e.disk.belowFloor.Swap(true) && !e.disk.full.Load() {
-			e.enterDiskFull("free space check", fmt.Sprintf("%d bytes free, below min-free-disk-space %d", free, floor))
-		}
+	if floor > 0 && free < floor && !e.disk.full.Load() {
+		e.enterDiskFull("free space check", fmt.Sprintf("%d bytes free, below min-free-disk-space %d", free, floor))
 	}
 	if e.disk.full.Load() {
+		if floor > 0 && free < e.resumeFree() {
+			e.disk.refusing.Store(true)
+		}
 		if free >= e.resumeFree() {
 			select {
 			case e.disk.wake <- struct{}{}:
@@ -260,7 +271,7 @@ func (e *Engine) tryRecover() bool {
 	if ok && free < e.resumeFree() {
 		return false
 	}
-	e.disk.belowFloor.Store(false)
+	e.disk.refusing.Store(false)
 	if ok && e.disk.reserve.Load() == 0 && e.reserveSize() > 0 && free >= e.diskFloor()+e.reserveSize() {
 		e.createReserve()
 	}
