@@ -50,11 +50,11 @@ const (
 // diskState is the engine's view of its file system. full is read on the
 // write path (one atomic load per batch); the rest changes rarely.
 type diskState struct {
-	full       atomic.Bool  // in the disk-full state
-	refusing   atomic.Bool  // writes refused up front (below the floor; or, while full, below resumeFree)
-	free       atomic.Int64 // bytes available at the last measurement; -1: unknown
-	total      atomic.Int64 // size of the file system; -1: unknown
-	reserve    atomic.Int64 // bytes of the reserve file on disk
+	full     atomic.Bool  // in the disk-full state
+	refusing atomic.Bool  // writes refused up front (below the floor; or, while full, below resumeFree)
+	free     atomic.Int64 // bytes available at the last measurement; -1: unknown
+	total    atomic.Int64 // size of the file system; -1: unknown
+	reserve  atomic.Int64 // bytes of the reserve file on disk
 
 	mu    sync.Mutex
 	cause string // what failed, for /health and refused writes
