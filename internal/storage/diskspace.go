@@ -20,8 +20,9 @@ import (
 //   - entered when a WAL append or roll, a shard creation, a flush or a
 //     compaction fails with ENOSPC, or when free space falls below
 //     MinFreeDiskSpace (checked every second): one ERROR in the log, /health
-//     fails, writes are refused up front while below the floor (they fail
-//     anyway when the disk is full);
+//     fails, and writes are refused up front until free space is back above
+//     the floor plus the reserve (without a floor they are tried, and fail
+//     on their own while the disk is full);
 //   - on entering, the emergency reserve file (a few MiB written at start,
 //     CockroachDB's "ballast") is deleted, so a flush has room to write the
 //     head's blocks, after which the WAL segments they cover are deleted;
@@ -47,8 +48,8 @@ const (
 	diskRetryMax = 5 * time.Second
 )
 
-// diskState is the engine's view of its file system. full is read on the
-// write path (one atomic load per batch); the rest changes rarely.
+// diskState is the engine's view of its file system. refusing is read on
+// the write path (one atomic load per batch); the rest changes rarely.
 type diskState struct {
 	full     atomic.Bool  // in the disk-full state
 	refusing atomic.Bool  // writes refused up front (below the floor; or, while full, below resumeFree)
