@@ -104,8 +104,10 @@ free_port() {
 }
 
 # dir_bytes DIR: bytes allocated on disk (not apparent sizes: InfluxDB
-# preallocates sparse series files that take no room until used).
-dir_bytes() { du -s -B1 "$1" 2>/dev/null | cut -f1; }
+# preallocates sparse series files that take no room until used). herd's
+# disk-reserve file is a fixed emergency reserve (fallocated, never
+# written), not data: left out.
+dir_bytes() { du -s -B1 --exclude=disk-reserve "$1" 2>/dev/null | cut -f1; }
 
 # child_of PID: the first child process of PID, if any.
 child_of() {

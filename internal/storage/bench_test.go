@@ -113,7 +113,7 @@ func benchWriteOpts(b *testing.B, writers, batchSize int, mod func(*Options)) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
-		opts := Options{Dir: dir, FsyncDelay: benchFsyncDelay}
+		opts := Options{Dir: dir, FsyncDelay: benchFsyncDelay, DiskReserve: -1} // disk-B/value counts data only
 		if mod != nil {
 			mod(&opts)
 		}

@@ -318,10 +318,10 @@ func (e *Engine) releaseReserve() int64 {
 	return n
 }
 
-// createReserve writes the reserve file with real blocks (zeros written,
-// not a sparse file, which would reserve nothing) and fsyncs it. A
-// failure removes what was written: the reserve must never be the thing
-// that fills the disk.
+// createReserve makes the reserve file with real blocks (not a sparse
+// file, which would reserve nothing) and fsyncs it. A failure removes
+// what was allocated: the reserve must never be the thing that fills the
+// disk.
 func (e *Engine) createReserve() {
 	size := e.reserveSize()
 	path := filepath.Join(e.opts.Dir, reserveFileName)
@@ -330,10 +330,7 @@ func (e *Engine) createReserve() {
 		if err != nil {
 			return err
 		}
-		zeros := make([]byte, 64<<10)
-		for off := int64(0); off < size && err == nil; off += int64(len(zeros)) {
-			_, err = f.Write(zeros)
-		}
+		err = allocateReserve(f, size)
 		if err == nil {
 			err = f.Sync()
 		}
@@ -349,6 +346,17 @@ func (e *Engine) createReserve() {
 		return
 	}
 	e.disk.reserve.Store(size)
+}
+
+// writeZeros writes size zero bytes to f.
+func writeZeros(f *os.File, size int64) error {
+	zeros := make([]byte, 64<<10)
+	for off := int64(0); off < size; off += int64(len(zeros)) {
+		if _, err := f.Write(zeros[:min(int64(len(zeros)), size-off)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // compactionFits reports whether the disk can hold a compaction's
