@@ -258,6 +258,9 @@ func TestDiskFullRecoversWithoutRestart(t *testing.T) {
 		t.Fatalf("ping on a full disk: %v %v", err, resp)
 	}
 	w.check(t, "while the disk is full")
+	if n := dfrVars(t, s.url)["diskReserveBytes"]; n != 0 {
+		t.Fatalf("the emergency reserve (%d bytes) was not released on the full disk", n)
+	}
 	walDir := filepath.Join(dataDir, "wal")
 	walFull, segsFull := dfrDirSize(t, walDir)
 
@@ -289,7 +292,7 @@ func TestDiskFullRecoversWithoutRestart(t *testing.T) {
 	t.Logf("WAL: %d bytes in %v while full, %d bytes in %v after recovery", walFull, segsFull, walAfter, segsAfter)
 	w.check(t, "after recovery")
 	vars := dfrVars(t, s.url)
-	if vars["diskFull"] != 0 || vars["diskFullEntered"] < 1 || vars["diskFullRecovered"] < 1 {
+	if vars["diskFull"] != 0 || vars["diskFullEntered"] < 1 || vars["diskFullRecovered"] < 1 || vars["diskReserveBytes"] == 0 {
 		t.Fatalf("disk statistics after recovery: %v", vars)
 	}
 	log := s.logText()
