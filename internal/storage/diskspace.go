@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/herdmon/herd/internal/storage/fsys"
 )
 
 // A full disk is the failure a Pi on an SD card meets most, and the one
@@ -310,7 +312,7 @@ func (e *Engine) releaseReserve() int64 {
 	if n == 0 {
 		return 0
 	}
-	if err := os.Remove(filepath.Join(e.opts.Dir, reserveFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := e.fs.Remove(filepath.Join(e.opts.Dir, reserveFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		e.logger.Error("could not delete the emergency reserve file", "err", err)
 		return 0
 	}
@@ -326,13 +328,13 @@ func (e *Engine) createReserve() {
 	size := e.reserveSize()
 	path := filepath.Join(e.opts.Dir, reserveFileName)
 	err := func() error {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		f, err := e.fs.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 		if err != nil {
 			return err
 		}
-		err = allocateReserve(f, size)
+		err = allocateReserve(e.fs, f, size)
 		if err == nil {
-			err = f.Sync()
+			err = e.fs.Sync(f)
 		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -340,7 +342,7 @@ func (e *Engine) createReserve() {
 		return err
 	}()
 	if err != nil {
-		os.Remove(path)
+		e.fs.Remove(path)
 		e.logger.Warn("could not create the emergency reserve file; a full disk may then need space freed before a flush can complete",
 			"path", path, "bytes", size, "err", err)
 		return
@@ -349,10 +351,10 @@ func (e *Engine) createReserve() {
 }
 
 // writeZeros writes size zero bytes to f.
-func writeZeros(f *os.File, size int64) error {
+func writeZeros(fsys fsys.FS, f *os.File, size int64) error {
 	zeros := make([]byte, 64<<10)
 	for off := int64(0); off < size; off += int64(len(zeros)) {
-		if _, err := f.Write(zeros[:min(int64(len(zeros)), size-off)]); err != nil {
+		if _, err := fsys.Write(f, zeros[:min(int64(len(zeros)), size-off)]); err != nil {
 			return err
 		}
 	}

@@ -2,8 +2,12 @@
 
 package storage
 
-import "os"
+import (
+	"os"
+
+	"github.com/herdmon/herd/internal/storage/fsys"
+)
 
 // allocateReserve gives f size bytes of real blocks by writing zeros (a
 // sparse file would reserve nothing).
-func allocateReserve(f *os.File, size int64) error { return writeZeros(f, size) }
+func allocateReserve(fsys fsys.FS, f *os.File, size int64) error { return writeZeros(fsys, f, size) }
