@@ -119,7 +119,12 @@ func TestDiskFullThenKill9KeepsExactlyTheAcknowledgedPoints(t *testing.T) {
 	mnt := mountSmallExt4(t)
 	dataDir := filepath.Join(mnt, "herd")
 	addr := freePort(t)
-	s := startServer(t, dataDir, addr)
+	// The WAL's own ENOSPC is the case under test: without a free-space
+	// floor and reserve (which would refuse writes with "disk nearly full"
+	// before the disk fills, and until more than 1 MiB is freed; that
+	// path is tests/e2e/diskfull_recovery_test.go's), writes run into it.
+	rawENOSPC := []string{"--min-free-disk-space", "0", "--disk-reserve", "0"}
+	s := startServer(t, dataDir, addr, rawENOSPC...)
 	query(t, s.url, "CREATE DATABASE full")
 
 	// Leave about 3 MiB for the WAL, plus 1 MiB in a second filler to
@@ -189,7 +194,7 @@ func TestDiskFullThenKill9KeepsExactlyTheAcknowledgedPoints(t *testing.T) {
 	t.Logf("%d batches acknowledged before the disk was full, %d refused, %d acknowledged after freeing space; %d bytes free",
 		fullAcked, len(refused), afterFree, freeBytes(t, mnt))
 
-	s = startServer(t, dataDir, addr)
+	s = startServer(t, dataDir, addr, rawENOSPC...)
 	if !strings.Contains(query(t, s.url, "SELECT count(n) FROM full.autogen.full"), "count") {
 		t.Errorf("count query after the restart found nothing")
 	}
@@ -198,7 +203,7 @@ func TestDiskFullThenKill9KeepsExactlyTheAcknowledgedPoints(t *testing.T) {
 	// WAL); the check below replays the WAL as a restart does.
 	s.kill()
 
-	e, err := storage.Open(storage.Options{Dir: dataDir})
+	e, err := storage.Open(storage.Options{Dir: dataDir, MinFreeDiskSpace: -1, DiskReserve: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
