@@ -104,6 +104,10 @@ type Handler struct {
 	writeMem          *memBudget
 	enqueueTimeout    time.Duration
 	bodyTimeout       time.Duration
+
+	// writeErrLog keeps a failure of every write (a full disk) from
+	// logging one line per request.
+	writeErrLog logLimiter
 }
 
 // New returns a Handler for opts.
@@ -132,6 +136,7 @@ func New(opts Options) *Handler {
 		h.exec = &MetaExecutor{Store: opts.Store}
 	}
 	h.exec = &diagnosticsExecutor{h: h, next: h.exec}
+	h.writeErrLog.interval = 10 * time.Second
 	if h.log == nil {
 		h.log = slog.Default()
 	}

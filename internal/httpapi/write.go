@@ -257,7 +257,10 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp stri
 		h.httpError(w, pwe.Error(), http.StatusBadRequest)
 	case err != nil:
 		h.stats.pointsWrittenFail.Add(int64(len(points)))
-		h.log.Error("write failed", "db", db, "rp", rp, "points", len(points), "err", err)
+		if ok, suppressed := h.writeErrLog.allow(h.now()); ok {
+			h.log.Error("write failed", "db", db, "rp", rp, "points", len(points), "err", err,
+				"similar_failures_not_logged", suppressed)
+		}
 		h.httpError(w, err.Error(), http.StatusInternalServerError)
 	case perr != nil:
 		// The good lines are written; the bad ones are reported the way
