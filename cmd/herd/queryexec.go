@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,15 +39,28 @@ func (q *queryExecutor) ExecuteStatement(ectx *httpapi.ExecutionContext, stmt in
 	// Data the answer lacks (quarantined block files) becomes InfluxDB-
 	// style warning messages, so a smaller answer is never silent.
 	opt.Warn = s.warn
-	err := q.x.ExecuteStream(ectx.Context, stmt, opt, s.row)
-	if err != nil {
-		var ue *query.UnsupportedError
-		if errors.As(err, &ue) && strings.HasPrefix(ue.What, "*influxql.") {
-			return &httpapi.NotSupportedError{Statement: httpapi.StatementName(stmt)}
+	// The answer is encoded and written while the statement is still
+	// registered (SHOW QUERIES lists it, its timeout and KILL QUERY end
+	// it): see httpapi.ExecutionContext.Finish.
+	opt.Registered = func(ctx context.Context) func(error) error {
+		ectx.Begin(ctx)
+		return func(err error) error {
+			if err == nil {
+				err = s.finish()
+			}
+			return ectx.Finish(ctx, statementError(stmt, err))
 		}
-		return err
 	}
-	return s.finish()
+	return q.x.ExecuteStream(ectx.Context, stmt, opt, s.row)
+}
+
+// statementError is the error a statement reports for the engine's err.
+func statementError(stmt influxql.Statement, err error) error {
+	var ue *query.UnsupportedError
+	if errors.As(err, &ue) && strings.HasPrefix(ue.What, "*influxql.") {
+		return &httpapi.NotSupportedError{Statement: httpapi.StatementName(stmt)}
+	}
+	return err
 }
 
 // seriesSender turns the engine's series pieces into results. Unchunked,

@@ -53,9 +53,40 @@ type ExecutionContext struct {
 
 	send func(*Result) error
 	sent bool
-	// endStatement, when set, is called after each statement that
-	// succeeded; its error fails the statement.
-	endStatement func() error
+	// begin and finish, set by the handler, are Begin's and Finish's
+	// work; finished tells the handler that the executor called Finish.
+	begin    func(ctx context.Context)
+	finish   func(ctx context.Context, err error) error
+	finished bool
+}
+
+// Begin tells the handler that the current statement runs under ctx:
+// its own context, ended by its query-timeout and KILL QUERY, rather
+// than the request's. From then on until Finish, a write of its answer
+// to a client that does not read ends soon after ctx does, so a stalled
+// client cannot hold a statement forever.
+func (c *ExecutionContext) Begin(ctx context.Context) {
+	if c.begin != nil {
+		c.begin(ctx)
+	}
+}
+
+// Finish ends the current statement with its outcome (nil: success),
+// under ctx: an executor that keeps a list of running statements calls
+// it before the statement leaves the list, with the statement's context.
+// The handler encodes the statement's answer there, checking ctx, and
+// writes it when it is the request's last, so that SHOW QUERIES lists
+// the statement, and its timeout and KILL QUERY reach it, until its
+// answer is out. A statement that fails, or whose ctx ends while its
+// answer is encoded, gets its error as its result. For an executor that
+// does not call Finish, the handler calls it with the request's context
+// once ExecuteStatement returns. It returns the statement's outcome.
+func (c *ExecutionContext) Finish(ctx context.Context, err error) error {
+	c.finished = true
+	if c.finish == nil {
+		return err
+	}
+	return c.finish(ctx, err)
 }
 
 // NewExecutionContext returns a context whose results go to send, for

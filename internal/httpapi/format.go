@@ -87,12 +87,18 @@ type csvFormatter struct {
 func newCSVFormatter() *csvFormatter { return &csvFormatter{statementID: -1} }
 
 func (f *csvFormatter) write(dst *bytes.Buffer, resp Response) {
+	_ = f.writeChecked(dst, resp, nil) // a nil check never fails
+}
+
+// writeChecked is write calling check.tick for every row, ending with
+// its error.
+func (f *csvFormatter) writeChecked(dst *bytes.Buffer, resp Response, check *encodeCheck) error {
 	w := csv.NewWriter(dst)
 	defer w.Flush()
 	if resp.Err != nil {
 		w.Write([]string{"error"})
 		w.Write([]string{resp.Err.Error()})
-		return
+		return nil
 	}
 	for _, res := range resp.Results {
 		if res.StatementID != f.statementID {
@@ -115,6 +121,9 @@ func (f *csvFormatter) write(dst *bytes.Buffer, resp Response) {
 			f.columns[0] = row.Name
 			f.columns[1] = csvTags(row.Tags)
 			for _, values := range row.Values {
+				if err := check.tick(); err != nil {
+					return err
+				}
 				for j := range f.columns[2:] {
 					f.columns[j+2] = ""
 					if j < len(values) {
@@ -125,6 +134,7 @@ func (f *csvFormatter) write(dst *bytes.Buffer, resp Response) {
 			}
 		}
 	}
+	return nil
 }
 
 func (f *csvFormatter) header(w *csv.Writer, columns []string) {

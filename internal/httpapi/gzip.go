@@ -28,6 +28,10 @@ func (g *gzipResponseWriter) WriteHeader(code int) {
 
 func (g *gzipResponseWriter) Write(p []byte) (int, error) { return g.zw.Write(p) }
 
+// Unwrap gives http.ResponseController the connection's writer (write
+// deadlines).
+func (g *gzipResponseWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
 func (g *gzipResponseWriter) Flush() {
 	g.zw.Flush()
 	if f, ok := g.ResponseWriter.(http.Flusher); ok {

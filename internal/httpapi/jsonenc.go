@@ -53,6 +53,12 @@ func appendResponseJSON(b []byte, resp Response) ([]byte, error) {
 }
 
 func appendResultJSON(b []byte, r *Result) ([]byte, error) {
+	return appendResultJSONChecked(b, r, nil)
+}
+
+// appendResultJSONChecked is appendResultJSON calling check.tick for
+// every series and row, ending with its error.
+func appendResultJSONChecked(b []byte, r *Result, check *encodeCheck) ([]byte, error) {
 	if r == nil {
 		return append(b, "null"...), nil
 	}
@@ -64,8 +70,11 @@ func appendResultJSON(b []byte, r *Result) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
+			if err := check.tick(); err != nil {
+				return b, err
+			}
 			var err error
-			if b, err = appendRowJSON(b, row); err != nil {
+			if b, err = appendRowJSON(b, row, check); err != nil {
 				return b, err
 			}
 		}
@@ -101,7 +110,7 @@ func appendResultJSON(b []byte, r *Result) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendRowJSON(b []byte, r *Row) ([]byte, error) {
+func appendRowJSON(b []byte, r *Row, check *encodeCheck) ([]byte, error) {
 	if r == nil {
 		return append(b, "null"...), nil
 	}
@@ -150,6 +159,9 @@ func appendRowJSON(b []byte, r *Row) ([]byte, error) {
 		for i, vals := range r.Values {
 			if i > 0 {
 				b = append(b, ',')
+			}
+			if err := check.tick(); err != nil {
+				return b, err
 			}
 			if vals == nil {
 				b = append(b, "null"...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	if !h.readQueryForm(w, r) {
+		return
 	}
 	q, status, err := h.queryText(r, limit)
 	if err != nil {
@@ -104,9 +108,11 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		// background; the results are discarded.
 		ectx.Context = context.Background()
 		ectx.send = func(*Result) error { return nil }
+		ans := &answer{ectx: ectx, statements: len(query.Statements)}
+		ectx.finish = ans.finish
 		go func() {
 			defer mem.Close()
-			h.execute(ectx, query, texts)
+			h.execute(ectx, query, texts, ans)
 		}()
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -115,6 +121,11 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 
 	csv := isCSV(w.Header().Get("Content-Type"))
 	w.WriteHeader(http.StatusOK)
+	guard := newWriteGuard(w)
+	defer guard.end()
+	ans := &answer{ectx: ectx, statements: len(query.Statements), guard: guard}
+	ectx.begin = guard.bind
+	ectx.finish = ans.finish
 	if chunked {
 		var buf bytes.Buffer
 		encode := func(resp Response) { appendResponse(&buf, resp, pretty) }
@@ -123,27 +134,78 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 			encode = func(resp Response) { f.write(&buf, resp) }
 		}
 		flusher, _ := w.(http.Flusher)
+		rc := http.NewResponseController(w)
 		ectx.send = func(res *Result) error {
 			convertTimes(res, epoch)
 			buf.Reset()
 			encode(Response{Results: []*Result{res}})
 			n, err := w.Write(buf.Bytes())
 			h.stats.queryBytesSent.Add(int64(n))
-			if flusher != nil {
-				flusher.Flush()
+			if err == nil && flusher != nil {
+				// A Flush that fails leaves the error to the next write:
+				// the controller's reports it now.
+				err = rc.Flush()
+			}
+			if err != nil {
+				ans.aborted = true
 			}
 			return err
 		}
-		h.execute(ectx, query, texts)
-		return
+	} else {
+		whole := newWholeResponse(mem, epoch, pretty, csv)
+		defer whole.close()
+		ectx.send = whole.add
+		ans.encode = whole.endStatement
+		ans.complete = func(ctx context.Context) {
+			guard.bind(ctx)
+			n, err := whole.writeTo(w, ctx)
+			h.stats.queryBytesSent.Add(n)
+			if err != nil {
+				ans.aborted = true
+			}
+		}
 	}
-	whole := newWholeResponse(mem, epoch, pretty, csv)
-	defer whole.close()
-	ectx.send = whole.add
-	ectx.endStatement = whole.endStatement
-	h.execute(ectx, query, texts)
-	n, _ := whole.writeTo(w)
-	h.stats.queryBytesSent.Add(n)
+	h.execute(ectx, query, texts, ans)
+	if ans.statements == 0 && ans.complete != nil {
+		ans.complete(r.Context()) // "{}"
+	}
+	if ans.aborted {
+		// Part of the answer is out and the rest cannot follow (the
+		// client is gone, or stopped reading and the statement's
+		// context ended): closing the connection without ending the
+		// response tells the client that the answer is cut.
+		h.stats.queryAborted.Add(1)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// readQueryForm reads a POST body's form (q, params, ...), which must
+// arrive within body-read-timeout like a write's body, so that a client
+// trickling it cannot hold a connection and its buffer. The deadline is
+// cleared once the form is in: the statements may run for longer. It
+// answers the error itself and returns false when the form did not
+// arrive.
+func (h *Handler) readQueryForm(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || h.bodyTimeout <= 0 {
+		return true
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(h.bodyTimeout)) // not every ResponseWriter has a connection
+	err := r.ParseMultipartForm(32 << 20)
+	_ = rc.SetReadDeadline(time.Time{})
+	switch {
+	case err == nil, errors.Is(err, http.ErrNotMultipart):
+		return true
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		h.stats.queryBodyTimeouts.Add(1)
+		w.Header().Set("Connection", "close")
+		h.httpError(w, fmt.Sprintf("%v: the query form did not arrive within body-read-timeout (%v) and the connection is closed; send it faster or raise body-read-timeout",
+			errBodyReadTimeout, h.bodyTimeout), http.StatusRequestTimeout)
+		return false
+	}
+	// Other errors (a form too large, malformed) are left to the
+	// parameters' checks below, as before.
+	return true
 }
 
 // queryText returns q (from the URL, the form body or a multipart file
@@ -183,44 +245,80 @@ func (h *Handler) queryText(r *http.Request, bodyLimit int64) (string, int, erro
 	return "", http.StatusBadRequest, errors.New(`missing required parameter "q"`)
 }
 
-// execute runs the statements in order. The first error becomes its
-// statement's result and the statements after it are "not executed".
-// (InfluxDB 1.8 means the same but, through an off-by-one, reports the
-// failed statement itself as "not executed" and drops the last one; herd
-// reports the real error.)
-func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query, texts []string) {
+// execute runs the statements in order, ending each with
+// ExecutionContext.Finish (see answer.finish).
+func (h *Handler) execute(ectx *ExecutionContext, q *influxql.Query, texts []string, ans *answer) {
 	for i, stmt := range q.Statements {
 		ectx.StatementID = i
 		ectx.Text = ""
 		if i < len(texts) {
 			ectx.Text = texts[i]
 		}
-		ectx.sent = false
+		ectx.sent, ectx.finished = false, false
 		err := h.exec.ExecuteStatement(ectx, stmt)
-		if err == nil && !ectx.sent {
-			if err = ectx.Send(&Result{}); err != nil {
-				return // writing to the client failed
-			}
+		if !ectx.finished {
+			ectx.Finish(ectx.Context, err)
 		}
-		if err == nil && ectx.endStatement != nil {
-			err = ectx.endStatement()
-		}
-		if err != nil {
-			if ectx.Context.Err() != nil {
-				return // the client is gone
-			}
-			if ectx.Send(&Result{Err: err}) != nil {
-				return
-			}
-			for j := i + 1; j < len(q.Statements); j++ {
-				ectx.StatementID = j
-				if ectx.Send(&Result{Err: ErrNotExecuted}) != nil {
-					return
-				}
-			}
+		if ans.stop {
 			return
 		}
 	}
+}
+
+// answer ends a /query request's statements and writes its answer.
+type answer struct {
+	ectx       *ExecutionContext
+	statements int
+	guard      *writeGuard
+	// encode, when set, encodes the statement's gathered result,
+	// checking ctx (non-chunked answers).
+	encode func(ctx context.Context) error
+	// complete, when set, writes the whole answer, under ctx
+	// (non-chunked answers).
+	complete func(ctx context.Context)
+
+	stop    bool // no statement runs after the current one
+	aborted bool // a write failed: the answer is cut
+}
+
+// finish ends the current statement under ctx (see
+// ExecutionContext.Finish). The first error becomes its statement's
+// result and the statements after it are "not executed". (InfluxDB 1.8
+// means the same but, through an off-by-one, reports the failed
+// statement itself as "not executed" and drops the last one; herd
+// reports the real error.) The last statement, or a failed one, writes
+// a non-chunked answer, still under ctx.
+func (a *answer) finish(ctx context.Context, err error) error {
+	ectx := a.ectx
+	defer a.guard.release()
+	last := ectx.StatementID == a.statements-1
+	if err == nil && !ectx.sent {
+		if err = ectx.Send(&Result{}); err != nil {
+			a.stop = true
+			return err // writing to the client failed
+		}
+	}
+	if err == nil && a.encode != nil {
+		err = a.encode(ctx)
+	}
+	if err != nil {
+		a.stop = true
+		if ectx.Context.Err() != nil || a.aborted {
+			return err // the client is gone, or its answer is cut
+		}
+		if ectx.Send(&Result{Err: err}) == nil {
+			for j := ectx.StatementID + 1; j < a.statements; j++ {
+				ectx.StatementID = j
+				if ectx.Send(&Result{Err: ErrNotExecuted}) != nil {
+					break
+				}
+			}
+		}
+	}
+	if (a.stop || last) && a.complete != nil {
+		a.complete(ctx)
+	}
+	return err
 }
 
 func sameSeries(a, b *Row) bool {

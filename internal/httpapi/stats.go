@@ -22,6 +22,8 @@ type stats struct {
 	queryDurationNs      atomic.Int64
 	queryBytesSent       atomic.Int64
 	queryTooLarge        atomic.Int64
+	queryAborted         atomic.Int64 // answers cut: connection closed mid-answer
+	queryBodyTimeouts    atomic.Int64 // POST forms that did not arrive within body-read-timeout
 	queryTooDeep         atomic.Int64
 	queryTooManyTerms    atomic.Int64
 	writeRequests        atomic.Int64
@@ -57,6 +59,8 @@ func (s *stats) values(mem membudget.Stats) map[string]int64 {
 		"queryReqDurationNs":   s.queryDurationNs.Load(),
 		"queryRespBytes":       s.queryBytesSent.Load(),
 		"queryReqTooLarge":     s.queryTooLarge.Load(),
+		"queryAborted":         s.queryAborted.Load(),
+		"queryBodyTimeouts":    s.queryBodyTimeouts.Load(),
 		"queryReqTooDeep":      s.queryTooDeep.Load(),
 		"queryReqTooManyTerms": s.queryTooManyTerms.Load(),
 		"writeReq":             s.writeRequests.Load(),

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -46,7 +47,7 @@ func (w *wholeResponse) add(res *Result) error {
 	if w.cur != nil && w.cur.StatementID != res.StatementID {
 		// Only error results are left unencoded by endStatement; they
 		// are small, and must be answered whatever the budget.
-		w.encodeCur(false)
+		w.encodeCur(false, nil)
 	}
 	if w.cur == nil || res.Err != nil {
 		w.drop()
@@ -93,9 +94,10 @@ func (w *wholeResponse) drop() {
 
 // endStatement encodes the finished statement's result, within the
 // budget: past it, the result is kept as it was, for the statement's
-// error to replace.
-func (w *wholeResponse) endStatement() error {
-	return w.encodeCur(true)
+// error to replace. So is a result whose ctx (the statement's) ends
+// before it is encoded: the error is then ctx's cause.
+func (w *wholeResponse) endStatement(ctx context.Context) error {
+	return w.encodeCur(true, &encodeCheck{ctx: ctx})
 }
 
 // largeScratch is the scratch capacity kept between results; a larger
@@ -104,20 +106,33 @@ const largeScratch = 1 << 20
 
 // encodeCur encodes the current result into out. When limited, a result
 // that would pass the budget is left unencoded and the error returned.
-func (w *wholeResponse) encodeCur(limited bool) error {
+// A check that ends the encoding (the statement's context ended) leaves
+// the result unencoded too, and its cause is returned.
+func (w *wholeResponse) encodeCur(limited bool, check *encodeCheck) error {
 	if w.cur == nil {
 		return nil
 	}
 	var b []byte
+	var interrupted *interruptedError
 	switch {
 	case w.failed != nil:
 	case w.csv != nil:
 		w.csvBuf.Reset()
-		w.csv.write(&w.csvBuf, Response{Results: []*Result{w.cur}})
+		csvStatement := w.csv.statementID
+		if err := w.csv.writeChecked(&w.csvBuf, Response{Results: []*Result{w.cur}}, check); err != nil {
+			w.csv.statementID = csvStatement
+			w.trimScratch()
+			return err.(*interruptedError).cause
+		}
 		b = w.csvBuf.Bytes()
 	default:
 		var err error
-		b, err = appendResultJSON(w.scratch[:0], w.cur)
+		b, err = appendResultJSONChecked(w.scratch[:0], w.cur, check)
+		if errors.As(err, &interrupted) {
+			w.scratch = b
+			w.trimScratch()
+			return interrupted.cause
+		}
 		if err != nil {
 			// The bytes and the error encoding/json gives, as for the
 			// whole Response.
@@ -133,6 +148,11 @@ func (w *wholeResponse) encodeCur(limited bool) error {
 	sep := 0
 	if w.results > 0 && w.csv == nil {
 		sep = 1
+	}
+	if err := check.now(); err != nil {
+		// Ended after its last look: the answer still carries the error.
+		w.trimScratch()
+		return err.(*interruptedError).cause
 	}
 	// What the result costs: out's new blocks, and the scratch it grew.
 	held := w.out.capAfter(sep+len(b)) + int64(cap(w.scratch)+w.csvBuf.Cap())
@@ -168,9 +188,11 @@ func (w *wholeResponse) trimScratch() {
 	}
 }
 
-// writeTo writes the whole answer.
-func (w *wholeResponse) writeTo(dst io.Writer) (int64, error) {
-	w.encodeCur(false)
+// writeTo writes the whole answer. A ctx (the last statement's) that
+// ends while it writes ends it, between blocks, with the cause: the
+// answer is cut, and the caller must close the connection.
+func (w *wholeResponse) writeTo(dst io.Writer, ctx context.Context) (int64, error) {
+	w.encodeCur(false, nil)
 	if w.csv != nil {
 		return w.out.WriteTo(dst)
 	}
@@ -194,7 +216,7 @@ func (w *wholeResponse) writeTo(dst io.Writer) (int64, error) {
 		if err != nil {
 			return int64(n), err
 		}
-		m, err := w.out.WriteTo(dst)
+		m, err := w.out.writeChecked(dst, ctx)
 		if err != nil {
 			return int64(n) + m, err
 		}
@@ -278,8 +300,17 @@ func (b *blockBuffer) capAfter(n int) int64 {
 }
 
 func (b *blockBuffer) WriteTo(dst io.Writer) (int64, error) {
+	return b.writeChecked(dst, context.Background())
+}
+
+// writeChecked is WriteTo, ending between blocks with ctx's cause once
+// ctx has ended.
+func (b *blockBuffer) writeChecked(dst io.Writer, ctx context.Context) (int64, error) {
 	var total int64
 	for _, blk := range b.blocks {
+		if ctx.Err() != nil {
+			return total, context.Cause(ctx)
+		}
 		n, err := dst.Write(blk)
 		total += int64(n)
 		if err != nil {

@@ -75,6 +75,15 @@ type Options struct {
 	// Text is the statement as the client sent it, shown by SHOW
 	// QUERIES (empty: the statement is rendered).
 	Text string
+	// Registered, when set, is called by ExecuteStream with the
+	// statement's context as soon as the statement is in the running
+	// list (its query-timeout and KILL QUERY end that context). The
+	// function it returns is called with the statement's outcome just
+	// before the statement leaves the list, and what it returns is the
+	// outcome ExecuteStream returns. The caller encodes and writes the
+	// answer in between, so that SHOW QUERIES still lists the statement
+	// and the timeout and KILL QUERY still reach it while it does.
+	Registered func(ctx context.Context) (finish func(err error) error)
 
 	// rewritten is set for a subquery whose outer statement already
 	// rewrote it (see rewriteFields).
@@ -158,13 +167,23 @@ func (x *Executor) ExecuteStream(ctx context.Context, stmt influxql.Statement, o
 	opt.memo = &planMemo{inner: map[*influxql.SelectStatement][]*source{}}
 	ctx, done := x.queries.add(ctx, stmt, opt.Text, opt.Database)
 	defer done()
+	finish := func(err error) error { return err }
+	if opt.Registered != nil {
+		finish = opt.Registered(ctx)
+	}
 	var held int64
 	opt.heldUntilEnd = &held
-	defer func() { opt.Memory.Shrink(held) }()
+	err := x.run(ctx, stmt, opt, emit)
+	opt.Memory.Shrink(held)
+	return finish(err)
+}
+
+// run executes a registered statement.
+func (x *Executor) run(ctx context.Context, stmt influxql.Statement, opt Options, emit func(*Row) error) error {
 	var err error
 	switch s := stmt.(type) {
 	case *influxql.ShowQueriesStatement:
-		return emitAll(x.queries.show(), emit)
+		err = emitAll(x.queries.show(), emit)
 	case *influxql.SelectStatement:
 		err = x.streamSelect(ctx, s, opt, emit)
 	default:
@@ -173,9 +192,14 @@ func (x *Executor) ExecuteStream(ctx context.Context, stmt influxql.Statement, o
 			err = emitAll(rows, emit)
 		}
 	}
-	// A loop that saw the context end may have stopped early without an
-	// error of its own: a statement interrupted or past its deadline
-	// reports that, never a silently partial answer.
+	return statementError(ctx, err)
+}
+
+// statementError is what a statement that returned err reports. A loop
+// that saw the context end may have stopped early without an error of
+// its own: a statement interrupted or past its deadline reports that,
+// never a silently partial answer.
+func statementError(ctx context.Context, err error) error {
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, ErrQueryInterrupted), errors.Is(cause, ErrQueryTimeout):
 		return cause
