@@ -158,6 +158,11 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		ans.encode = whole.endStatement
 		ans.complete = func(ctx context.Context) {
 			guard.bind(ctx)
+			if ctx.Err() != nil {
+				// Ended before the write began: the answer carries the
+				// statement's error, and has writeGrace to go out.
+				ctx = context.Background()
+			}
 			n, err := whole.writeTo(w, ctx)
 			h.stats.queryBytesSent.Add(n)
 			if err != nil {
@@ -191,7 +196,12 @@ func (h *Handler) readQueryForm(w http.ResponseWriter, r *http.Request) bool {
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(h.bodyTimeout)) // not every ResponseWriter has a connection
-	err := r.ParseMultipartForm(32 << 20)
+	// ParseMultipartForm drops ParseForm's error when the body is not
+	// multipart: ParseForm first.
+	err := r.ParseForm()
+	if err == nil {
+		err = r.ParseMultipartForm(32 << 20)
+	}
 	_ = rc.SetReadDeadline(time.Time{})
 	switch {
 	case err == nil, errors.Is(err, http.ErrNotMultipart):
