@@ -80,6 +80,9 @@ func (p *plan) allBuckets(data []bucket) ([]bucket, error) {
 	out := make([]bucket, 0, len(data))
 	di := 0
 	for t := first; t <= p.maxT; {
+		if err := p.tk.tick(); err != nil {
+			return nil, err
+		}
 		start, end := p.window(t)
 		for di < len(data) && data[di].start < start {
 			di++ // before the range (cannot happen with a bounded read)
@@ -104,14 +107,20 @@ func (p *plan) aggregateRows(rows []*srow, src *source) ([][]any, error) {
 	calls := topCalls(p.exprs)
 	buckets := p.dataBuckets(rows)
 	if len(calls) == 1 && calls[0].Name == "distinct" {
-		out := p.distinctRows(buckets, calls[0], src)
+		out, err := p.distinctRows(buckets, calls[0], src)
+		if err != nil {
+			return nil, err
+		}
 		if p.desc {
 			reverse(out)
 		}
 		return out, nil
 	}
 	if len(calls) == 1 && multiSelectors[calls[0].Name] {
-		out := p.multiSelect(buckets, calls[0], src)
+		out, err := p.multiSelect(buckets, calls[0], src)
+		if err != nil {
+			return nil, err
+		}
 		if p.desc {
 			reverse(out)
 		}
@@ -203,6 +212,9 @@ func (p *plan) finishAggregate(buckets []bucket, calls []*influxql.Call, integra
 	out := make([][]any, 0, len(buckets))
 	empty := make([]bool, 0, len(buckets))
 	for _, b := range buckets {
+		if err := p.tk.tick(); err != nil {
+			return nil, err
+		}
 		vals, emitted := compute(b)
 		if p.interval == 0 && !emitted {
 			return nil, nil
@@ -449,20 +461,23 @@ func distinctValues(ps []point) []any {
 	return vals
 }
 
-func (p *plan) distinctRows(buckets []bucket, c *influxql.Call, src *source) [][]any {
+func (p *plan) distinctRows(buckets []bucket, c *influxql.Call, src *source) ([][]any, error) {
 	var out [][]any
 	for _, b := range buckets {
+		if err := p.tk.tick(); err != nil {
+			return nil, err
+		}
 		for _, v := range distinctValues(callPoints(c, b.rows, src)) {
 			out = append(out, []any{b.start, v})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // multiSelect runs top(), bottom() or sample() per bucket: one output
 // row per picked point, at the point's time, with the tags named in the
 // call and the other fields of the select list read from the point's row.
-func (p *plan) multiSelect(buckets []bucket, c *influxql.Call, src *source) [][]any {
+func (p *plan) multiSelect(buckets []bucket, c *influxql.Call, src *source) ([][]any, error) {
 	n := int(c.Args[len(c.Args)-1].(*influxql.IntegerLiteral).Val)
 	var tagArgs []string
 	for _, a := range c.Args[1 : len(c.Args)-1] {
@@ -472,6 +487,9 @@ func (p *plan) multiSelect(buckets []bucket, c *influxql.Call, src *source) [][]
 	}
 	var out [][]any
 	for _, b := range buckets {
+		if err := p.tk.tick(); err != nil {
+			return nil, err
+		}
 		ps := callPoints(c, b.rows, src)
 		var picked []point
 		if c.Name == "sample" {
@@ -496,7 +514,7 @@ func (p *plan) multiSelect(buckets []bucket, c *influxql.Call, src *source) [][]
 			out = append(out, vals)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // topBottom picks the n largest (top) or smallest values; equal values

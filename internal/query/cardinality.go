@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/influxdata/influxql"
 
@@ -21,7 +22,8 @@ func estimationRow(n int) []*Row {
 	return []*Row{{Columns: []string{"cardinality estimation"}, Values: [][]any{{int64(n)}}}}
 }
 
-func (x *Executor) showSeriesCardinality(s *influxql.ShowSeriesCardinalityStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showSeriesCardinality(ctx context.Context, s *influxql.ShowSeriesCardinalityStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	db, err := database(s.Database, opt)
 	if err != nil {
 		return nil, err
@@ -36,12 +38,13 @@ func (x *Executor) showSeriesCardinality(s *influxql.ShowSeriesCardinalityStatem
 	if err != nil {
 		return nil, err
 	}
-	return x.perMeasurement(db, s.Sources, s.Condition, func(_ *index.Index, _ string, set *roaring.Bitmap) (int, error) {
+	return x.perMeasurement(&tk, db, s.Sources, s.Condition, func(_ *index.Index, _ string, set *roaring.Bitmap) (int, error) {
 		return int(set.GetCardinality()), nil
 	})
 }
 
-func (x *Executor) showMeasurementCardinality(s *influxql.ShowMeasurementCardinalityStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showMeasurementCardinality(ctx context.Context, s *influxql.ShowMeasurementCardinalityStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	db, err := database(s.Database, opt)
 	if err != nil {
 		return nil, err
@@ -58,6 +61,9 @@ func (x *Executor) showMeasurementCardinality(s *influxql.ShowMeasurementCardina
 	}
 	n := 0
 	for _, m := range measurementsOf(ix, s.Sources) {
+		if err := tk.tick(); err != nil {
+			return nil, err
+		}
 		set, err := seriesMatching(ix, m, s.Condition, nil)
 		if err != nil {
 			return nil, err
@@ -71,7 +77,7 @@ func (x *Executor) showMeasurementCardinality(s *influxql.ShowMeasurementCardina
 
 // perMeasurement runs count for each measurement of sources over the
 // series matching cond, leaving out zero counts.
-func (x *Executor) perMeasurement(db string, sources influxql.Sources, cond influxql.Expr,
+func (x *Executor) perMeasurement(tk *ticker, db string, sources influxql.Sources, cond influxql.Expr,
 	count func(ix *index.Index, m string, set *roaring.Bitmap) (int, error)) ([]*Row, error) {
 	ix, err := x.index(db)
 	if err != nil {
@@ -79,6 +85,9 @@ func (x *Executor) perMeasurement(db string, sources influxql.Sources, cond infl
 	}
 	var rows []*Row
 	for _, m := range measurementsOf(ix, sources) {
+		if err := tk.tick(); err != nil {
+			return nil, err
+		}
 		set, err := seriesMatching(ix, m, cond, nil)
 		if err != nil {
 			return nil, err
@@ -97,15 +106,19 @@ func (x *Executor) perMeasurement(db string, sources influxql.Sources, cond infl
 	return rows, nil
 }
 
-func (x *Executor) showTagValuesCardinality(s *influxql.ShowTagValuesCardinalityStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showTagValuesCardinality(ctx context.Context, s *influxql.ShowTagValuesCardinalityStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	db, err := database(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
-	return x.perMeasurement(db, s.Sources, s.Condition, func(ix *index.Index, m string, set *roaring.Bitmap) (int, error) {
+	return x.perMeasurement(&tk, db, s.Sources, s.Condition, func(ix *index.Index, m string, set *roaring.Bitmap) (int, error) {
 		n := 0
 		for _, k := range matchTagKeys(ix.TagKeys(m), s.Op, s.TagKeyExpr) {
 			for _, v := range ix.TagValues(m, k) {
+				if err := tk.tick(); err != nil {
+					return 0, err
+				}
 				if set.Intersects(ix.TagValueSeries(m, k, v)) {
 					n++
 				}
@@ -115,22 +128,25 @@ func (x *Executor) showTagValuesCardinality(s *influxql.ShowTagValuesCardinality
 	})
 }
 
-func (x *Executor) showTagKeyCardinality(s *influxql.ShowTagKeyCardinalityStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showTagKeyCardinality(ctx context.Context, s *influxql.ShowTagKeyCardinalityStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	db, err := database(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
-	return x.perMeasurement(db, s.Sources, s.Condition, func(ix *index.Index, m string, set *roaring.Bitmap) (int, error) {
-		return len(tagKeysOfSeries(ix, set)), nil
+	return x.perMeasurement(&tk, db, s.Sources, s.Condition, func(ix *index.Index, m string, set *roaring.Bitmap) (int, error) {
+		keys, err := tagKeysOfSeries(&tk, ix, set)
+		return len(keys), err
 	})
 }
 
-func (x *Executor) showFieldKeyCardinality(s *influxql.ShowFieldKeyCardinalityStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showFieldKeyCardinality(ctx context.Context, s *influxql.ShowFieldKeyCardinalityStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	db, err := database(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
-	return x.perMeasurement(db, s.Sources, s.Condition, func(_ *index.Index, m string, _ *roaring.Bitmap) (int, error) {
+	return x.perMeasurement(&tk, db, s.Sources, s.Condition, func(_ *index.Index, m string, _ *roaring.Bitmap) (int, error) {
 		types, err := x.Store.FieldTypes(db, m)
 		return len(types), err
 	})

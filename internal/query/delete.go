@@ -52,13 +52,17 @@ func (x *Executor) dropMeasurement(s *influxql.DropMeasurementStatement, opt Opt
 // deletion resolves the series a DROP SERIES or DELETE names: per
 // measurement of sources (all without FROM), those matching the tag
 // condition, which may not name fields.
-func (x *Executor) deletion(sources influxql.Sources, cond influxql.Expr, opt Options) (string, []uint64, error) {
+func (x *Executor) deletion(ctx context.Context, sources influxql.Sources, cond influxql.Expr, opt Options) (string, []uint64, error) {
 	db, ix, err := x.databaseIndex("", opt)
 	if err != nil {
 		return "", nil, err
 	}
+	tk := ticker{ctx: ctx}
 	var ids []uint64
 	for _, m := range measurementsOf(ix, sources) {
+		if err := tk.tick(); err != nil {
+			return "", nil, err
+		}
 		if cond != nil {
 			types, err := x.Store.FieldTypes(db, m)
 			if err != nil {
@@ -82,13 +86,16 @@ func (x *Executor) deletion(sources influxql.Sources, cond influxql.Expr, opt Op
 		}
 		it := set.Iterator()
 		for it.HasNext() {
+			if err := tk.tick(); err != nil {
+				return "", nil, err
+			}
 			ids = append(ids, uint64(it.Next()))
 		}
 	}
 	return db, ids, nil
 }
 
-func (x *Executor) dropSeries(s *influxql.DropSeriesStatement, opt Options) ([]*Row, error) {
+func (x *Executor) dropSeries(ctx context.Context, s *influxql.DropSeriesStatement, opt Options) ([]*Row, error) {
 	d, err := x.deleter(s)
 	if err != nil {
 		return nil, err
@@ -96,7 +103,7 @@ func (x *Executor) dropSeries(s *influxql.DropSeriesStatement, opt Options) ([]*
 	if s.Condition != nil && influxql.HasTimeExpr(s.Condition) {
 		return nil, errors.New("DROP SERIES doesn't support time in WHERE clause")
 	}
-	db, ids, err := x.deletion(s.Sources, s.Condition, opt)
+	db, ids, err := x.deletion(ctx, s.Sources, s.Condition, opt)
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
@@ -112,7 +119,7 @@ func (x *Executor) deleteSeries(ctx context.Context, s *influxql.DeleteSeriesSta
 	if err != nil {
 		return nil, err
 	}
-	db, ids, err := x.deletion(s.Sources, cond, opt)
+	db, ids, err := x.deletion(ctx, s.Sources, cond, opt)
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}

@@ -223,29 +223,29 @@ func (x *Executor) execute(ctx context.Context, stmt influxql.Statement, opt Opt
 	case *influxql.SelectStatement:
 		return x.executeSelect(ctx, s, opt)
 	case *influxql.ShowMeasurementsStatement:
-		return x.showMeasurements(s, opt)
+		return x.showMeasurements(ctx, s, opt)
 	case *influxql.ShowTagKeysStatement:
-		return x.showTagKeys(s, opt)
+		return x.showTagKeys(ctx, s, opt)
 	case *influxql.ShowTagValuesStatement:
-		return x.showTagValues(s, opt)
+		return x.showTagValues(ctx, s, opt)
 	case *influxql.ShowFieldKeysStatement:
-		return x.showFieldKeys(s, opt)
+		return x.showFieldKeys(ctx, s, opt)
 	case *influxql.ShowSeriesStatement:
-		return x.showSeries(s, opt)
+		return x.showSeries(ctx, s, opt)
 	case *influxql.ShowSeriesCardinalityStatement:
-		return x.showSeriesCardinality(s, opt)
+		return x.showSeriesCardinality(ctx, s, opt)
 	case *influxql.ShowMeasurementCardinalityStatement:
-		return x.showMeasurementCardinality(s, opt)
+		return x.showMeasurementCardinality(ctx, s, opt)
 	case *influxql.ShowTagValuesCardinalityStatement:
-		return x.showTagValuesCardinality(s, opt)
+		return x.showTagValuesCardinality(ctx, s, opt)
 	case *influxql.ShowTagKeyCardinalityStatement:
-		return x.showTagKeyCardinality(s, opt)
+		return x.showTagKeyCardinality(ctx, s, opt)
 	case *influxql.ShowFieldKeyCardinalityStatement:
-		return x.showFieldKeyCardinality(s, opt)
+		return x.showFieldKeyCardinality(ctx, s, opt)
 	case *influxql.DropMeasurementStatement:
 		return x.dropMeasurement(s, opt)
 	case *influxql.DropSeriesStatement:
-		return x.dropSeries(s, opt)
+		return x.dropSeries(ctx, s, opt)
 	case *influxql.DeleteSeriesStatement:
 		return x.deleteSeries(ctx, s, opt)
 	}
@@ -264,6 +264,25 @@ func database(stmtDB string, opt Options) (string, error) {
 }
 
 var errDatabaseRequired = fmt.Errorf("database name required")
+
+// ticker looks at a statement's context every rowsPerCtxCheck ticks:
+// loops that may run long per statement (over series, groups, buckets,
+// tag values) tick once per unit, so a statement past its timeout or
+// killed stops within that many units, for the cost of a counter.
+type ticker struct {
+	ctx context.Context
+	n   int
+}
+
+// tick counts one unit and, every rowsPerCtxCheck, returns the context's
+// error.
+func (t *ticker) tick() error {
+	t.n++
+	if t.n%rowsPerCtxCheck != 0 || t.ctx == nil {
+		return nil
+	}
+	return t.ctx.Err()
+}
 
 // onceEach wraps warn so that each distinct text reaches it once: every
 // storage read of a statement reports the quarantined files of its range

@@ -352,7 +352,7 @@ func (x *Executor) streamSelect(ctx context.Context, s *influxql.SelectStatement
 		return err
 	}
 	p := &plan{stmt: stmt, cond: cond, interval: int64(interval), offset: int64(offset), opt: opt, budget: &budget{max: opt.MaxPointsRead},
-		loc: stmt.Location, desc: len(stmt.SortFields) > 0 && !stmt.TimeAscending()}
+		loc: stmt.Location, desc: len(stmt.SortFields) > 0 && !stmt.TimeAscending(), tk: ticker{ctx: ctx}}
 	p.minT, p.maxT = influxql.MinTime, influxql.MaxTime
 	if !tr.Min.IsZero() {
 		p.minT = tr.Min.UnixNano()
@@ -557,6 +557,9 @@ type plan struct {
 	reverseSeries bool
 	// conds: see plan.condInfo.
 	conds map[*source]*condInfo
+	// tk looks at the statement's context in loops over groups, series
+	// and buckets.
+	tk ticker
 }
 
 // budget counts the values a statement reads against MaxPointsRead.
@@ -771,7 +774,8 @@ func (p *plan) groupTags(src *source) []string {
 // and the bytes they were accounted for (held until the caller is done
 // with them, also on error): GROUP BY * over a million series is a
 // million groups.
-func (x *Executor) groups(p *plan, src *source) ([]*group, int64, error) {
+func (x *Executor) groups(ctx context.Context, p *plan, src *source) ([]*group, int64, error) {
+	tk := ticker{ctx: ctx}
 	set, err := seriesMatching(src.ix, src.name, p.cond, func(n string) bool { _, ok := src.types[n]; return ok })
 	if err != nil {
 		return nil, 0, err
@@ -789,6 +793,9 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, int64, error) {
 	it := set.Iterator()
 	var kb strings.Builder
 	for it.HasNext() {
+		if err := tk.tick(); err != nil {
+			return nil, held, err
+		}
 		id := uint64(it.Next())
 		_, tags, ok := src.ix.Series(id)
 		if !ok {
@@ -830,6 +837,9 @@ func (x *Executor) groups(p *plan, src *source) ([]*group, int64, error) {
 	for _, g := range byKey {
 		keys := make([]string, len(g.series))
 		for i, id := range g.series {
+			if err := tk.tick(); err != nil {
+				return nil, held, err
+			}
 			keys[i] = seriesKey(src.ix, id)
 		}
 		sort.Sort(byKeys{g.series, keys})
@@ -1164,7 +1174,7 @@ func (j *joiner) appendSeries(ser int32, tags models.Tags) error {
 }
 
 func (x *Executor) selectSource(ctx context.Context, p *plan, src *source, sink *seriesSink) error {
-	groups, held, err := x.groups(p, src)
+	groups, held, err := x.groups(ctx, p, src)
 	defer p.opt.Memory.Shrink(held)
 	if err != nil {
 		return err
@@ -1180,6 +1190,11 @@ func (x *Executor) selectSource(ctx context.Context, p *plan, src *source, sink 
 	stream := p.streamable(src)
 	calls := topCalls(p.exprs)
 	for _, g := range groups {
+		// Groups without data in the range read nothing, so no read
+		// looks at the context for them.
+		if err := p.tk.tick(); err != nil {
+			return err
+		}
 		if err := sink.begin(src.name, g.tags, p.columns); err != nil {
 			return err
 		}

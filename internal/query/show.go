@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -59,7 +60,8 @@ func (x *Executor) index(db string) (*index.Index, error) {
 	return ix, nil
 }
 
-func (x *Executor) showMeasurements(s *influxql.ShowMeasurementsStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showMeasurements(ctx context.Context, s *influxql.ShowMeasurementsStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	db, err := database(s.Database, opt)
 	if err != nil {
 		return nil, err
@@ -82,6 +84,9 @@ func (x *Executor) showMeasurements(s *influxql.ShowMeasurementsStatement, opt O
 	if s.Condition != nil {
 		kept := names[:0]
 		for _, n := range names {
+			if err := tk.tick(); err != nil {
+				return nil, err
+			}
 			set, err := seriesMatching(ix, n, s.Condition, nil)
 			if err != nil {
 				return nil, err
@@ -113,20 +118,26 @@ func filterExisting(ix *index.Index, names []string) []string {
 	return kept
 }
 
-func (x *Executor) showTagKeys(s *influxql.ShowTagKeysStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showTagKeys(ctx context.Context, s *influxql.ShowTagKeysStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	_, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
 	var rows []*Row
 	for _, m := range limitOffset(measurementsOf(ix, s.Sources), s.SLimit, s.SOffset) {
+		if err := tk.tick(); err != nil {
+			return nil, err
+		}
 		var keys []string
 		if s.Condition != nil {
 			set, err := seriesMatching(ix, m, s.Condition, nil)
 			if err != nil {
 				return nil, err
 			}
-			keys = tagKeysOfSeries(ix, set)
+			if keys, err = tagKeysOfSeries(&tk, ix, set); err != nil {
+				return nil, err
+			}
 		} else {
 			keys = ix.TagKeys(m)
 		}
@@ -143,10 +154,13 @@ func (x *Executor) showTagKeys(s *influxql.ShowTagKeysStatement, opt Options) ([
 	return rows, nil
 }
 
-func tagKeysOfSeries(ix *index.Index, set *roaring.Bitmap) []string {
+func tagKeysOfSeries(tk *ticker, ix *index.Index, set *roaring.Bitmap) ([]string, error) {
 	keys := map[string]bool{}
 	it := set.Iterator()
 	for it.HasNext() {
+		if err := tk.tick(); err != nil {
+			return nil, err
+		}
 		_, tags, ok := ix.Series(uint64(it.Next()))
 		if !ok {
 			continue
@@ -160,16 +174,20 @@ func tagKeysOfSeries(ix *index.Index, set *roaring.Bitmap) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
-	return out
+	return out, nil
 }
 
-func (x *Executor) showTagValues(s *influxql.ShowTagValuesStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showTagValues(ctx context.Context, s *influxql.ShowTagValuesStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	_, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
 	var rows []*Row
 	for _, m := range measurementsOf(ix, s.Sources) {
+		if err := tk.tick(); err != nil {
+			return nil, err
+		}
 		keys := matchTagKeys(ix.TagKeys(m), s.Op, s.TagKeyExpr)
 		var set *roaring.Bitmap
 		if s.Condition != nil {
@@ -180,6 +198,9 @@ func (x *Executor) showTagValues(s *influxql.ShowTagValuesStatement, opt Options
 		row := &Row{Name: m, Columns: []string{"key", "value"}}
 		for _, k := range keys {
 			for _, v := range ix.TagValues(m, k) {
+				if err := tk.tick(); err != nil {
+					return nil, err
+				}
 				if set != nil && !set.Intersects(ix.TagValueSeries(m, k, v)) {
 					continue
 				}
@@ -224,13 +245,17 @@ func matchTagKeys(keys []string, op influxql.Token, expr influxql.Literal) []str
 	return out
 }
 
-func (x *Executor) showFieldKeys(s *influxql.ShowFieldKeysStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showFieldKeys(ctx context.Context, s *influxql.ShowFieldKeysStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	db, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
 	}
 	var rows []*Row
 	for _, m := range measurementsOf(ix, s.Sources) {
+		if err := tk.tick(); err != nil {
+			return nil, err
+		}
 		types, err := x.Store.FieldTypes(db, m)
 		if err != nil {
 			return nil, err
@@ -253,7 +278,8 @@ func (x *Executor) showFieldKeys(s *influxql.ShowFieldKeysStatement, opt Options
 	return rows, nil
 }
 
-func (x *Executor) showSeries(s *influxql.ShowSeriesStatement, opt Options) ([]*Row, error) {
+func (x *Executor) showSeries(ctx context.Context, s *influxql.ShowSeriesStatement, opt Options) ([]*Row, error) {
+	tk := ticker{ctx: ctx}
 	_, ix, err := x.databaseIndex(s.Database, opt)
 	if err != nil {
 		return nil, err
@@ -268,6 +294,9 @@ func (x *Executor) showSeries(s *influxql.ShowSeriesStatement, opt Options) ([]*
 		}
 		it := set.Iterator()
 		for it.HasNext() {
+			if err := tk.tick(); err != nil {
+				return nil, err
+			}
 			if k, ok := ix.SeriesKey(uint64(it.Next())); ok {
 				keys = append(keys, k)
 			}

@@ -196,7 +196,11 @@ func (x *Executor) streamGroup(ctx context.Context, p *plan, src *source, g *gro
 	sort.Slice(order, func(a, b int) bool { return starts[order[a]] < starts[order[b]] })
 	out := make([]bucket, len(order))
 	results := make([]aggResult, len(order)*len(calls))
+	tk := ticker{ctx: ctx}
 	for k, bi := range order {
+		if err := tk.tick(); err != nil {
+			return nil, err
+		}
 		res := results[k*len(calls) : (k+1)*len(calls) : (k+1)*len(calls)]
 		for ci, c := range calls {
 			res[ci] = accs[ci][bi].result(c.Name)
