@@ -46,6 +46,10 @@ type Options struct {
 	// DefaultMaxSeries; negative: no limit). Series already in the log are
 	// always loaded, even beyond a lowered limit.
 	MaxSeries int
+	// Shared, when set, is shared with the engine's other indexes: their
+	// live series together are limited by its total, and it says whether
+	// limits are enforced (nil: this index alone, no total limit).
+	Shared *Shared
 	// Logger receives warnings about repairs (nil: slog.Default()).
 	Logger *slog.Logger
 	// FS is what changes the disk (nil: the OS). Tests inject faults here.
@@ -88,6 +92,7 @@ type measurement struct {
 type Index struct {
 	dir, path string
 	max       int
+	shared    *Shared
 	logger    *slog.Logger
 	fs        fsys.FS
 
@@ -147,7 +152,8 @@ func (ix *Index) create(key []byte, measurement string, tags models.Tags) (uint6
 	if len(key) == 0 || len(key) > MaxKeyLen {
 		return 0, false, fmt.Errorf("create series: %w: length %d not in 1..%d", ErrBadKey, len(key), MaxKeyLen)
 	}
-	if ix.max > 0 && ix.count >= ix.max {
+	if ix.max > 0 && ix.count >= ix.max && !ix.shared.relaxed.Load() {
+		ix.shared.refusedDatabase.Add(1)
 		return 0, false, &MaxSeriesError{Limit: ix.max}
 	}
 	if ix.nextID > math.MaxUint32 {
@@ -158,6 +164,11 @@ func (ix *Index) create(key []byte, measurement string, tags models.Tags) (uint6
 	ix.tagsBuf = ptags
 	if !sameSeries(measurement, tags, m, ptags) {
 		return 0, false, fmt.Errorf("create series %q: %w: does not match measurement %q and its tags", s, ErrBadKey, measurement)
+	}
+	// Last of the checks: a reservation is taken back by nothing but a
+	// deletion.
+	if err := ix.shared.reserve(); err != nil {
+		return 0, false, err
 	}
 	id := uint32(ix.nextID)
 	ix.nextID++

@@ -63,6 +63,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		dir:          dir,
 		path:         filepath.Join(dir, logName),
 		max:          opts.MaxSeries,
+		shared:       opts.Shared,
 		logger:       opts.Logger,
 		fs:           opts.FS,
 		nextID:       1,
@@ -77,6 +78,9 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	if ix.fs == nil {
 		ix.fs = osFS{}
+	}
+	if ix.shared == nil {
+		ix.shared = NewShared(0)
 	}
 	if err := ix.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
@@ -95,6 +99,9 @@ func Open(dir string, opts Options) (*Index, error) {
 		f.Close()
 		return nil, fmt.Errorf("open index %s: %w", ix.path, err)
 	}
+	// Series already in the log count even beyond a lowered limit: they
+	// are loaded whatever the limits say.
+	ix.shared.live.Add(int64(ix.count))
 	if ix.worthCompacting() {
 		ix.syncMu.Lock()
 		ix.wmu.Lock()
@@ -393,6 +400,7 @@ func (ix *Index) Close() error {
 	}
 	ix.f = nil
 	ix.err = ErrClosed
+	ix.shared.live.Add(-int64(ix.count))
 	return err
 }
 
@@ -442,6 +450,7 @@ func (ix *Index) deleteLocked(ids []uint32) error {
 		return nil
 	}
 	ix.remove(ids)
+	ix.shared.live.Add(-int64(len(ids)))
 	start := len(ix.pending)
 	ix.pending = appendDeleteRecord(ix.pending, ids)
 	ix.dead += int64(len(ix.pending) - start)
