@@ -40,6 +40,8 @@ type Engine struct {
 	wal    *wal.WAL
 	// entries caches decoded block index entries for queries.
 	entries *block.EntryCache
+	// series counts and limits the series of all databases together.
+	series *index.Shared
 
 	// mu guards meta and dbs (the structure, not the data).
 	mu   sync.RWMutex
@@ -119,11 +121,14 @@ func Open(opts Options) (*Engine, error) {
 	if opts.HeadMaxAge <= 0 {
 		opts.HeadMaxAge = def.HeadMaxAge
 	}
-	if opts.MaxSeriesPerDatabase <= 0 {
+	if opts.MaxSeriesPerDatabase == 0 {
 		opts.MaxSeriesPerDatabase = def.MaxSeriesPerDatabase
 	}
 	if opts.MaxFieldsPerMeasurement == 0 {
 		opts.MaxFieldsPerMeasurement = def.MaxFieldsPerMeasurement
+	}
+	if opts.EntryCacheBytes <= 0 {
+		opts.EntryCacheBytes = def.EntryCacheBytes
 	}
 	if opts.RetentionCheckInterval <= 0 {
 		opts.RetentionCheckInterval = def.RetentionCheckInterval
@@ -143,7 +148,8 @@ func Open(opts Options) (*Engine, error) {
 	if err := fsys.Or(opts.FS).MkdirAll(filepath.Join(opts.Dir, "data"), 0o755); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	e := &Engine{opts: opts, logger: opts.Logger, fs: fsys.Or(opts.FS), dbs: map[string]*database{}, entries: block.NewEntryCache(entryCacheBytes),
+	e := &Engine{opts: opts, logger: opts.Logger, fs: fsys.Or(opts.FS), dbs: map[string]*database{}, entries: block.NewEntryCache(opts.EntryCacheBytes),
+		series:  index.NewShared(opts.MaxSeriesTotal),
 		commits: make(chan *commitReq, 256), flushNow: make(chan struct{}, 1), closing: make(chan struct{}),
 		streamRestartBytes: walStreamRestartBytes}
 	e.disk.wake = make(chan struct{}, 1)
@@ -178,10 +184,17 @@ func Open(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("storage: open wal: %w", err)
 	}
 	e.wal = w
+	// Every series in the WAL was accepted under the limits of its time:
+	// a limit lowered since must not lose acknowledged points.
+	e.series.SetEnforced(false)
 	if err := e.replay(); err != nil {
 		w.Close()
 		e.closeDatabases()
 		return nil, err
+	}
+	e.series.SetEnforced(true)
+	if n, limit := e.series.Series(), e.series.MaxTotal(); limit > 0 && n > int64(limit) {
+		e.logger.Warn("more series than max-series-total; new series will be refused", "series", n, "limit", limit)
 	}
 	e.commitWG.Add(1)
 	go e.commitLoop()
@@ -218,7 +231,7 @@ func dirSafe(name string) string {
 
 func (e *Engine) openDatabase(name string) (*database, error) {
 	dir := e.dbDir(name)
-	ix, err := index.Open(filepath.Join(dir, "index"), index.Options{MaxSeries: e.opts.MaxSeriesPerDatabase, Logger: e.logger, FS: e.opts.FS})
+	ix, err := index.Open(filepath.Join(dir, "index"), index.Options{MaxSeries: e.opts.MaxSeriesPerDatabase, Shared: e.series, Logger: e.logger, FS: e.opts.FS})
 	if err != nil {
 		return nil, fmt.Errorf("storage: open index of %q: %w", name, err)
 	}
@@ -603,6 +616,7 @@ func (e *Engine) Statistics() map[string]int64 {
 	out := e.operationStatistics()
 	e.addDamageStatistics(out)
 	e.addDiskStatistics(out)
+	e.addLimitStatistics(out)
 	return out
 }
 
@@ -614,6 +628,19 @@ func (e *Engine) Health() error {
 		return fmt.Errorf("disk full in %s (%d bytes free): %s; writes fail until space is freed", e.opts.Dir, free, cause)
 	}
 	return nil
+}
+
+// addLimitStatistics adds the series limits and the memory settings in
+// effect, and how many new series each limit refused.
+func (e *Engine) addLimitStatistics(out map[string]int64) {
+	refusedDB, refusedTotal := e.series.Refused()
+	out["series"] = e.series.Series()
+	out["maxSeriesPerDatabase"] = int64(max(e.opts.MaxSeriesPerDatabase, 0))
+	out["maxSeriesTotal"] = int64(e.series.MaxTotal())
+	out["seriesRefusedPerDatabase"] = refusedDB
+	out["seriesRefusedTotal"] = refusedTotal
+	out["headMaxBytes"] = e.opts.HeadMaxBytes
+	out["entryCacheBytes"] = e.opts.EntryCacheBytes
 }
 
 // addDamageStatistics adds what Open found damaged: WAL bytes kept aside

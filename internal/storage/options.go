@@ -23,13 +23,22 @@ type Options struct {
 	// HeadMaxAge flushes the head at least this often, which bounds WAL
 	// replay time after a crash.
 	HeadMaxAge time.Duration
-	// MaxSeriesPerDatabase refuses new series beyond it (0: default).
+	// MaxSeriesPerDatabase refuses new series in a database beyond it
+	// (0: default; negative: no limit).
 	MaxSeriesPerDatabase int
 	// MaxFieldsPerMeasurement refuses points that would give a
 	// measurement more distinct field keys in one shard (0: default,
 	// negative: no limit). Points are checked before their WAL record,
 	// so replay keeps what was acknowledged whatever the limit is then.
 	MaxFieldsPerMeasurement int
+	// MaxSeriesTotal refuses new series beyond it across all databases
+	// (0: no total limit): any client may create databases, so only this
+	// bounds the index's memory. The server derives it from its memory
+	// limit.
+	MaxSeriesTotal int
+	// EntryCacheBytes bounds the decoded block index entries kept for
+	// queries (0: DefaultEntryCacheBytes).
+	EntryCacheBytes int64
 	// RetentionCheckInterval is how often expired shards are dropped.
 	RetentionCheckInterval time.Duration
 	// Logger receives warnings (repairs, quarantines); nil: slog.Default().
@@ -66,6 +75,7 @@ func DefaultOptions() Options {
 		HeadMaxAge:              time.Hour,
 		MaxSeriesPerDatabase:    1_000_000,
 		MaxFieldsPerMeasurement: DefaultMaxFieldsPerMeasurement,
+		EntryCacheBytes:         DefaultEntryCacheBytes,
 		RetentionCheckInterval:  30 * time.Minute,
 		// A second of ingestion at full speed plus index and metadata
 		// writes; the head's blocks are covered by flushing early.
@@ -74,7 +84,7 @@ func DefaultOptions() Options {
 	}
 }
 
-// entryCacheBytes bounds the decoded block index entries kept for
+// DefaultEntryCacheBytes bounds the decoded block index entries kept for
 // queries: the entries of a dashboard's few thousand series-and-block
 // pairs, a small part of a 1 GB board's memory.
-const entryCacheBytes = 4 << 20
+const DefaultEntryCacheBytes = 4 << 20
