@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -364,7 +365,9 @@ func (s *shard) flush(h *head) error {
 	sort.Slice(s.blocks, func(i, j int) bool { return s.blocks[i].seq < s.blocks[j].seq })
 	for i, f := range s.frozen {
 		if f == h {
-			s.frozen = append(s.frozen[:i], s.frozen[i+1:]...)
+			// slices.Delete clears the vacated slot: a stale pointer
+			// there kept the flushed head's memory until the next flush.
+			s.frozen = slices.Delete(s.frozen, i, i+1)
 			break
 		}
 	}
