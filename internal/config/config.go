@@ -32,7 +32,12 @@ type ServerConfig struct {
 	// FsyncDelay > 0 lets acknowledged writes wait up to this long for an
 	// fsync (fewer SD-card writes; a power cut may lose that window).
 	FsyncDelay Duration `toml:"fsync-delay"`
-	// HeadMaxBytes bounds the memory of recent, not yet flushed data.
+	// MemoryLimit bounds the server's memory: the Go runtime's soft limit
+	// and the source of every memory setting left unset (memory.go).
+	// 0: DefaultMemoryLimit (a share of the machine's RAM).
+	MemoryLimit Size `toml:"memory-limit"`
+	// HeadMaxBytes bounds the memory of recent, not yet flushed data
+	// (0: derived from MemoryLimit).
 	HeadMaxBytes Size `toml:"head-max-bytes"`
 	// MinFreeDiskSpace refuses writes while the data directory's file
 	// system has less free space, keeping room for flushes and
@@ -42,6 +47,13 @@ type ServerConfig struct {
 	// directory and deleted when the disk fills, so a flush can complete
 	// (at most 1/16 of the file system); 0: none.
 	DiskReserve Size `toml:"disk-reserve"`
+	// MaxSeriesPerDatabase refuses new series in a database beyond it
+	// (InfluxDB's max-series-per-database; 0: no limit).
+	MaxSeriesPerDatabase int `toml:"max-series-per-database"`
+	// MaxSeriesTotal refuses new series beyond it across all databases,
+	// which any client may create (0: derived from MemoryLimit; -1: no
+	// limit).
+	MaxSeriesTotal int `toml:"max-series-total"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log-level"`
 	// NoLocalAgent stops the server from collecting its own host's
@@ -105,11 +117,6 @@ const (
 	DefaultMaxSelectBuckets = 100_000
 	// DefaultMaxBodySize is InfluxDB's default max-body-size (25 MB).
 	DefaultMaxBodySize Size = 25_000_000
-	// DefaultHeadMaxBytes matches storage.DefaultOptions: recent data is
-	// kept compressed (about 3 bytes per value), so 32 MiB holds about an
-	// hour of 100 hosts' Telegraf inputs, and the server's peak memory
-	// stays far below a Raspberry Pi 3's 1 GB.
-	DefaultHeadMaxBytes Size = 32 << 20
 	// DefaultMaxQueryMemory and DefaultMaxQueryMemoryTotal keep queries
 	// within a quarter of a 1 GB board: four large queries at once, and
 	// a query's failure, not the kernel's OOM killer, past that.
@@ -134,16 +141,17 @@ const (
 	// storage.DefaultOptions.
 	DefaultMinFreeDiskSpace Size = 16 << 20
 	DefaultDiskReserve      Size = 16 << 20
+	// DefaultMaxSeriesPerDatabase is InfluxDB's max-series-per-database.
+	DefaultMaxSeriesPerDatabase = 1_000_000
 )
 
 // NewServerConfig returns the defaults.
 func NewServerConfig() ServerConfig {
 	return ServerConfig{
-		HTTPAddr:     DefaultHTTPAddr,
-		DataDir:      DefaultDataDir,
-		MaxBodySize:  DefaultMaxBodySize,
-		HeadMaxBytes: DefaultHeadMaxBytes,
-		LogLevel:     DefaultLogLevel,
+		HTTPAddr:    DefaultHTTPAddr,
+		DataDir:     DefaultDataDir,
+		MaxBodySize: DefaultMaxBodySize,
+		LogLevel:    DefaultLogLevel,
 
 		MaxSelectBuckets:    DefaultMaxSelectBuckets,
 		MaxQueryMemory:      DefaultMaxQueryMemory,
@@ -159,8 +167,9 @@ func NewServerConfig() ServerConfig {
 		MaxQueryDepth:           DefaultMaxQueryDepth,
 		MaxQueryTerms:           DefaultMaxQueryTerms,
 
-		MinFreeDiskSpace: DefaultMinFreeDiskSpace,
-		DiskReserve:      DefaultDiskReserve,
+		MinFreeDiskSpace:     DefaultMinFreeDiskSpace,
+		DiskReserve:          DefaultDiskReserve,
+		MaxSeriesPerDatabase: DefaultMaxSeriesPerDatabase,
 	}
 }
 
@@ -215,6 +224,16 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxWriteMemory != 0 && c.MaxWriteMemory < 1<<20 {
 		return fmt.Errorf("max-write-memory: %d is below the 1MiB minimum (a Telegraf batch would not fit)", c.MaxWriteMemory)
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < MinMemoryLimit {
+		return fmt.Errorf("memory-limit: %d is below the %dMiB minimum the server needs (head, index, one query and one write); use e.g. 256MiB, or 0 for a share of the RAM",
+			c.MemoryLimit, MinMemoryLimit>>20)
+	}
+	if c.MaxSeriesPerDatabase < 0 {
+		return fmt.Errorf("max-series-per-database: must not be negative, got %d (0: no limit)", c.MaxSeriesPerDatabase)
+	}
+	if c.MaxSeriesTotal < -1 {
+		return fmt.Errorf("max-series-total: %d is not a limit (0: derived from memory-limit, -1: no limit)", c.MaxSeriesTotal)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
@@ -298,6 +317,10 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.Var(&c.HeadMaxBytes, "head-max-bytes", "memory for recent (compressed) data before it is flushed to blocks, e.g. 32MiB")
 	fs.Var(&c.MinFreeDiskSpace, "min-free-disk-space", "refuse writes while the data directory's file system has less free space, e.g. 16MiB (0: off)")
 	fs.Var(&c.DiskReserve, "disk-reserve", "emergency reserve file released when the disk fills so a flush can complete, e.g. 16MiB (0: none)")
+	fs.Var(&c.MemoryLimit, "memory-limit", "memory the server may use, e.g. 256MiB; sets GOMEMLIMIT and sizes what is unset below (0: 40% of RAM)")
+	fs.Var(&c.HeadMaxBytes, "head-max-bytes", "memory for recent (compressed) data before it is flushed to blocks, e.g. 32MiB (0: memory-limit/12)")
+	fs.IntVar(&c.MaxSeriesPerDatabase, "max-series-per-database", c.MaxSeriesPerDatabase, "most series in one database (0: no limit)")
+	fs.IntVar(&c.MaxSeriesTotal, "max-series-total", c.MaxSeriesTotal, "most series across all databases (0: from memory-limit, -1: no limit)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.NoLocalAgent, "no-local-agent", c.NoLocalAgent, "do not collect this host's own metrics")
 	fs.IntVar(&c.MaxSelectBuckets, "max-select-buckets", c.MaxSelectBuckets, "most GROUP BY time buckets one query may produce")

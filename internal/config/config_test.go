@@ -35,6 +35,7 @@ func TestFullFile(t *testing.T) {
 	want := ServerConfig{
 		HTTPAddr: "127.0.0.1:9999", DataDir: "/var/lib/herd", MaxBodySize: 10_000_000,
 		FsyncDelay: Duration(100 * time.Millisecond), HeadMaxBytes: 32 << 20,
+		MemoryLimit: 512 << 20, MaxSeriesPerDatabase: 500_000, MaxSeriesTotal: 2_000_000,
 		LogLevel: "debug", NoLocalAgent: true,
 		MaxSelectBuckets: 5000, MaxSelectPoint: 1_000_000, QueryTimeout: Duration(30 * time.Second), PprofEnabled: true,
 		MaxQueryMemory: 32 << 20, MaxQueryMemoryTotal: 128 << 20,
