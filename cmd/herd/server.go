@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -57,16 +58,24 @@ func runServer(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
 	slog.SetDefault(log)
+	budgets, err := applyMemoryLimit(&cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "herd server: %v\n", err)
+		return 2
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		log.Error("cannot create data directory", "dir", cfg.DataDir, "err", err)
 		return 1
 	}
 	engine, err := storage.Open(storage.Options{
-		Dir:          cfg.DataDir,
-		FsyncDelay:   time.Duration(cfg.FsyncDelay),
-		HeadMaxBytes: int64(cfg.HeadMaxBytes),
-		Logger:       log,
+		Dir:                  cfg.DataDir,
+		FsyncDelay:           time.Duration(cfg.FsyncDelay),
+		HeadMaxBytes:         budgets.HeadMaxBytes,
+		EntryCacheBytes:      budgets.EntryCacheBytes,
+		MaxSeriesPerDatabase: noLimitIfZero(cfg.MaxSeriesPerDatabase),
+		MaxSeriesTotal:       budgets.MaxSeriesTotal,
+		Logger:               log,
 
 		MaxFieldsPerMeasurement: noLimitIfZero(cfg.MaxFieldsPerMeasurement),
 		// 0 in the configuration turns them off; storage's 0 is its default.
@@ -77,7 +86,7 @@ func runServer(args []string) int {
 		log.Error("cannot open storage", "dir", cfg.DataDir, "err", err)
 		return 1
 	}
-	code := serve(cfg, engine, log)
+	code := serve(cfg, budgets, engine, log)
 	if err := engine.Close(); err != nil {
 		log.Error("closing storage", "err", err)
 		code = 1
@@ -95,7 +104,7 @@ func offIfZero(n int64) int64 {
 }
 
 // serve runs the HTTP API until a signal or a listener failure.
-func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) int {
+func serve(cfg config.ServerConfig, budgets config.Budgets, engine *storage.Engine, log *slog.Logger) int {
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.HTTPAddr, "err", err)
@@ -103,7 +112,7 @@ func serve(cfg config.ServerConfig, engine *storage.Engine, log *slog.Logger) in
 	}
 	handler := httpapi.New(httpapi.Options{
 		Store:        engine,
-		StorageStats: engine.Statistics,
+		StorageStats: func() map[string]int64 { return withMemoryStats(engine.Statistics(), budgets) },
 		Executor: &httpapi.MetaExecutor{Store: engine, Next: &queryExecutor{x: &query.Executor{Store: engine}, limits: query.Options{
 			MaxSelectBuckets: cfg.MaxSelectBuckets, MaxPointsRead: cfg.MaxSelectPoint, Timeout: time.Duration(cfg.QueryTimeout),
 			MaxQueryDepth: cfg.MaxQueryDepth}}},
@@ -177,6 +186,45 @@ func noLimitIfZero(n int) int {
 		return -1
 	}
 	return n
+}
+
+// applyMemoryLimit resolves memory-limit and every setting derived from
+// it, sets the Go runtime's soft limit to it (unless GOMEMLIMIT is set:
+// the runtime applies that one itself, and it is the default limit) and
+// logs what was decided.
+func applyMemoryLimit(cfg *config.ServerConfig, log *slog.Logger) (config.Budgets, error) {
+	m := config.ReadMachine()
+	goEnv := os.Getenv("GOMEMLIMIT") != ""
+	if goEnv {
+		if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 { // not "off"
+			m.GoMemLimit = l
+		}
+	}
+	b, source, err := cfg.ApplyMemoryLimit(m)
+	if err != nil {
+		return b, err
+	}
+	if !goEnv {
+		debug.SetMemoryLimit(b.MemoryLimit)
+	}
+	mib := func(n int64) string { return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)) }
+	log.Info("memory limit", "limit", mib(b.MemoryLimit), "source", source, "ram", mib(m.MemTotal), "cgroup_max", mib(m.CgroupMax),
+		"go_memory_limit", mib(debug.SetMemoryLimit(-1)), "head_max_bytes", mib(b.HeadMaxBytes), "entry_cache_bytes", mib(b.EntryCacheBytes),
+		"write_memory", mib(b.WriteMemory), "query_memory", mib(b.QueryMemory), "query_memory_total", mib(b.QueryMemoryTotal),
+		"max_series_total", b.MaxSeriesTotal, "max_series_per_database", cfg.MaxSeriesPerDatabase)
+	return b, nil
+}
+
+// withMemoryStats adds the memory limit and its budgets to the storage
+// statistics in /debug/vars, so what the server runs with can be read
+// back (goMemoryLimit is the runtime's live value).
+func withMemoryStats(st map[string]int64, b config.Budgets) map[string]int64 {
+	st["memoryLimit"] = b.MemoryLimit
+	st["goMemoryLimit"] = debug.SetMemoryLimit(-1)
+	st["writeMemoryBudget"] = b.WriteMemory
+	st["queryMemoryBudget"] = b.QueryMemory
+	st["queryMemoryTotalBudget"] = b.QueryMemoryTotal
+	return st
 }
 
 func logLevel(s string) slog.Level {

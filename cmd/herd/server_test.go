@@ -64,7 +64,14 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // is read from the "listening" log line) and waits until /ping answers.
 func startServer(t *testing.T, bin, dataDir string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(bin, "server", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--no-local-agent")
+	return startServerEnv(t, bin, dataDir, nil)
+}
+
+// startServerEnv is startServer with extra environment and arguments.
+func startServerEnv(t *testing.T, bin, dataDir string, env []string, args ...string) *serverProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"server", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--no-local-agent"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

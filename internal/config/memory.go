@@ -54,7 +54,8 @@ const (
 // compactions.
 type Budgets struct {
 	MemoryLimit int64
-	// HeadMaxBytes: the head is flushed when it holds this much.
+	// HeadMaxBytes: the head is flushed when it holds this much. At most
+	// 256 MiB: a crash replays up to this much WAL (about 30 s at 256).
 	HeadMaxBytes int64
 	// EntryCacheBytes: decoded block index entries kept for queries.
 	EntryCacheBytes int64
@@ -72,7 +73,7 @@ func DeriveBudgets(limit Size) Budgets {
 	query := l / 5
 	return Budgets{
 		MemoryLimit:      l,
-		HeadMaxBytes:     clamp(l/12, 4<<20, 1<<30),
+		HeadMaxBytes:     clamp(l/12, 4<<20, 256<<20),
 		EntryCacheBytes:  clamp(l/64, 1<<20, 64<<20),
 		WriteMemory:      l / 10,
 		QueryMemory:      query / 2,

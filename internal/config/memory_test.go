@@ -26,7 +26,7 @@ func TestDeriveBudgets(t *testing.T) {
 		{256 * mib, Budgets{MemoryLimit: 256 * mib, HeadMaxBytes: 256 * mib / 12, EntryCacheBytes: 4 * mib,
 			WriteMemory: 256 * mib / 10, QueryMemory: 256 * mib / 10, QueryMemoryTotal: 256 * mib / 5, MaxSeriesTotal: 52428}},
 		// A big explicit limit: the head and cache ceilings apply.
-		{64 * gib, Budgets{MemoryLimit: 64 * gib, HeadMaxBytes: 1 * gib, EntryCacheBytes: 64 * mib,
+		{64 * gib, Budgets{MemoryLimit: 64 * gib, HeadMaxBytes: 256 * mib, EntryCacheBytes: 64 * mib,
 			WriteMemory: 64 * gib / 10, QueryMemory: 64 * gib / 10, QueryMemoryTotal: 64 * gib / 5, MaxSeriesTotal: 13421772}},
 	}
 	for _, tc := range cases {
