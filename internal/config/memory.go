@@ -150,18 +150,12 @@ func ReadMachine() Machine {
 		f.Close()
 	}
 	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		if path, ok := cgroupV2Path(string(b)); ok {
-			// A parent's limit applies to its children too: take the
-			// lowest on the way up.
-			for ; path != ""; path = path[:strings.LastIndexByte(path, '/')] {
-				b, err := os.ReadFile("/sys/fs/cgroup" + path + "/memory.max")
-				if err != nil {
-					continue
-				}
-				if n, _ := ParseCgroupMax(string(b)); n > 0 && (m.CgroupMax == 0 || n < m.CgroupMax) {
-					m.CgroupMax = n
-				}
-			}
+		// cgroup v2 (Raspberry Pi OS, current distributions) names its
+		// limit memory.max; v1 (older Docker hosts) memory.limit_in_bytes.
+		if path, ok := cgroupPath(string(b), "0::"); ok {
+			m.CgroupMax = lowestCgroupLimit("/sys/fs/cgroup", path, "memory.max")
+		} else if path, ok := cgroupPath(string(b), "memory:"); ok {
+			m.CgroupMax = lowestCgroupLimit("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes")
 		}
 	}
 	return m
@@ -188,8 +182,9 @@ func ParseMemTotal(r io.Reader) (int64, error) {
 	return 0, errors.New("meminfo: no MemTotal line")
 }
 
-// ParseCgroupMax reads a cgroup v2 memory.max: bytes, or "max" (no
-// limit, returned as 0).
+// ParseCgroupMax reads a cgroup v2 memory.max or v1
+// memory.limit_in_bytes: bytes, or no limit, returned as 0 ("max" in v2,
+// a page-rounded 2^63-1 in v1).
 func ParseCgroupMax(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	if s == "max" {
@@ -199,16 +194,42 @@ func ParseCgroupMax(s string) (int64, error) {
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("memory.max: %q is neither bytes nor \"max\"", s)
 	}
+	if n >= 1<<62 {
+		return 0, nil
+	}
 	return n, nil
 }
 
-// cgroupV2Path finds the unified hierarchy's line ("0::/path") in
-// /proc/self/cgroup.
-func cgroupV2Path(s string) (string, bool) {
+// cgroupPath finds the path of the hierarchy whose line in
+// /proc/self/cgroup has the given prefix after its number ("0::" is the
+// unified v2 hierarchy, "memory:" v1's memory controller).
+func cgroupPath(s, prefix string) (string, bool) {
 	for line := range strings.SplitSeq(s, "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") && !strings.Contains(p, "..") {
+		_, rest, _ := strings.Cut(line, ":")
+		if prefix != "0::" {
+			line = rest
+		}
+		if p, ok := strings.CutPrefix(line, prefix); ok && strings.HasPrefix(p, "/") && !strings.Contains(p, "..") {
 			return strings.TrimSuffix(p, "/"), true
 		}
 	}
 	return "", false
+}
+
+// lowestCgroupLimit returns the lowest limit in file of the cgroup at
+// path and its ancestors (a parent's limit applies to its children), 0
+// when none is set.
+func lowestCgroupLimit(root, path, file string) int64 {
+	var lowest int64
+	for {
+		if b, err := os.ReadFile(root + path + "/" + file); err == nil {
+			if n, _ := ParseCgroupMax(string(b)); n > 0 && (lowest == 0 || n < lowest) {
+				lowest = n
+			}
+		}
+		if path == "" {
+			return lowest
+		}
+		path = path[:strings.LastIndexByte(path, '/')]
+	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -186,7 +187,7 @@ func TestParseCgroupMax(t *testing.T) {
 		want int64
 		ok   bool
 	}{
-		{"max\n", 0, true}, {"536870912\n", 512 << 20, true}, {"0", 0, false}, {"-1", 0, false}, {"lots", 0, false}, {"", 0, false},
+		{"max\n", 0, true}, {"536870912\n", 512 << 20, true}, {"9223372036854771712\n", 0, true}, {"0", 0, false}, {"-1", 0, false}, {"lots", 0, false}, {"", 0, false},
 	}
 	for _, tc := range cases {
 		got, err := ParseCgroupMax(tc.in)
@@ -195,18 +196,38 @@ func TestParseCgroupMax(t *testing.T) {
 		}
 	}
 	paths := []struct {
-		in, want string
-		ok       bool
+		in, prefix, want string
+		ok               bool
 	}{
-		{"0::/system.slice/herd.service\n", "/system.slice/herd.service", true},
-		{"12:memory:/x\n0::/\n", "", true},
-		{"12:memory:/x\n", "", false},
-		{"0::/a/../../etc\n", "", false},
+		{"0::/system.slice/herd.service\n", "0::", "/system.slice/herd.service", true},
+		{"12:memory:/x\n0::/\n", "0::", "", true},
+		{"12:memory:/x\n", "0::", "", false},
+		{"0::/a/../../etc\n", "0::", "", false},
+		{"5:cpu:/\n4:memory:/docker/abc\n0::/\n", "memory:", "/docker/abc", true},
+		{"4:memory:/docker/../x\n", "memory:", "", false},
 	}
 	for _, tc := range paths {
-		got, ok := cgroupV2Path(tc.in)
+		got, ok := cgroupPath(tc.in, tc.prefix)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("cgroupV2Path(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("cgroupPath(%q, %q) = %q, %v; want %q, %v", tc.in, tc.prefix, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestLowestCgroupLimit: a parent's lower limit wins over its child's.
+func TestLowestCgroupLimit(t *testing.T) {
+	root := t.TempDir()
+	for path, limit := range map[string]string{"": "max", "/a": "1073741824", "/a/b": "2147483648", "/a/b/c": "max"} {
+		if err := os.MkdirAll(root+path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(root+path+"/memory.max", []byte(limit+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for path, want := range map[string]int64{"/a/b/c": 1 << 30, "/a": 1 << 30, "": 0, "/missing/x": 0} {
+		if got := lowestCgroupLimit(root, path, "memory.max"); got != want {
+			t.Errorf("lowestCgroupLimit(%q) = %d, want %d", path, got, want)
 		}
 	}
 }
