@@ -113,6 +113,7 @@ type Index struct {
 	keys   keyTable // key → id
 	ids    idTable  // id → key
 	count  int
+	weight int64 // the live series' Weight, summed (changes under wmu)
 
 	postMu       sync.RWMutex
 	measurements map[string]*measurement
@@ -167,7 +168,7 @@ func (ix *Index) create(key []byte, measurement string, tags models.Tags) (uint6
 	}
 	// Last of the checks: a reservation is taken back by nothing but a
 	// deletion.
-	if err := ix.shared.reserve(); err != nil {
+	if err := ix.shared.reserve(Weight(len(key))); err != nil {
 		return 0, false, err
 	}
 	id := uint32(ix.nextID)
@@ -190,6 +191,7 @@ func (ix *Index) insert(id uint32, key, m string, tags models.Tags) {
 	ix.ids.set(id, key)
 	ix.keys.insert(key, id)
 	ix.count++
+	ix.weight += Weight(len(key))
 	ix.keysMu.Unlock()
 
 	ix.postMu.Lock()

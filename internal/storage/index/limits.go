@@ -29,6 +29,10 @@ func (e *MaxSeriesTotalError) Is(target error) bool { return target == ErrMaxSer
 type Shared struct {
 	maxTotal int
 	live     atomic.Int64
+	// weight is what the total limit counts: a series once per
+	// weightKeyBytes of its key (Weight), so that long keys cannot
+	// exhaust memory within the series count.
+	weight atomic.Int64
 	// relaxed suspends both limits, for WAL replay: every series in the
 	// WAL was accepted under the limits of its time, and refusing it now
 	// (after a limit was lowered) would lose acknowledged points.
@@ -57,21 +61,42 @@ func (s *Shared) Refused() (perDatabase, total int64) {
 	return s.refusedDatabase.Load(), s.refusedTotal.Load()
 }
 
-// reserve counts one new series, or refuses it beyond the total limit.
-// Several indexes reserve concurrently, hence the compare-and-swap.
-func (s *Shared) reserve() error {
+// weightKeyBytes: see Weight.
+const weightKeyBytes = 1024
+
+// Weight is what a series with a key of keyLen bytes counts against the
+// total limit: 1 for keys under 1 KiB (Telegraf's are about 120 bytes),
+// and once more per KiB beyond, since the total limit is derived from
+// the memory limit at 1 KiB per series: a 64 KiB key counts 64 times.
+func Weight(keyLen int) int64 { return 1 + int64(keyLen)/weightKeyBytes }
+
+// Weight is the sum of the live series' weights (what max-series-total
+// is compared with).
+func (s *Shared) Weight() int64 { return s.weight.Load() }
+
+// reserve counts one new series of weight w, or refuses it beyond the
+// total limit. Several indexes reserve concurrently, hence the
+// compare-and-swap.
+func (s *Shared) reserve(w int64) error {
 	if s.maxTotal == 0 || s.relaxed.Load() {
-		s.live.Add(1)
+		s.add(1, w)
 		return nil
 	}
 	for {
-		n := s.live.Load()
-		if n >= int64(s.maxTotal) {
+		n := s.weight.Load()
+		if n+w > int64(s.maxTotal) {
 			s.refusedTotal.Add(1)
 			return &MaxSeriesTotalError{Limit: s.maxTotal}
 		}
-		if s.live.CompareAndSwap(n, n+1) {
+		if s.weight.CompareAndSwap(n, n+w) {
+			s.live.Add(1)
 			return nil
 		}
 	}
+}
+
+// add counts series loaded (positive) or removed (negative).
+func (s *Shared) add(series, weight int64) {
+	s.live.Add(series)
+	s.weight.Add(weight)
 }

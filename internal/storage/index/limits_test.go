@@ -3,6 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -151,5 +152,47 @@ func TestMaxSeriesTotalConcurrent(t *testing.T) {
 	if created != limit || total != limit || sh.Series() != limit || refused != dbs*perWriter-limit {
 		t.Fatalf("created %d, in indexes %d, shared %d, refused %d; want %d, %d, %d, %d",
 			created, total, sh.Series(), refused, limit, limit, limit, dbs*perWriter-limit)
+	}
+}
+
+// TestMaxSeriesTotalWeighsLongKeys: the total limit is derived from
+// memory at 1 KiB per series, so a series with a longer key counts once
+// per KiB: 64 KiB keys cannot take 64 times the memory budgeted.
+func TestMaxSeriesTotalWeighsLongKeys(t *testing.T) {
+	for _, tt := range []struct{ keyLen, want int }{{1, 1}, {1023, 1}, {1024, 2}, {2100, 3}, {MaxKeyLen, 64}} {
+		if got := Weight(tt.keyLen); got != int64(tt.want) {
+			t.Errorf("Weight(%d) = %d, want %d", tt.keyLen, got, tt.want)
+		}
+	}
+	dir := t.TempDir()
+	sh := NewShared(5)
+	ix := openT(t, dir, Options{Shared: sh})
+	long := strings.Repeat("x", 2100)
+	idLong := mustCreate(t, ix, "cpu", "host", long)
+	mustCreate(t, ix, "cpu", "host", "a")
+	mustCreate(t, ix, "cpu", "host", "b")
+	if err := tryCreate(ix, "c"); !errors.Is(err, ErrMaxSeriesTotal) {
+		t.Fatalf("3 series weighing 5 of 5: err = %v", err)
+	}
+	if sh.Series() != 3 || sh.Weight() != 5 {
+		t.Fatalf("Series() %d, Weight() %d; want 3, 5", sh.Series(), sh.Weight())
+	}
+	ix.Close()
+	if sh.Series() != 0 || sh.Weight() != 0 {
+		t.Fatalf("after Close: Series() %d, Weight() %d", sh.Series(), sh.Weight())
+	}
+	ix = openT(t, dir, Options{Shared: sh})
+	defer ix.Close()
+	if sh.Series() != 3 || sh.Weight() != 5 {
+		t.Fatalf("after reopen: Series() %d, Weight() %d; want 3, 5", sh.Series(), sh.Weight())
+	}
+	if err := ix.DeleteSeries(bm(uint32(idLong))); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"c", "d", "e"} {
+		mustCreate(t, ix, "cpu", "host", h)
+	}
+	if err := tryCreate(ix, "f"); !errors.Is(err, ErrMaxSeriesTotal) || sh.Weight() != 5 {
+		t.Fatalf("after deleting the long key and adding 3: err = %v, weight %d", err, sh.Weight())
 	}
 }

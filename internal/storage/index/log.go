@@ -101,7 +101,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	// Series already in the log count even beyond a lowered limit: they
 	// are loaded whatever the limits say.
-	ix.shared.live.Add(int64(ix.count))
+	ix.shared.add(int64(ix.count), ix.weight)
 	if ix.worthCompacting() {
 		ix.syncMu.Lock()
 		ix.wmu.Lock()
@@ -292,9 +292,11 @@ func (ix *Index) remove(ids []uint32) {
 
 	ix.keysMu.Lock()
 	for _, id := range ids {
-		ix.keys.remove(ix.ids.key(id), id)
+		key := ix.ids.key(id)
+		ix.keys.remove(key, id)
 		ix.ids.set(id, "")
 		ix.count--
+		ix.weight -= Weight(len(key))
 	}
 	ix.keysMu.Unlock()
 }
@@ -400,7 +402,7 @@ func (ix *Index) Close() error {
 	}
 	ix.f = nil
 	ix.err = ErrClosed
-	ix.shared.live.Add(-int64(ix.count))
+	ix.shared.add(-int64(ix.count), -ix.weight)
 	return err
 }
 
@@ -449,8 +451,9 @@ func (ix *Index) deleteLocked(ids []uint32) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	count, weight := ix.count, ix.weight
 	ix.remove(ids)
-	ix.shared.live.Add(-int64(len(ids)))
+	ix.shared.add(int64(ix.count-count), ix.weight-weight)
 	start := len(ix.pending)
 	ix.pending = appendDeleteRecord(ix.pending, ids)
 	ix.dead += int64(len(ix.pending) - start)
