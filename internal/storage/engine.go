@@ -637,6 +637,7 @@ func (e *Engine) addLimitStatistics(out map[string]int64) {
 	out["series"] = e.series.Series()
 	out["maxSeriesPerDatabase"] = int64(max(e.opts.MaxSeriesPerDatabase, 0))
 	out["maxSeriesTotal"] = int64(e.series.MaxTotal())
+	out["seriesWeight"] = e.series.Weight() // what maxSeriesTotal limits
 	out["seriesRefusedPerDatabase"] = refusedDB
 	out["seriesRefusedTotal"] = refusedTotal
 	out["headMaxBytes"] = e.opts.HeadMaxBytes
