@@ -120,6 +120,7 @@ type run struct {
 	done    chan struct{}
 	base    string
 	results []result
+	notes   []string
 	baseRSS int64
 	// effective limit, as /debug/vars reports it
 	memoryLimit int64
@@ -147,7 +148,10 @@ func (r *run) all(only *regexp.Regexp) error {
 		// A fresh process per case: Go returns freed memory to the kernel
 		// slowly, so one case's RSS would otherwise start the next's.
 		if err := r.restart(); err != nil {
-			return err
+			if err := r.fresh(); err != nil {
+				return err
+			}
+			r.notes = append(r.notes, fmt.Sprintf("before %q: the server did not restart (%v); the data directory was recreated", c.name, err))
 		}
 		res := r.one(c)
 		fmt.Fprintf(os.Stderr, "   %s in %s, peak RSS %d MiB, ping max %s, query max %s %s\n",
@@ -243,7 +247,12 @@ func (r *run) one(c hostileCase) result {
 	if !r.waitResponsive(5 * time.Second) {
 		r.kill()
 		if err := r.start(); err != nil {
-			res.detail += "; restart failed: " + err.Error()
+			// Replaying what the case wrote can take as long as the case:
+			// start over so the next case has a server.
+			res.detail += "; restart failed (" + err.Error() + "): data directory recreated"
+			if err := r.fresh(); err != nil {
+				res.detail += "; that failed too: " + err.Error()
+			}
 		}
 		res.restarted = true
 	}
@@ -347,6 +356,7 @@ func (r *run) start() error {
 	case <-r.done:
 		return errors.New("server exited before listening")
 	case <-time.After(120 * time.Second):
+		r.kill()
 		return errors.New("server did not listen within 120 s")
 	}
 	// Only /ping: the probe database does not exist before setup.
@@ -370,6 +380,22 @@ func (r *run) restart() error {
 		r.kill()
 	}
 	return r.start()
+}
+
+// fresh kills the server, empties its data directory and starts it
+// again with the setup data.
+func (r *run) fresh() error {
+	r.kill()
+	if err := os.RemoveAll(r.dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return err
+	}
+	if err := r.start(); err != nil {
+		return err
+	}
+	return setup(r.base)
 }
 
 func (r *run) kill() {
@@ -415,6 +441,9 @@ func (r *run) table(w io.Writer) {
 			res.startRSS>>20, res.peakRSS>>20, res.pingMax.Round(time.Millisecond), res.pingBad, res.probes,
 			res.queryMax.Round(time.Millisecond), res.queryBad, res.probes,
 			res.writeMax.Round(time.Millisecond), res.writeBad, res.probes, after)
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(w, "\nNote: %s.\n", n)
 	}
 }
 
