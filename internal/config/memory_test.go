@@ -19,7 +19,7 @@ func TestDeriveBudgets(t *testing.T) {
 		want  Budgets
 	}{
 		// A Raspberry Pi 3's default: 40% of about 906 MiB.
-		{362 * mib, Budgets{MemoryLimit: 362 * mib, HeadMaxBytes: 362 * mib / 12, EntryCacheBytes: 362 * mib / 64,
+		{362 * mib, Budgets{MemoryLimit: 362 * mib, HeadMaxBytes: 362 * mib / 12, EntryCacheBytes: 4 * mib,
 			WriteMemory: 362 * mib / 10, QueryMemory: 362 * mib / 10, QueryMemoryTotal: 362 * mib / 5, MaxSeriesTotal: 74137}},
 		// The minimum: the head and cache floors apply.
 		{64 * mib, Budgets{MemoryLimit: 64 * mib, HeadMaxBytes: 64 * mib / 12, EntryCacheBytes: 1 * mib,
@@ -27,7 +27,7 @@ func TestDeriveBudgets(t *testing.T) {
 		{256 * mib, Budgets{MemoryLimit: 256 * mib, HeadMaxBytes: 256 * mib / 12, EntryCacheBytes: 4 * mib,
 			WriteMemory: 256 * mib / 10, QueryMemory: 256 * mib / 10, QueryMemoryTotal: 256 * mib / 5, MaxSeriesTotal: 52428}},
 		// A big explicit limit: the head and cache ceilings apply.
-		{64 * gib, Budgets{MemoryLimit: 64 * gib, HeadMaxBytes: 256 * mib, EntryCacheBytes: 64 * mib,
+		{64 * gib, Budgets{MemoryLimit: 64 * gib, HeadMaxBytes: 256 * mib, EntryCacheBytes: 4 * mib,
 			WriteMemory: 64 * gib / 10, QueryMemory: 64 * gib / 10, QueryMemoryTotal: 64 * gib / 5, MaxSeriesTotal: 13421772}},
 	}
 	for _, tc := range cases {
