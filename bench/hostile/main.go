@@ -436,6 +436,9 @@ func (r *run) table(w io.Writer) {
 		if res.detail != "" {
 			detail += ": " + res.detail
 		}
+		if r := []rune(detail); len(r) > 200 {
+			detail = string(r[:200]) + "…"
+		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %d MiB | %d MiB | %s (%d/%d) | %s (%d/%d) | %s (%d/%d) | %s |\n",
 			res.c.name, res.c.scale, strings.ReplaceAll(detail, "|", "/"), res.took.Round(10*time.Millisecond),
 			res.startRSS>>20, res.peakRSS>>20, res.pingMax.Round(time.Millisecond), res.pingBad, res.probes,
