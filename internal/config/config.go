@@ -117,18 +117,17 @@ const (
 	DefaultMaxSelectBuckets = 100_000
 	// DefaultMaxBodySize is InfluxDB's default max-body-size (25 MB).
 	DefaultMaxBodySize Size = 25_000_000
-	// DefaultMaxQueryMemory and DefaultMaxQueryMemoryTotal keep queries
-	// within a quarter of a 1 GB board: four large queries at once, and
-	// a query's failure, not the kernel's OOM killer, past that.
-	DefaultMaxQueryMemory      Size = 64 << 20
-	DefaultMaxQueryMemoryTotal Size = 256 << 20
+	// Derived is the default of max-write-memory, max-query-memory and
+	// max-query-memory-total: a share of memory-limit (DeriveBudgets),
+	// set by ApplyMemoryLimit. It cannot be written in a file, a variable
+	// or a flag (sizes are never negative); 0 there still means no limit.
+	Derived Size = -1
 
 	// Write limits; httpapi and storage say why these values.
 	DefaultMaxFieldsPerPoint       = 10_000
 	DefaultMaxFieldsPerMeasurement = 100_000
 	DefaultMaxConcurrentWriteLimit = 32
 	DefaultEnqueuedWriteTimeout    = Duration(5 * time.Second)
-	DefaultMaxWriteMemory          = Size(64 << 20)
 	DefaultBodyReadTimeout         = Duration(30 * time.Second)
 	// DefaultMaxQuerySize is what a GET can carry (net/http's 1 MiB
 	// header limit), so any query that works as a GET works as a POST.
@@ -154,14 +153,14 @@ func NewServerConfig() ServerConfig {
 		LogLevel:    DefaultLogLevel,
 
 		MaxSelectBuckets:    DefaultMaxSelectBuckets,
-		MaxQueryMemory:      DefaultMaxQueryMemory,
-		MaxQueryMemoryTotal: DefaultMaxQueryMemoryTotal,
+		MaxQueryMemory:      Derived,
+		MaxQueryMemoryTotal: Derived,
 
 		MaxFieldsPerPoint:       DefaultMaxFieldsPerPoint,
 		MaxFieldsPerMeasurement: DefaultMaxFieldsPerMeasurement,
 		MaxConcurrentWriteLimit: DefaultMaxConcurrentWriteLimit,
 		EnqueuedWriteTimeout:    DefaultEnqueuedWriteTimeout,
-		MaxWriteMemory:          DefaultMaxWriteMemory,
+		MaxWriteMemory:          Derived,
 		BodyReadTimeout:         DefaultBodyReadTimeout,
 		MaxQuerySize:            DefaultMaxQuerySize,
 		MaxQueryDepth:           DefaultMaxQueryDepth,
@@ -202,10 +201,10 @@ func (c *ServerConfig) Validate() error {
 		return fmt.Errorf("max-query-size, max-query-depth, max-query-terms: must not be negative, got %d, %d, %d",
 			c.MaxQuerySize, c.MaxQueryDepth, c.MaxQueryTerms)
 	}
-	if c.MaxQueryMemory < 0 || c.MaxQueryMemoryTotal < 0 {
+	if (c.MaxQueryMemory < 0 && c.MaxQueryMemory != Derived) || (c.MaxQueryMemoryTotal < 0 && c.MaxQueryMemoryTotal != Derived) {
 		return fmt.Errorf("max-query-memory, max-query-memory-total: must not be negative, got %d and %d", c.MaxQueryMemory, c.MaxQueryMemoryTotal)
 	}
-	if c.MaxQueryMemoryTotal != 0 && c.MaxQueryMemory > c.MaxQueryMemoryTotal {
+	if c.MaxQueryMemory != Derived && c.MaxQueryMemoryTotal > 0 && c.MaxQueryMemory > c.MaxQueryMemoryTotal {
 		return fmt.Errorf("max-query-memory: %d is more than max-query-memory-total %d", c.MaxQueryMemory, c.MaxQueryMemoryTotal)
 	}
 	for _, l := range []struct {
@@ -214,7 +213,7 @@ func (c *ServerConfig) Validate() error {
 	}{
 		{"max-fields-per-point", int64(c.MaxFieldsPerPoint)}, {"max-fields-per-measurement", int64(c.MaxFieldsPerMeasurement)},
 		{"max-concurrent-write-limit", int64(c.MaxConcurrentWriteLimit)}, {"max-enqueued-write-limit", int64(c.MaxEnqueuedWriteLimit)},
-		{"enqueued-write-timeout", int64(c.EnqueuedWriteTimeout)}, {"max-write-memory", int64(c.MaxWriteMemory)},
+		{"enqueued-write-timeout", int64(c.EnqueuedWriteTimeout)}, {"max-write-memory", max(int64(c.MaxWriteMemory), 0)}, // Derived: set later
 		{"body-read-timeout", int64(c.BodyReadTimeout)},
 		{"min-free-disk-space", int64(c.MinFreeDiskSpace)}, {"disk-reserve", int64(c.DiskReserve)},
 	} {
@@ -222,7 +221,7 @@ func (c *ServerConfig) Validate() error {
 			return fmt.Errorf("%s: must not be negative, got %d", l.key, l.v)
 		}
 	}
-	if c.MaxWriteMemory != 0 && c.MaxWriteMemory < 1<<20 {
+	if c.MaxWriteMemory > 0 && c.MaxWriteMemory < 1<<20 {
 		return fmt.Errorf("max-write-memory: %d is below the 1MiB minimum (a Telegraf batch would not fit)", c.MaxWriteMemory)
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < MinMemoryLimit {
@@ -325,8 +324,8 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.IntVar(&c.MaxSelectBuckets, "max-select-buckets", c.MaxSelectBuckets, "most GROUP BY time buckets one query may produce")
 	fs.Int64Var(&c.MaxSelectPoint, "max-select-point", c.MaxSelectPoint, "most values one query may read (0: no limit)")
 	fs.Var(&c.QueryTimeout, "query-timeout", "end queries running longer than this, e.g. 30s (0: no limit)")
-	fs.Var(&c.MaxQueryMemory, "max-query-memory", "memory one query request may hold, e.g. 64MiB (0: no limit)")
-	fs.Var(&c.MaxQueryMemoryTotal, "max-query-memory-total", "memory all running queries may hold together, e.g. 256MiB (0: no limit)")
+	fs.Var(&c.MaxQueryMemory, "max-query-memory", "memory one query request may hold, e.g. 64MiB (default: memory-limit / 10, at most 64MiB; 0: no limit)")
+	fs.Var(&c.MaxQueryMemoryTotal, "max-query-memory-total", "memory all running queries may hold together, e.g. 256MiB (default: memory-limit / 5, at most 256MiB; 0: no limit)")
 	fs.Var(&c.MaxQuerySize, "max-query-size", "longest query text (q), e.g. 1MiB (0: the default)")
 	fs.IntVar(&c.MaxQueryDepth, "max-query-depth", c.MaxQueryDepth, "deepest nesting of parentheses and subqueries in a query (0: the default)")
 	fs.IntVar(&c.MaxQueryTerms, "max-query-terms", c.MaxQueryTerms, "most operands joined by operators in one statement (0: the default)")
@@ -336,7 +335,7 @@ func (c *ServerConfig) flagSet(configPath *string) *flag.FlagSet {
 	fs.IntVar(&c.MaxConcurrentWriteLimit, "max-concurrent-write-limit", c.MaxConcurrentWriteLimit, "most writes parsed and applied at once (0: no limit)")
 	fs.IntVar(&c.MaxEnqueuedWriteLimit, "max-enqueued-write-limit", c.MaxEnqueuedWriteLimit, "most writes waiting for a turn (0: no limit)")
 	fs.Var(&c.EnqueuedWriteTimeout, "enqueued-write-timeout", "how long a write waits for a turn or for write memory before a 503, e.g. 5s")
-	fs.Var(&c.MaxWriteMemory, "max-write-memory", "memory all writes in progress may hold at once, e.g. 64MiB (0: no limit)")
+	fs.Var(&c.MaxWriteMemory, "max-write-memory", "memory all writes in progress may hold at once, e.g. 64MiB (default: memory-limit / 10, at most 64MiB; 0: no limit)")
 	fs.Var(&c.BodyReadTimeout, "body-read-timeout", "longest a write body may take to arrive, e.g. 30s (0: no limit)")
 	return fs
 }

@@ -55,20 +55,34 @@ const (
 type Budgets struct {
 	MemoryLimit int64
 	// HeadMaxBytes: the head is flushed when it holds this much. At most
-	// 256 MiB: a crash replays up to this much WAL (about 30 s at 256).
+	// 32 MiB: a crash replays up to this much WAL.
 	HeadMaxBytes int64
 	// EntryCacheBytes: decoded block index entries kept for queries. At
 	// most 4 MiB (today's fixed size): a dashboard's entries fit, and the
 	// cache's own accounting undercounts: in tests/e2e's GROUP BY * over
 	// 100k series, 16 MiB of cache cost 85 MiB more peak RSS than 4 MiB.
 	EntryCacheBytes int64
-	// WriteMemory: write bodies in flight, all requests together.
+	// WriteMemory: write bodies in flight, all requests together (at
+	// most 64 MiB).
 	WriteMemory int64
-	// QueryMemory: one query; QueryMemoryTotal: all running queries.
+	// QueryMemory: one query; QueryMemoryTotal: all running queries (at
+	// most 64 and 256 MiB).
 	QueryMemory, QueryMemoryTotal int64
 	// MaxSeriesTotal: series across all databases.
 	MaxSeriesTotal int
 }
+
+// The derived shares stop growing at these sizes: a larger head only
+// lengthens the WAL replay after a crash (32 MiB replays in a few
+// seconds) and flushes already write large sequential blocks; a write or
+// query needing more than these is one a user should be told about (they
+// can raise the setting), not one a large machine should absorb silently.
+const (
+	maxDerivedHead             = 32 << 20
+	maxDerivedWriteMemory      = 64 << 20
+	maxDerivedQueryMemory      = 64 << 20
+	maxDerivedQueryMemoryTotal = 256 << 20
+)
 
 // DeriveBudgets returns the shares of limit (see Budgets).
 func DeriveBudgets(limit Size) Budgets {
@@ -76,11 +90,11 @@ func DeriveBudgets(limit Size) Budgets {
 	query := l / 5
 	return Budgets{
 		MemoryLimit:      l,
-		HeadMaxBytes:     clamp(l/12, 4<<20, 256<<20),
+		HeadMaxBytes:     clamp(l/12, 4<<20, maxDerivedHead),
 		EntryCacheBytes:  clamp(l/64, 1<<20, 4<<20),
-		WriteMemory:      l / 10,
-		QueryMemory:      query / 2,
-		QueryMemoryTotal: query,
+		WriteMemory:      min(l/10, maxDerivedWriteMemory),
+		QueryMemory:      min(query/2, maxDerivedQueryMemory),
+		QueryMemoryTotal: min(query, maxDerivedQueryMemoryTotal),
 		MaxSeriesTotal:   int(min(l/5/SeriesMemoryBytes, 1<<31-1)),
 	}
 }
@@ -141,6 +155,23 @@ func (c *ServerConfig) ApplyMemoryLimit(m Machine) (Budgets, string, error) {
 		c.MaxSeriesTotal = b.MaxSeriesTotal
 	}
 	b.MaxSeriesTotal = max(c.MaxSeriesTotal, 0) // -1: no limit
+	if c.MaxWriteMemory == Derived {
+		c.MaxWriteMemory = Size(b.WriteMemory)
+	}
+	b.WriteMemory = int64(c.MaxWriteMemory)
+	if c.MaxQueryMemory == Derived {
+		c.MaxQueryMemory = Size(b.QueryMemory)
+	}
+	if c.MaxQueryMemoryTotal == Derived {
+		// An explicit per-query limit above the derived total raises the
+		// total: the user asked for one query of that size.
+		c.MaxQueryMemoryTotal = Size(max(b.QueryMemoryTotal, int64(c.MaxQueryMemory)))
+	}
+	if c.MaxQueryMemoryTotal != 0 && c.MaxQueryMemory > c.MaxQueryMemoryTotal {
+		return b, source, fmt.Errorf("max-query-memory: %d is more than max-query-memory-total %d: lower it or raise the total",
+			c.MaxQueryMemory, c.MaxQueryMemoryTotal)
+	}
+	b.QueryMemory, b.QueryMemoryTotal = int64(c.MaxQueryMemory), int64(c.MaxQueryMemoryTotal)
 	return b, source, nil
 }
 

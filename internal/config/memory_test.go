@@ -27,8 +27,10 @@ func TestDeriveBudgets(t *testing.T) {
 		{256 * mib, Budgets{MemoryLimit: 256 * mib, HeadMaxBytes: 256 * mib / 12, EntryCacheBytes: 4 * mib,
 			WriteMemory: 256 * mib / 10, QueryMemory: 256 * mib / 10, QueryMemoryTotal: 256 * mib / 5, MaxSeriesTotal: 52428}},
 		// A big explicit limit: the head and cache ceilings apply.
-		{64 * gib, Budgets{MemoryLimit: 64 * gib, HeadMaxBytes: 256 * mib, EntryCacheBytes: 4 * mib,
-			WriteMemory: 64 * gib / 10, QueryMemory: 64 * gib / 10, QueryMemoryTotal: 64 * gib / 5, MaxSeriesTotal: 13421772}},
+		// A large machine: the shares stop at their caps, the series
+		// budget does not.
+		{64 * gib, Budgets{MemoryLimit: 64 * gib, HeadMaxBytes: 32 * mib, EntryCacheBytes: 4 * mib,
+			WriteMemory: 64 * mib, QueryMemory: 64 * mib, QueryMemoryTotal: 256 * mib, MaxSeriesTotal: 13421772}},
 	}
 	for _, tc := range cases {
 		got := DeriveBudgets(tc.limit)
@@ -83,7 +85,7 @@ func TestApplyMemoryLimit(t *testing.T) {
 		source  string
 		wantErr string
 	}{
-		{"all derived", nil, Machine{MemTotal: 1 * gib}, fortyPercentOfGiB / 12, int(fortyPercentOfGiB / 5 / SeriesMemoryBytes),
+		{"all derived", nil, Machine{MemTotal: 1 * gib}, 32 * mib, int(fortyPercentOfGiB / 5 / SeriesMemoryBytes), // 1/12 is 34 MiB: capped
 			fortyPercentOfGiB, "40% of RAM", ""},
 		{"explicit limit", []string{"--memory-limit", "256MiB"}, Machine{MemTotal: 1 * gib}, 256 * mib / 12, 52428, 256 * mib, "memory-limit", ""},
 		{"explicit head and series kept", []string{"--memory-limit", "256MiB", "--head-max-bytes", "8MiB", "--max-series-total", "1000"},
@@ -258,4 +260,50 @@ func FuzzParseMemTotal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestApplyMemoryLimitWriteAndQueryMemory: the write and query budgets
+// follow memory-limit unless set, 0 still means no limit, and an explicit
+// per-query limit above the derived total raises the total.
+func TestApplyMemoryLimitWriteAndQueryMemory(t *testing.T) {
+	cases := []struct {
+		name                string
+		args                []string
+		write, query, total Size
+		wantErr             string
+	}{
+		{"derived", []string{"--memory-limit", "256MiB"}, 256 * mib / 10, 256 * mib / 10, 256 * mib / 5, ""},
+		{"derived, capped", []string{"--memory-limit", "8GiB"}, 64 * mib, 64 * mib, 256 * mib, ""},
+		{"explicit", []string{"--memory-limit", "256MiB", "--max-write-memory", "8MiB", "--max-query-memory", "4MiB", "--max-query-memory-total", "16MiB"},
+			8 * mib, 4 * mib, 16 * mib, ""},
+		{"no limits", []string{"--memory-limit", "256MiB", "--max-write-memory", "0", "--max-query-memory", "0", "--max-query-memory-total", "0"}, 0, 0, 0, ""},
+		{"query above derived total", []string{"--memory-limit", "256MiB", "--max-query-memory", "100MiB"}, 256 * mib / 10, 100 * mib, 100 * mib, ""},
+		{"unbounded query under a derived total", []string{"--memory-limit", "256MiB", "--max-query-memory", "0"}, 256 * mib / 10, 0, 256 * mib / 5, ""},
+		{"query above an explicit total", []string{"--memory-limit", "256MiB", "--max-query-memory", "100MiB", "--max-query-memory-total", "50MiB"}, 0, 0, 0,
+			"max-query-memory: 104857600 is more than max-query-memory-total 52428800"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := LoadServer(tc.args, env(nil))
+			var b Budgets
+			if err == nil {
+				b, _, err = c.ApplyMemoryLimit(Machine{})
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MaxWriteMemory != tc.write || c.MaxQueryMemory != tc.query || c.MaxQueryMemoryTotal != tc.total {
+				t.Fatalf("write %d, query %d, total %d; want %d, %d, %d", c.MaxWriteMemory, c.MaxQueryMemory, c.MaxQueryMemoryTotal, tc.write, tc.query, tc.total)
+			}
+			if b.WriteMemory != int64(tc.write) || b.QueryMemory != int64(tc.query) || b.QueryMemoryTotal != int64(tc.total) {
+				t.Fatalf("budgets %+v do not report the settings in effect", b)
+			}
+		})
+	}
 }
