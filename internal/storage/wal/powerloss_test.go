@@ -7,17 +7,21 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // diskModel remembers what the WAL made durable: each file's length at
 // its last fsync and the directory entries at the last directory fsync.
+// Lengths are kept per inode, not per name, because a repair writes a
+// segment's new contents to a temporary file, fsyncs it and renames it
+// over the segment: the synced length moves with the file.
 // It lets a test "cut the power" in-process, in the spirit of LazyFS:
 // everything not fsynced may be lost, partly written back, or zeroed.
 type diskModel struct {
 	mu      sync.Mutex
-	synced  map[string]int64
+	synced  map[uint64]int64 // by inode
 	entries map[string]bool
 }
 
@@ -43,10 +47,12 @@ func (m *diskModel) hooks() hooks {
 			}
 			return nil
 		}
-		m.synced[filepath.Base(f.Name())] = fi.Size()
+		m.synced[inode(fi)] = fi.Size()
 		return nil
 	}}
 }
+
+func inode(fi os.FileInfo) uint64 { return fi.Sys().(*syscall.Stat_t).Ino }
 
 // cut applies a power cut to dir: files whose creation was never made
 // durable vanish; every other file keeps its synced prefix plus a random
@@ -69,7 +75,11 @@ func (m *diskModel) cut(t *testing.T, dir string, rng *rand.Rand) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		synced := m.synced[de.Name()]
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		synced := min(m.synced[inode(fi)], int64(len(data)))
 		keep := synced + rng.Int64N(int64(len(data))-synced+1)
 		data = data[:keep]
 		if keep > synced && rng.IntN(3) == 0 {
@@ -100,7 +110,7 @@ func TestSimulatedPowerLoss(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(tc.seed, 99))
 			dir := t.TempDir()
-			m := &diskModel{synced: map[string]int64{}}
+			m := &diskModel{synced: map[uint64]int64{}}
 			const writers = 4
 			acked := make([]int, writers) // records acknowledged per writer, over all rounds
 			for round := range 4 {
