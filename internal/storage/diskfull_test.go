@@ -43,6 +43,22 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 	}
 }
 
+// flushedAndHealthy: every head is flushed, the WAL is down to its
+// current segment and the engine has left the disk-full state.
+func flushedAndHealthy(e *Engine) bool {
+	return len(e.wal.Segments()) == 1 && e.headBytes.Load() == 0 && e.Health() == nil
+}
+
+// checkReplayedAfterCrash abandons e as a crash would and checks that an
+// engine reopened on dir replays every acknowledged write.
+func (m *writeModel) checkReplayedAfterCrash(t *testing.T, e *Engine, dir string) {
+	t.Helper()
+	e.abandon()
+	e = openTest(t, dir, nil)
+	defer e.Close()
+	m.check(t, "replayed", e)
+}
+
 func writeCPU(e *Engine, m *writeModel, i int) error {
 	pts := cpuBatch(i)
 	err := e.WriteBatch(&models.Batch{Database: "db", Points: pts})
@@ -156,13 +172,8 @@ func TestFlushIsRetriedUntilTheWALShrinks(t *testing.T) {
 	}
 	model.check(t, "while full", e)
 	full.Store(false)
-	waitUntil(t, 15*time.Second, "the WAL trimmed to one segment with nothing left in memory", func() bool {
-		return len(e.wal.Segments()) == 1 && e.headBytes.Load() == 0 && e.Health() == nil
-	})
-	e.abandon()
-	e = openTest(t, dir, nil)
-	defer e.Close()
-	model.check(t, "replayed", e)
+	waitUntil(t, 15*time.Second, "the WAL trimmed to one segment with nothing left in memory", func() bool { return flushedAndHealthy(e) })
+	model.checkReplayedAfterCrash(t, e, dir)
 }
 
 // TestFlushProgressesWhenTheRollFails: with no room for a new WAL
@@ -226,10 +237,7 @@ func TestFlushProgressesWhenTheRollFails(t *testing.T) {
 	}
 	rollFull.Store(false)
 	waitUntil(t, 15*time.Second, "leave the disk-full state", func() bool { return e.Health() == nil })
-	e.abandon()
-	e = openTest(t, dir, nil)
-	defer e.Close()
-	model.check(t, "replayed", e)
+	model.checkReplayedAfterCrash(t, e, dir)
 }
 
 // TestPartialFlushDeletesTheSegmentsNoHeadNeeds: when one shard's head
@@ -278,13 +286,8 @@ func TestPartialFlushDeletesTheSegmentsNoHeadNeeds(t *testing.T) {
 	}
 	model.check(t, "partly flushed", e)
 	mode.Store(0)
-	waitUntil(t, 15*time.Second, "everything flushed", func() bool {
-		return len(e.wal.Segments()) == 1 && e.headBytes.Load() == 0 && e.Health() == nil
-	})
-	e.abandon()
-	e = openTest(t, dir, nil)
-	defer e.Close()
-	model.check(t, "replayed", e)
+	waitUntil(t, 15*time.Second, "everything flushed", func() bool { return flushedAndHealthy(e) })
+	model.checkReplayedAfterCrash(t, e, dir)
 }
 
 // TestFreeSpaceFloor: below min-free-disk-space writes are refused up
