@@ -43,6 +43,17 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 	}
 }
 
+// flushFailsWhile is a flushShard seam that fails with ENOSPC while full
+// is set and lets the real flush run otherwise.
+func flushFailsWhile(full *atomic.Bool) func(*shard, *head) error {
+	return func(*shard, *head) error {
+		if full.Load() {
+			return errNoSpace
+		}
+		return nil
+	}
+}
+
 // flushedAndHealthy: every head is flushed, the WAL is down to its
 // current segment and the engine has left the disk-full state.
 func flushedAndHealthy(e *Engine) bool {
@@ -145,12 +156,7 @@ func TestFlushIsRetriedUntilTheWALShrinks(t *testing.T) {
 	dir := t.TempDir()
 	e := openTest(t, dir, func(o *Options) {
 		o.statfs = newFakeDisk(1 << 30).statfs
-		o.flushShard = func(*shard, *head) error {
-			if full.Load() {
-				return errNoSpace
-			}
-			return nil
-		}
+		o.flushShard = flushFailsWhile(&full)
 	})
 	must(t, e.CreateDatabase("db"))
 	var model writeModel
@@ -186,12 +192,7 @@ func TestFlushProgressesWhenTheRollFails(t *testing.T) {
 	dir := t.TempDir()
 	e := openTest(t, dir, func(o *Options) {
 		o.statfs = newFakeDisk(1 << 30).statfs
-		o.flushShard = func(*shard, *head) error {
-			if flushFull.Load() {
-				return errNoSpace
-			}
-			return nil
-		}
+		o.flushShard = flushFailsWhile(&flushFull)
 		o.walRoll = func(w *wal.WAL) (uint64, error) {
 			if rollFull.Load() {
 				return 0, fmt.Errorf("wal: roll: create segment: %w", syscall.ENOSPC)
