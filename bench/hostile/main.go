@@ -175,54 +175,28 @@ func (r *run) one(c hostileCase) result {
 	probes.Add(2)
 	go func() { // responsiveness
 		defer probes.Done()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopProbes:
-				return
-			case <-tick.C:
-			}
+		tickUntil(250*time.Millisecond, stopProbes, nil, func() bool {
 			res.probes++
-			if d, ok := probe(r.base + "/ping"); !ok || d > time.Second {
-				res.pingBad++
-				res.pingMax = max(res.pingMax, d)
-			} else {
-				res.pingMax = max(res.pingMax, d)
-			}
-			if d, ok := probe(r.base + "/query?db=probe&q=" + url.QueryEscape("SELECT last(v) FROM probe")); !ok || d > time.Second {
-				res.queryBad++
-				res.queryMax = max(res.queryMax, d)
-			} else {
-				res.queryMax = max(res.queryMax, d)
-			}
-			if d, ok := probeWrite(r.base); !ok || d > time.Second {
-				res.writeBad++
-				res.writeMax = max(res.writeMax, d)
-			} else {
-				res.writeMax = max(res.writeMax, d)
-			}
-		}
+			d, ok := probe(r.base + "/ping")
+			countProbe(d, ok, &res.pingMax, &res.pingBad)
+			d, ok = probe(r.base + "/query?db=probe&q=" + url.QueryEscape("SELECT last(v) FROM probe"))
+			countProbe(d, ok, &res.queryMax, &res.queryBad)
+			d, ok = probeWrite(r.base)
+			countProbe(d, ok, &res.writeMax, &res.writeBad)
+			return true
+		})
 	}()
 	go func() { // the machine is shared: never let the server take it
 		defer probes.Done()
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopProbes:
-				return
-			case <-r.done:
-				return
-			case <-tick.C:
-			}
+		tickUntil(50*time.Millisecond, stopProbes, r.done, func() bool {
 			if rss := procStatus(pid, "VmRSS"); rss > r.rssCap {
 				killedAt.Store(rss)
 				killed.Store(true)
 				r.cmd.Process.Kill()
-				return
+				return false
 			}
-		}
+			return true
+		})
 	}()
 	start := time.Now()
 	res.detail, res.err = c.run(ctx, r.base)
@@ -259,6 +233,34 @@ func (r *run) one(c hostileCase) result {
 	return res
 }
 
+// tickUntil calls f every interval until stop or done is closed (a nil
+// channel never is) or f returns false.
+func tickUntil(interval time.Duration, stop, done <-chan struct{}, f func() bool) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		if !f() {
+			return
+		}
+	}
+}
+
+// countProbe records one probe's answer: the slowest so far, and whether it
+// failed or took over 1 s.
+func countProbe(d time.Duration, ok bool, slowest *time.Duration, bad *int) {
+	*slowest = max(*slowest, d)
+	if !ok || d > time.Second {
+		*bad++
+	}
+}
+
 func outcome(res result) string {
 	switch {
 	case res.killed:
@@ -275,14 +277,8 @@ func probe(u string) (time.Duration, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
-	start := time.Now()
-	resp, err := probeClient.Do(req)
-	if err != nil {
-		return time.Since(start), false
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return time.Since(start), resp.StatusCode/100 == 2
+	d, status := timed(req)
+	return d, status/100 == 2
 }
 
 // probeWrite writes one small point into the probe database.
@@ -291,14 +287,21 @@ func probeWrite(base string) (time.Duration, bool) {
 	defer cancel()
 	body := fmt.Sprintf("probe v=1 %d\n", time.Now().UnixNano())
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/write?db=probe", strings.NewReader(body))
+	d, status := timed(req)
+	return d, status == http.StatusNoContent
+}
+
+// timed sends a probe request and reads its answer whole: how long that
+// took and the status (0 when there was no answer).
+func timed(req *http.Request) (time.Duration, int) {
 	start := time.Now()
 	resp, err := probeClient.Do(req)
 	if err != nil {
-		return time.Since(start), false
+		return time.Since(start), 0
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return time.Since(start), resp.StatusCode == http.StatusNoContent
+	return time.Since(start), resp.StatusCode
 }
 
 var probeClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}

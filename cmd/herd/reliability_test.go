@@ -26,16 +26,7 @@ func (p *serverProc) write(t *testing.T, body string) (int, string) {
 // queryDB runs q against database db with integer nanosecond times.
 func (p *serverProc) queryDB(t *testing.T, q string) string {
 	t.Helper()
-	resp, err := http.PostForm(p.base+"/query", url.Values{"q": {q}, "db": {"db"}, "epoch": {"ns"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s: %d %s", q, resp.StatusCode, b)
-	}
-	return strings.TrimSpace(string(b))
+	return p.postQuery(t, url.Values{"q": {q}, "db": {"db"}, "epoch": {"ns"}})
 }
 
 // TestServerExtremeTimestampsAndQuarantine runs the real binary: points

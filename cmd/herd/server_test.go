@@ -140,16 +140,24 @@ func (p *serverProc) stop(t *testing.T) {
 	}
 }
 
+// query runs q with no database and InfluxDB's default time format.
 func (p *serverProc) query(t *testing.T, q string) string {
 	t.Helper()
-	resp, err := http.PostForm(p.base+"/query", url.Values{"q": {q}})
+	return p.postQuery(t, url.Values{"q": {q}})
+}
+
+// postQuery posts form to /query, fails the test unless the answer is a
+// 200, and returns the body without its trailing newline.
+func (p *serverProc) postQuery(t *testing.T, form url.Values) string {
+	t.Helper()
+	resp, err := http.PostForm(p.base+"/query", form)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		t.Fatalf("%s: %d %s", q, resp.StatusCode, b)
+		t.Fatalf("%s: %d %s", form.Get("q"), resp.StatusCode, b)
 	}
 	return strings.TrimSpace(string(b))
 }

@@ -74,6 +74,23 @@ func TestDefaultMemoryLimit(t *testing.T) {
 	}
 }
 
+// expectedError checks err against a table case's wantErr: with one
+// wanted, err must contain it and the case is done (true); with none,
+// err must be nil.
+func expectedError(t *testing.T, err error, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
+}
+
 func TestApplyMemoryLimit(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -101,14 +118,8 @@ func TestApplyMemoryLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 			b, source, err := c.ApplyMemoryLimit(tc.m)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			if expectedError(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.MemoryLimit != tc.limit || source != tc.source || c.HeadMaxBytes != tc.head || b.HeadMaxBytes != int64(tc.head) ||
 				b.MaxSeriesTotal != tc.series || b.MemoryLimit != int64(tc.limit) {
@@ -289,14 +300,8 @@ func TestApplyMemoryLimitWriteAndQueryMemory(t *testing.T) {
 			if err == nil {
 				b, _, err = c.ApplyMemoryLimit(Machine{})
 			}
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			if expectedError(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.MaxWriteMemory != tc.write || c.MaxQueryMemory != tc.query || c.MaxQueryMemoryTotal != tc.total {
 				t.Fatalf("write %d, query %d, total %d; want %d, %d, %d", c.MaxWriteMemory, c.MaxQueryMemory, c.MaxQueryMemoryTotal, tc.write, tc.query, tc.total)

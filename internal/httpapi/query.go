@@ -208,9 +208,7 @@ func (h *Handler) readQueryForm(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		h.stats.queryBodyTimeouts.Add(1)
-		w.Header().Set("Connection", "close")
-		h.httpError(w, fmt.Sprintf("%v: the query form did not arrive within body-read-timeout (%v) and the connection is closed; send it faster or raise body-read-timeout",
-			errBodyReadTimeout, h.bodyTimeout), http.StatusRequestTimeout)
+		h.bodyTimedOut(w, "the query form")
 		return false
 	}
 	// Other errors (a form too large, malformed) are left to the

@@ -175,9 +175,7 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, db, rp stri
 			h.throttled(w, h.memoryExhausted())
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			h.stats.writeBodyTimeouts.Add(1)
-			w.Header().Set("Connection", "close")
-			h.httpError(w, fmt.Sprintf("%v: the body did not arrive within body-read-timeout (%v) and the connection is closed; send it faster or raise body-read-timeout",
-				errBodyReadTimeout, h.bodyTimeout), http.StatusRequestTimeout)
+			h.bodyTimedOut(w, "the body")
 		default:
 			h.httpError(w, err.Error(), http.StatusBadRequest)
 		}

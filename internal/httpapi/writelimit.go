@@ -212,6 +212,15 @@ func (h *Handler) throttled(w http.ResponseWriter, msg string) {
 	h.httpError(w, msg, http.StatusServiceUnavailable)
 }
 
+// bodyTimedOut answers a request whose body (what: "the body", "the
+// query form") did not arrive within body-read-timeout: 408, and the
+// connection is closed, since the rest of the body may still come.
+func (h *Handler) bodyTimedOut(w http.ResponseWriter, what string) {
+	w.Header().Set("Connection", "close")
+	h.httpError(w, fmt.Sprintf("%v: %s did not arrive within body-read-timeout (%v) and the connection is closed; send it faster or raise body-read-timeout",
+		errBodyReadTimeout, what, h.bodyTimeout), http.StatusRequestTimeout)
+}
+
 // memoryExhausted is the text of a write refused for want of memory.
 func (h *Handler) memoryExhausted() string {
 	return fmt.Sprintf("%v: the writes in progress hold the max-write-memory budget of %d bytes; retry later, send smaller batches or raise max-write-memory",

@@ -114,24 +114,17 @@ func combineLogical(op influxql.Token, lhs, rhs influxql.Expr) influxql.Expr {
 		b, ok := e.(*influxql.BooleanLiteral)
 		return ok && b.Val == v
 	}
-	if op == influxql.AND {
-		switch {
-		case isBool(lhs, false) || isBool(rhs, false):
-			return &influxql.BooleanLiteral{Val: false}
-		case isBool(lhs, true):
-			return rhs
-		case isBool(rhs, true):
-			return lhs
-		}
-	} else {
-		switch {
-		case isBool(lhs, true) || isBool(rhs, true):
-			return &influxql.BooleanLiteral{Val: true}
-		case isBool(lhs, false):
-			return rhs
-		case isBool(rhs, false):
-			return lhs
-		}
+	// AND and OR are duals: the literal that decides the result alone
+	// (false for AND, true for OR) absorbs the other operand, and its
+	// negation is the identity that leaves the other operand as it is.
+	decides := op != influxql.AND
+	switch {
+	case isBool(lhs, decides) || isBool(rhs, decides):
+		return &influxql.BooleanLiteral{Val: decides}
+	case isBool(lhs, !decides):
+		return rhs
+	case isBool(rhs, !decides):
+		return lhs
 	}
 	if isLeaf(lhs) && isLeaf(rhs) {
 		// Two literals (or a literal and a name): influxql's rules for

@@ -176,6 +176,10 @@ var conditionCases = []string{
 	`host = 'a' AND false`,
 	`host = 'a' OR true`,
 	`false OR host = 'a'`,
+	`host = 'a' AND true`,
+	`false AND host = 'a'`,
+	`true OR host = 'a'`,
+	`host = 'a' OR false`,
 	`1 = 1`,
 	`1 = 2 OR host = 'a'`,
 	`(1 = 1) AND (host = 'a')`,
@@ -344,14 +348,7 @@ func TestShowQueriesWithHugeQuery(t *testing.T) {
 // exactly by the index, so the series it returns are not evaluated
 // again, term by term (5,000 series × 10,000 terms took seconds).
 func TestLongTagConditionManySeries(t *testing.T) {
-	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.CreateDatabase("db"); err != nil {
-		t.Fatal(err)
-	}
+	e := emptyEngine(t)
 	var pts []models.Point
 	for h := range 5000 {
 		pts = append(pts, models.Point{Measurement: "cpu", Tags: models.Tags{{Key: "host", Value: fmt.Sprintf("h%d", h)}},

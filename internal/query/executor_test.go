@@ -16,12 +16,9 @@ import (
 
 var testStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// testEngine holds two hosts' cpu and mem for 10 minutes at 10 s.
-func testEngine(t testing.TB) *Executor { return testEngineFlushed(t, false) }
-
-// testEngineFlushed is testEngine, with its data flushed to block files
-// when flush is set.
-func testEngineFlushed(t testing.TB, flush bool) *Executor {
+// emptyEngine opens an engine in a temp dir, closed when the test ends,
+// with the empty database "db" the tests query.
+func emptyEngine(t testing.TB) *storage.Engine {
 	t.Helper()
 	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
 	if err != nil {
@@ -31,6 +28,17 @@ func testEngineFlushed(t testing.TB, flush bool) *Executor {
 	if err := e.CreateDatabase("db"); err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// testEngine holds two hosts' cpu and mem for 10 minutes at 10 s.
+func testEngine(t testing.TB) *Executor { return testEngineFlushed(t, false) }
+
+// testEngineFlushed is testEngine, with its data flushed to block files
+// when flush is set.
+func testEngineFlushed(t testing.TB, flush bool) *Executor {
+	t.Helper()
+	e := emptyEngine(t)
 	var pts []models.Point
 	for s := 0; s < 60; s++ {
 		ts := testStart.Add(time.Duration(s) * 10 * time.Second).UnixNano()

@@ -10,21 +10,13 @@ import (
 	"github.com/influxdata/influxql"
 
 	"github.com/herdmon/herd/internal/models"
-	"github.com/herdmon/herd/internal/storage"
 )
 
 // manySeries returns an executor over n series of measurement "wide"
 // (tag host, field v), one point each at testStart.
 func manySeries(t testing.TB, n int) *Executor {
 	t.Helper()
-	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.CreateDatabase("db"); err != nil {
-		t.Fatal(err)
-	}
+	e := emptyEngine(t)
 	pts := make([]models.Point, 0, 10_000)
 	for h := range n {
 		pts = append(pts, models.Point{Measurement: "wide", Tags: models.Tags{{Key: "host", Value: fmt.Sprintf("h%07d", h)}},

@@ -23,14 +23,7 @@ import (
 // the flushed ones.
 func bigEngine(t testing.TB, hosts, points int) *storage.Engine {
 	t.Helper()
-	e, err := storage.Open(storage.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.CreateDatabase("db"); err != nil {
-		t.Fatal(err)
-	}
+	e := emptyEngine(t)
 	write := func(from, to int) {
 		var pts []models.Point
 		for s := from; s < to; s++ {

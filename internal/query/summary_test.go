@@ -20,14 +20,7 @@ import (
 // must then decode), several series per group, and time zones.
 func TestSummariesAnswerAsPoints(t *testing.T) {
 	open := func(flush bool) (*Executor, *storage.Engine) {
-		e, err := storage.Open(storage.Options{Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		if err := e.CreateDatabase("db"); err != nil {
-			t.Fatal(err)
-		}
+		e := emptyEngine(t)
 		r := rand.New(rand.NewSource(7))
 		var pts []models.Point
 		for s := 0; s < 5000; s++ { // 5 chunks per series field, 10 s apart

@@ -43,6 +43,33 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 	}
 }
 
+// flushFailsWhile is a flushShard seam that fails with ENOSPC while full
+// is set and lets the real flush run otherwise.
+func flushFailsWhile(full *atomic.Bool) func(*shard, *head) error {
+	return func(*shard, *head) error {
+		if full.Load() {
+			return errNoSpace
+		}
+		return nil
+	}
+}
+
+// flushedAndHealthy: every head is flushed, the WAL is down to its
+// current segment and the engine has left the disk-full state.
+func flushedAndHealthy(e *Engine) bool {
+	return len(e.wal.Segments()) == 1 && e.headBytes.Load() == 0 && e.Health() == nil
+}
+
+// checkReplayedAfterCrash abandons e as a crash would and checks that an
+// engine reopened on dir replays every acknowledged write.
+func (m *writeModel) checkReplayedAfterCrash(t *testing.T, e *Engine, dir string) {
+	t.Helper()
+	e.abandon()
+	e = openTest(t, dir, nil)
+	defer e.Close()
+	m.check(t, "replayed", e)
+}
+
 func writeCPU(e *Engine, m *writeModel, i int) error {
 	pts := cpuBatch(i)
 	err := e.WriteBatch(&models.Batch{Database: "db", Points: pts})
@@ -129,12 +156,7 @@ func TestFlushIsRetriedUntilTheWALShrinks(t *testing.T) {
 	dir := t.TempDir()
 	e := openTest(t, dir, func(o *Options) {
 		o.statfs = newFakeDisk(1 << 30).statfs
-		o.flushShard = func(*shard, *head) error {
-			if full.Load() {
-				return errNoSpace
-			}
-			return nil
-		}
+		o.flushShard = flushFailsWhile(&full)
 	})
 	must(t, e.CreateDatabase("db"))
 	var model writeModel
@@ -156,13 +178,8 @@ func TestFlushIsRetriedUntilTheWALShrinks(t *testing.T) {
 	}
 	model.check(t, "while full", e)
 	full.Store(false)
-	waitUntil(t, 15*time.Second, "the WAL trimmed to one segment with nothing left in memory", func() bool {
-		return len(e.wal.Segments()) == 1 && e.headBytes.Load() == 0 && e.Health() == nil
-	})
-	e.abandon()
-	e = openTest(t, dir, nil)
-	defer e.Close()
-	model.check(t, "replayed", e)
+	waitUntil(t, 15*time.Second, "the WAL trimmed to one segment with nothing left in memory", func() bool { return flushedAndHealthy(e) })
+	model.checkReplayedAfterCrash(t, e, dir)
 }
 
 // TestFlushProgressesWhenTheRollFails: with no room for a new WAL
@@ -175,12 +192,7 @@ func TestFlushProgressesWhenTheRollFails(t *testing.T) {
 	dir := t.TempDir()
 	e := openTest(t, dir, func(o *Options) {
 		o.statfs = newFakeDisk(1 << 30).statfs
-		o.flushShard = func(*shard, *head) error {
-			if flushFull.Load() {
-				return errNoSpace
-			}
-			return nil
-		}
+		o.flushShard = flushFailsWhile(&flushFull)
 		o.walRoll = func(w *wal.WAL) (uint64, error) {
 			if rollFull.Load() {
 				return 0, fmt.Errorf("wal: roll: create segment: %w", syscall.ENOSPC)
@@ -226,10 +238,7 @@ func TestFlushProgressesWhenTheRollFails(t *testing.T) {
 	}
 	rollFull.Store(false)
 	waitUntil(t, 15*time.Second, "leave the disk-full state", func() bool { return e.Health() == nil })
-	e.abandon()
-	e = openTest(t, dir, nil)
-	defer e.Close()
-	model.check(t, "replayed", e)
+	model.checkReplayedAfterCrash(t, e, dir)
 }
 
 // TestPartialFlushDeletesTheSegmentsNoHeadNeeds: when one shard's head
@@ -278,13 +287,8 @@ func TestPartialFlushDeletesTheSegmentsNoHeadNeeds(t *testing.T) {
 	}
 	model.check(t, "partly flushed", e)
 	mode.Store(0)
-	waitUntil(t, 15*time.Second, "everything flushed", func() bool {
-		return len(e.wal.Segments()) == 1 && e.headBytes.Load() == 0 && e.Health() == nil
-	})
-	e.abandon()
-	e = openTest(t, dir, nil)
-	defer e.Close()
-	model.check(t, "replayed", e)
+	waitUntil(t, 15*time.Second, "everything flushed", func() bool { return flushedAndHealthy(e) })
+	model.checkReplayedAfterCrash(t, e, dir)
 }
 
 // TestFreeSpaceFloor: below min-free-disk-space writes are refused up
