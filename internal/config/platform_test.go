@@ -76,3 +76,20 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformWarningsDefaultOnLargeBoard: a Pi 4/5 with 8 GB on a
+// 32-bit (LPAE) kernel sees about 7.8 GiB, so the default memory-limit
+// (40% of RAM) is above what its process can address: the operator is
+// told to set one, while a 64-bit build on the same board is not.
+func TestPlatformWarningsDefaultOnLargeBoard(t *testing.T) {
+	for _, bits := range []int{32, 64} {
+		c := NewServerConfig()
+		if _, _, err := c.ApplyMemoryLimit(Machine{MemTotal: 7800 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		got := c.PlatformWarnings(bits)
+		if want := bits == 32; (len(got) == 1 && strings.HasPrefix(got[0], "memory-limit: ")) != want || (!want && len(got) != 0) {
+			t.Errorf("%d bits, default memory-limit %d: warnings %q", bits, c.MemoryLimit, got)
+		}
+	}
+}
