@@ -98,12 +98,12 @@ ARM_PLATFORM := ./internal/storage/... ./internal/lineproto ./internal/models ./
 	./internal/httpapi ./internal/buildinfo ./internal/agent/... ./cmd/herd
 ARM_TEST     := $(GO) test -short -count=1 -timeout 15m -exec $(ARM_EXEC) -skip '^TestHostileQueriesStayWithinMemory$$'
 test-arm: deps test-deps
-	@start=$$(date +%s); GOOS=linux GOARCH=arm GOARM=6 $(ARM_TEST) $(ARM_ALL) && \
-		echo "ARM pass armv6: $$(( $$(date +%s) - start ))s"
-	@start=$$(date +%s); GOOS=linux GOARCH=arm GOARM=7 $(ARM_TEST) $(ARM_PLATFORM) && \
-		echo "ARM pass armv7: $$(( $$(date +%s) - start ))s"
-	@start=$$(date +%s); GOOS=linux GOARCH=arm64 $(ARM_TEST) $(ARM_PLATFORM) && \
-		echo "ARM pass arm64: $$(( $$(date +%s) - start ))s"
+	@start=$$(date +%s); GOOS=linux GOARCH=arm GOARM=6 $(ARM_TEST) $(ARM_ALL); rc=$$?; \
+		echo "ARM pass armv6: $$(( $$(date +%s) - start ))s"; exit $$rc
+	@start=$$(date +%s); GOOS=linux GOARCH=arm GOARM=7 $(ARM_TEST) $(ARM_PLATFORM); rc=$$?; \
+		echo "ARM pass armv7: $$(( $$(date +%s) - start ))s"; exit $$rc
+	@start=$$(date +%s); GOOS=linux GOARCH=arm64 $(ARM_TEST) $(ARM_PLATFORM); rc=$$?; \
+		echo "ARM pass arm64: $$(( $$(date +%s) - start ))s"; exit $$rc
 
 test-short: deps
 	$(GO) test -count=1 -short ./...
