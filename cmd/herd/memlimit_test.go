@@ -2,8 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/herdmon/herd/internal/testutil"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,7 +62,7 @@ func TestMemoryLimitEndToEnd(t *testing.T) {
 		})
 	}
 	for _, args := range [][]string{{"--memory-limit", "32MiB"}, {"--memory-limit", "64MiB", "--head-max-bytes", "48MiB"}} {
-		cmd := exec.Command(bin, append([]string{"server", "--data-dir", t.TempDir(), "--no-local-agent"}, args...)...)
+		cmd := testutil.Command(bin, append([]string{"server", "--data-dir", t.TempDir(), "--no-local-agent"}, args...)...)
 		out, _ := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), "memory-limit") {
 			t.Fatalf("%v: exit %d, %s", args, code, out)

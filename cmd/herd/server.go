@@ -63,6 +63,10 @@ func runServer(args []string) int {
 		fmt.Fprintf(os.Stderr, "herd server: %v\n", err)
 		return 2
 	}
+	// After applyMemoryLimit: the derived budgets are what must fit.
+	for _, w := range cfg.PlatformWarnings(buildinfo.AddressBits) {
+		log.Warn("setting cannot hold on this 32-bit platform", "platform", buildinfo.Platform(), "problem", w)
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		log.Error("cannot create data directory", "dir", cfg.DataDir, "err", err)
@@ -147,7 +151,7 @@ func serve(cfg config.ServerConfig, budgets config.Budgets, engine *storage.Engi
 	go func() { errc <- srv.Serve(ln) }()
 	// Tests and scripts read the real address here (with port 0 too).
 	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
-		"version", buildinfo.Version, "influxdb_api", buildinfo.InfluxDBVersion)
+		"version", buildinfo.Version, "influxdb_api", buildinfo.InfluxDBVersion, "platform", buildinfo.Platform())
 	agentDone := make(chan struct{})
 	agentCtx, stopAgent := context.WithCancel(context.Background())
 	defer stopAgent()

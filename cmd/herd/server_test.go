@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 // buildHerd compiles the real binary once per test run.
@@ -24,7 +26,7 @@ func buildHerd(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "herd")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = testutil.BuildEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -61,16 +63,17 @@ func (s *syncBuffer) String() string {
 var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // startServer starts herd on a free loopback port (port 0; the address
-// is read from the "listening" log line) and waits until /ping answers.
-func startServer(t *testing.T, bin, dataDir string) *serverProc {
+// is read from the "listening" log line) with the extra flags and waits
+// until /ping answers.
+func startServer(t *testing.T, bin, dataDir string, extra ...string) *serverProc {
 	t.Helper()
-	return startServerEnv(t, bin, dataDir, nil)
+	return startServerEnv(t, bin, dataDir, nil, extra...)
 }
 
 // startServerEnv is startServer with extra environment and arguments.
 func startServerEnv(t *testing.T, bin, dataDir string, env []string, args ...string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"server", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--no-local-agent"}, args...)...)
+	cmd := testutil.Command(bin, append([]string{"server", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--no-local-agent"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -174,7 +177,7 @@ func TestServerEndToEnd(t *testing.T) {
 	bin := buildHerd(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 
-	cmd := exec.Command(bin, "server", "--data-dir", dataDir, "--http-addr", "nonsense")
+	cmd := testutil.Command(bin, "server", "--data-dir", dataDir, "--http-addr", "nonsense")
 	out, _ := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), "http-addr") {
 		t.Fatalf("bad config: exit %d, %s", code, out)

@@ -7,6 +7,6 @@ import (
 )
 
 func runVersion(args []string) int {
-	fmt.Printf("herd %s (commit %s, InfluxDB API %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.InfluxDBVersion)
+	fmt.Printf("herd %s (commit %s, InfluxDB API %s, %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.InfluxDBVersion, buildinfo.Platform())
 	return 0
 }

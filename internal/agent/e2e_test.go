@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/herdmon/herd/internal/lineproto"
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 var (
@@ -47,7 +48,7 @@ func buildHerd(t *testing.T) string {
 		}
 		binPath = filepath.Join(binDir, "herd")
 		cmd := exec.Command("go", "build", "-o", binPath, "github.com/herdmon/herd/cmd/herd")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = testutil.BuildEnv()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -82,7 +83,7 @@ func checkLines(t *testing.T, out string) map[string]bool {
 
 func TestBinaryOnce(t *testing.T) {
 	bin := buildHerd(t)
-	cmd := exec.Command(bin, "agent", "--once", "--hostname", "e2e")
+	cmd := testutil.Command(bin, "agent", "--once", "--hostname", "e2e")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -104,7 +105,7 @@ func TestBinaryBadUsage(t *testing.T) {
 	bin := buildHerd(t)
 	f := func(want string, args ...string) {
 		t.Helper()
-		cmd := exec.Command(bin, append([]string{"agent"}, args...)...)
+		cmd := testutil.Command(bin, append([]string{"agent"}, args...)...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -124,7 +125,7 @@ func TestBinaryShipsToServer(t *testing.T) {
 	ws := newWriteServer(t, func(int) int { return 204 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "agent", "--url", ws.URL, "--interval", "200ms", "--buffer-dir", t.TempDir(), "--hostname", "e2e")
+	cmd := testutil.CommandContext(ctx, bin, "agent", "--url", ws.URL, "--interval", "200ms", "--buffer-dir", t.TempDir(), "--hostname", "e2e")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -157,7 +158,7 @@ func TestBinaryKill9WhileBuffering(t *testing.T) {
 	dir := t.TempDir()
 	down := newWriteServer(t, func(int) int { return 503 })
 	start := func(url string) *exec.Cmd {
-		cmd := exec.Command(bin, "agent", "--url", url, "--interval", "200ms", "--buffer-dir", dir, "--hostname", "k9", "--inputs", "kernel")
+		cmd := testutil.Command(bin, "agent", "--url", url, "--interval", "200ms", "--buffer-dir", dir, "--hostname", "k9", "--inputs", "kernel")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +238,7 @@ func TestBinaryWithHerdServerOutage(t *testing.T) {
 	ln.Close()
 	dataDir, bufDir := t.TempDir(), t.TempDir()
 	startServer := func() *exec.Cmd {
-		cmd := exec.Command(bin, "server", "--data-dir", dataDir, "--http-addr", addr, "--no-local-agent")
+		cmd := testutil.Command(bin, "server", "--data-dir", dataDir, "--http-addr", addr, "--no-local-agent")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +281,7 @@ func TestBinaryWithHerdServerOutage(t *testing.T) {
 
 	srv := startServer()
 	defer func() { stopServer(srv) }()
-	agent := exec.Command(bin, "agent", "--url", "http://"+addr, "--interval", "200ms", "--buffer-dir", bufDir,
+	agent := testutil.Command(bin, "agent", "--url", "http://"+addr, "--interval", "200ms", "--buffer-dir", bufDir,
 		"--hostname", "e2e", "--inputs", "kernel,mem")
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)

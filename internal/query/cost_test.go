@@ -13,6 +13,7 @@ import (
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage"
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 // nestedSubqueries returns SELECT idle FROM (SELECT idle FROM (... cpu)),
@@ -46,6 +47,7 @@ func within[T any](t *testing.T, d time.Duration, fn func() T) T {
 	t.Helper()
 	done := make(chan T, 1)
 	go func() { done <- fn() }()
+	d = testutil.Patience(d)
 	select {
 	case v := <-done:
 		return v
@@ -148,7 +150,7 @@ func TestTimeoutDuringPlanning(t *testing.T) {
 	if !errors.Is(got.err, ErrQueryTimeout) {
 		t.Errorf("got %v, %d series; want %v", got.err, len(got.rows), ErrQueryTimeout)
 	}
-	if d := time.Since(start); d > timeout+time.Second {
+	if d := time.Since(start); d > timeout+testutil.Patience(time.Second) {
 		t.Errorf("timeout reported after %v", d)
 	}
 }
@@ -301,7 +303,7 @@ func TestShowQueriesWithHugeQuery(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testutil.Patience(10 * time.Second))
 	for {
 		start := time.Now()
 		rows := within(t, 3*time.Second, func() []*Row {
@@ -311,7 +313,7 @@ func TestShowQueriesWithHugeQuery(t *testing.T) {
 			}
 			return rows
 		})
-		if d := time.Since(start); d > 2*time.Second {
+		if d := time.Since(start); d > testutil.Patience(2*time.Second) {
 			t.Fatalf("SHOW QUERIES took %v", d)
 		}
 		shown := 0

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/block"
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 // TestMain lets the crash test re-run this binary as a writer child.
@@ -76,7 +76,7 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	dir := t.TempDir()
 	acked := map[int64]bool{}
 	for round := 0; round < rounds; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd := testutil.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "HERD_CRASH_CHILD_DIR="+dir)
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"github.com/herdmon/herd/internal/models"
 	"github.com/herdmon/herd/internal/storage/block"
 	"github.com/herdmon/herd/internal/storage/fsys"
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 // The fault-injection suite: a child process writes numbered points
@@ -283,7 +283,7 @@ type faultRun struct {
 // until it says done, then kills it with SIGKILL.
 func runFaultChild(t *testing.T, dir, rule string) *faultRun {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := testutil.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "HERD_FAULT_CHILD_DIR="+dir, "HERD_FAULT_RULE="+rule)
 	run := &faultRun{acked: map[int]bool{}, failed: map[int]bool{}, ddlOK: map[string]bool{}, ddlFail: map[string]bool{},
 		lastRound: -1, stderr: &bytes.Buffer{}}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 // TestBrowser runs web/test/unit.test.mjs (the dashboard's pure helpers)
@@ -62,12 +64,12 @@ func TestBrowser(t *testing.T) {
 	bin := filepath.Join(tmp, "herd")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/herd")
 	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Env = testutil.BuildEnv()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/herd: %v\n%s", err, out)
 	}
 
-	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(tmp, "data"), "--http-addr", "127.0.0.1:0")
+	srv := testutil.Command(bin, "server", "--data-dir", filepath.Join(tmp, "data"), "--http-addr", "127.0.0.1:0")
 	stderr, err := srv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

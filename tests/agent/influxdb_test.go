@@ -41,7 +41,7 @@ func herd(t *testing.T) string {
 		_, file, _, _ := runtime.Caller(0)
 		cmd := exec.Command("go", "build", "-o", herdBin, "./cmd/herd")
 		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = testutil.BuildEnv()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build herd: %v\n%s", err, out)
 		}
@@ -137,7 +137,7 @@ func TestAgentWritesToInfluxDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	agent := exec.Command(herd(t), "agent", "--url", u, "--interval", "1s",
+	agent := testutil.Command(herd(t), "agent", "--url", u, "--interval", "1s",
 		"--hostname", "agent-test-host", "--buffer-dir", filepath.Join(dir, "buffer"),
 		"--inputs", "cpu,mem,system,disk,net,kernel,processes,swap,diskio,temp,rpi")
 	agent.Stdout, agent.Stderr = logf, logf

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 var herdBin string
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) {
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	build := exec.Command("go", "build", "-o", herdBin, "./cmd/herd")
 	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Env = testutil.BuildEnv()
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build herd: %v\n%s", err, out)
 		os.Exit(1)
@@ -68,7 +70,7 @@ func startServerArgs(t *testing.T, dataDir, addr string, extra ...string) *serve
 		t.Fatal(err)
 	}
 	args := append([]string{"server", "--data-dir", dataDir, "--http-addr", addr}, extra...)
-	cmd := exec.Command(herdBin, args...)
+	cmd := testutil.Command(herdBin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdmon/herd/internal/testutil"
 )
 
 // The child half of TestKill9: it appends numbered records from several
@@ -75,7 +76,7 @@ func TestKill9(t *testing.T) {
 	acked := map[int]bool{}
 	for round, delay := range rounds {
 		base := round * 1_000_000
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
+		cmd := testutil.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
 		cmd.Env = append(os.Environ(),
 			crashDirEnv+"="+dir, crashDelayEnv+"="+delay.String(), crashBaseEnv+"="+strconv.Itoa(base))
 		out, err := cmd.StdoutPipe()
