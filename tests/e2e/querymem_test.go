@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,7 +88,7 @@ func TestHostileQueriesStayWithinMemory(t *testing.T) {
 		s.stop(t)
 		s = startServer(t, dir, addr)
 		pid := s.cmd.Process.Pid
-		resetHWM(t, pid)
+		resetPeak(t, pid)
 		base := vmHWM(t, pid)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -217,33 +216,10 @@ func bigQuery(base, q string, chunked bool) (rows int, errs []string, err error)
 	}
 }
 
-// vmHWM returns the process's peak resident set size.
+// vmHWM returns the process's peak resident set size, in bytes.
 func vmHWM(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/pid/status")
-	return 0
-}
-
-// resetHWM sets the process's peak RSS back to its current RSS (Linux:
-// clear_refs 5), so that each case's peak is its own.
-func resetHWM(t *testing.T, pid int) {
-	t.Helper()
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
-		t.Fatalf("reset VmHWM: %v", err)
-	}
+	return rssKB(t, pid, "VmHWM") << 10
 }
 
 // debugVar reads one httpd counter from /debug/vars.
