@@ -218,8 +218,9 @@ func (e *Engine) appendLoop(jobs <-chan walJob, applies chan<- applyJob) {
 		if err == nil {
 			err = e.appendRecord(j.rec)
 			if errors.Is(err, wal.ErrFatal) {
-				// An fsync error may have dropped dirty pages: never
-				// acknowledge anything again (see reliability notes).
+				// An fsync error may have dropped dirty pages, and a
+				// retried fsync can then "succeed" (PostgreSQL's fsync
+				// bug): never acknowledge anything again.
 				failed = fmt.Errorf("storage: wal fsync failed, refusing writes until restart: %w", err)
 				e.logger.Error("wal fsync failed; the server refuses writes until it is restarted", "err", err)
 				err = failed
