@@ -10,56 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// dfrMount makes a small ext4 file system (no blocks reserved for root,
-// so root sees the same free space as anyone) on a loop device and mounts
-// it; cleanup unmounts it and detaches the device. It skips when not root
-// or the tools are missing.
-func dfrMount(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a loop device")
-	}
-	for _, tool := range []string{"mkfs.ext4", "losetup", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
-	run := func(name string, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	dir := t.TempDir()
-	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
-	run("truncate", "-s", size, img)
-	run("mkfs.ext4", "-q", "-m", "0", img)
-	dev := run("losetup", "--find", "--show", img)
-	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run("mount", dev, mnt)
-	// Registered before the server's own cleanup (which kills it), so it
-	// runs after it; the lazy unmount is the fallback for a mount still
-	// busy, so the machine is never left with a mount.
-	t.Cleanup(func() {
-		if err := exec.Command("umount", mnt).Run(); err != nil {
-			exec.Command("umount", "-l", mnt).Run()
-		}
-	})
-	return mnt
-}
 
 // dfrFill writes a file of zeros until the file system is full.
 func dfrFill(t *testing.T, path string) int64 {
@@ -207,7 +163,7 @@ func (w *dfrWriter) check(t *testing.T, stage string) {
 // flush covered are deleted, and exactly the acknowledged points are
 // there, also after a restart.
 func TestDiskFullRecoversWithoutRestart(t *testing.T) {
-	mnt := dfrMount(t, "32M")
+	mnt := mountSmallExt4(t, 32<<20)
 	dataDir := filepath.Join(mnt, "data")
 	s := startServer(t, dataDir, freePort(t))
 	query(t, s.url, "CREATE DATABASE x")

@@ -17,10 +17,11 @@ import (
 	"github.com/herdmon/herd/internal/storage/block"
 )
 
-// mountSmallExt4 loop-mounts a fresh 64 MiB ext4 file system and returns
-// its mount point; it is unmounted (and its loop device freed) when the
-// test ends, after the servers started later are stopped.
-func mountSmallExt4(t *testing.T) string {
+// mountSmallExt4 loop-mounts a fresh ext4 file system of size bytes and
+// returns its mount point; it is unmounted (and its loop device freed)
+// when the test ends, after the servers started later are stopped. It
+// skips when not root or the tools are missing.
+func mountSmallExt4(t *testing.T, size int64) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to loop-mount a file system")
@@ -35,7 +36,7 @@ func mountSmallExt4(t *testing.T) string {
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(img, 64<<20); err != nil {
+	if err := os.Truncate(img, size); err != nil {
 		t.Fatal(err)
 	}
 	// -m 0: no blocks reserved for root, so "full" is full for the server.
@@ -43,6 +44,8 @@ func mountSmallExt4(t *testing.T) string {
 	run(t, "mount", "-o", "loop", img, mnt)
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			// A lazy unmount, so the machine is never left with a mount.
+			exec.Command("umount", "-l", mnt).Run()
 			t.Errorf("umount %s: %v %s", mnt, err, out)
 		}
 		// mount -o loop frees its device on umount; detach any left over.
@@ -116,7 +119,7 @@ func diskfullBatch(b int) string {
 // with its exact value, and no point of a refused batch (issue 10, items
 // 1 and 2).
 func TestDiskFullThenKill9KeepsExactlyTheAcknowledgedPoints(t *testing.T) {
-	mnt := mountSmallExt4(t)
+	mnt := mountSmallExt4(t, 64<<20)
 	dataDir := filepath.Join(mnt, "herd")
 	addr := freePort(t)
 	// The WAL's own ENOSPC is the case under test: without a free-space
