@@ -400,9 +400,10 @@ func (e *Engine) WriteBatch(b *models.Batch) error {
 func (e *Engine) ensureShards(db *database, rpName string, now int64, b *models.Batch, sc *writeScratch) error {
 	e.mu.RLock()
 	var rp rpMeta
-	dm := e.meta.database(b.Database)
-	if dm != nil && dm.policy(rpName) != nil {
-		rp = *dm.policy(rpName)
+	if dm := e.meta.database(b.Database); dm != nil {
+		if p := dm.policy(rpName); p != nil {
+			rp = *p
+		}
 	}
 	e.mu.RUnlock()
 	if rp.Name == "" {
